@@ -1,0 +1,31 @@
+# Two commands on a fresh machine: `make run` (install + whole workflow) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+CORES ?= all
+
+.PHONY: install run test lint report dag clean
+
+$(STAMP): pyproject.toml edge/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ./edge -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install  ## the whole workflow on the embedded default (synthetic) dataset
+	$(BIN)/snakemake --cores $(CORES)
+
+test: install  ## unit tests + a real Snakemake run of the tiny config
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/snakemake --lint
+
+report: install  ## HTML report with the evaluation metrics and plots
+	$(BIN)/snakemake --report results/report.html
+
+clean:
+	rm -rf results logs .snakemake

@@ -1,0 +1,27 @@
+# Card recognition: raw card images -> teacher -> student (2 stages) -> ONNX/INT8/HEF -> edge bundle.
+from snakemake.utils import min_version
+
+min_version("9.18")
+
+
+configfile: "config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/teacher.smk"
+include: "rules/student.smk"
+include: "rules/export.smk"
+include: "rules/index.smk"
+include: "rules/evaluate.smk"
+include: "rules/bundle.smk"
+include: "rules/cost.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_output(),

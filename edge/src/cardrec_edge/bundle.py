@@ -1,0 +1,78 @@
+"""Edge bundle: a directory with ``manifest.json`` at its root naming model, index and metadata."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .preprocess import Preprocess
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+class BundleError(ValueError):
+    """A bundle that is missing, incomplete, corrupt or built for other hardware."""
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """What the runtime needs from a bundle, resolved from its manifest."""
+
+    root: Path
+    model: Path
+    embeddings: Path
+    index: Path
+    cards: Path
+    threshold: float
+    contract: Preprocess
+    manifest: dict
+
+    @classmethod
+    def load(cls, root: str | Path, device_arch: str | None = None) -> "Bundle":
+        """Read ``root/manifest.json``; check format and, when given, the device's hw_arch."""
+        root = Path(root)
+        path = root / MANIFEST
+        if not path.is_file():
+            raise BundleError(f"no {MANIFEST} in {root}: is this an edge bundle (results/edge/)?")
+        try:
+            m = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise BundleError(f"{path} is not valid JSON: {e}") from None
+        if m.get("format_version") != FORMAT_VERSION:
+            raise BundleError(f"bundle format {m.get('format_version')!r}, this runtime reads {FORMAT_VERSION}")
+        if device_arch and m.get("hw_arch") and m["hw_arch"] != device_arch:
+            raise BundleError(f"bundle built for {m['hw_arch']}, device is {device_arch}")
+        files = m["files"]
+        for key in ("model", "embeddings", "index", "cards"):
+            if key not in files or not (root / files[key]["path"]).is_file():
+                raise BundleError(f"bundle file {key!r} missing from {root}")
+        return cls(root=root, model=root / files["model"]["path"],
+                   embeddings=root / files["embeddings"]["path"], index=root / files["index"]["path"],
+                   cards=root / files["cards"]["path"], threshold=float(m["threshold"]),
+                   contract=Preprocess.from_dict(m["preprocess"]), manifest=m)
+
+    def verify(self) -> list[str]:
+        """Return a list of problems: files whose sha256 differs from the manifest."""
+        problems = []
+        for key, entry in self.manifest["files"].items():
+            p = self.root / entry["path"]
+            if not p.is_file():
+                problems.append(f"{key}: {entry['path']} missing")
+            elif sha256_file(p) != entry["sha256"]:
+                problems.append(f"{key}: {entry['path']} sha256 mismatch")
+        return problems
+
+    def card_table(self) -> list[dict]:
+        """Card metadata rows, in index order."""
+        return json.loads(self.cards.read_text())

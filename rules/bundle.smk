@@ -1,0 +1,17 @@
+rule edge_bundle:
+    input:
+        unpack(get_bundle_inputs),
+    output:
+        manifest="results/edge/manifest.json",
+    params:
+        variant=config["deploy"]["model"],
+        hw_arch=config["hailo"]["hw_arch"],
+        seed=config["seed"],
+    log:
+        "logs/edge/edge_bundle.log",
+    benchmark:
+        "logs/edge/edge_bundle.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/edge_bundle.py"

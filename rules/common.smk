@@ -1,0 +1,171 @@
+import glob
+from pathlib import Path
+
+from snakemake.utils import validate
+
+
+validate(config, schema="../config/schema.yaml")
+
+
+wildcard_constraints:
+    set=r"[A-Za-z0-9_.]+",
+    model="teacher|stage1|stage2|fp32|int8",
+    stage="stage1|stage2",
+    variant="teacher|stage1|stage2|fp32|int8|hef|phash",
+
+
+def _cards_json_files():
+    """Metadata files of data.source=files, from a path, a list or a glob."""
+    spec = config["data"]["cards_json"]
+    if not spec:
+        raise ValueError("config key data.cards_json is required when data.source is 'files'")
+    patterns = [spec] if isinstance(spec, str) else spec
+    files = sorted(f for p in patterns for f in glob.glob(p))
+    if not files:
+        raise ValueError(f"config key data.cards_json matched no file: {spec!r}")
+    return {Path(f).stem: f for f in files}
+
+
+def is_synthetic():
+    return config["data"]["source"] == "synthetic"
+
+
+def _select(all_sets, key):
+    wanted = config["data"][key]
+    if wanted == "all":
+        return list(all_sets)
+    unknown = sorted(set(wanted) - set(all_sets))
+    if unknown:
+        raise ValueError(f"config key data.{key} names unknown sets {unknown}; known: {sorted(all_sets)}")
+    return [s for s in all_sets if s in wanted]
+
+
+def get_sets():
+    """Every ingested set: they all go into the reference index."""
+    if is_synthetic():
+        return _select([s["id"] for s in config["synthetic"]["sets"]], "sets")
+    return _select(list(_cards_json_files()), "sets")
+
+
+def get_train_sets():
+    """Sets the models train on; adding another set never makes a model stale."""
+    return _select(get_sets(), "train_sets")
+
+
+def get_synthetic_params(wildcards):
+    """The synthetic seed and the sets up to this one: adding a later set leaves earlier ones untouched."""
+    sets = config["synthetic"]["sets"]
+    upto = next(i for i, s in enumerate(sets) if s["id"] == wildcards.set)
+    return {"seed": config["synthetic"]["seed"], "sets": sets[: upto + 1]}
+
+
+def get_set_json(wildcards):
+    if is_synthetic():
+        return f"results/synthetic/cards/en/{wildcards.set}.json"
+    return _cards_json_files()[wildcards.set]
+
+
+def get_set_images(wildcards):
+    """A synthetic set's image directory, or the set's image files (so one changed file is noticed)."""
+    if is_synthetic():
+        return f"results/synthetic/images/{wildcards.set}"
+    if config["data"].get("download"):
+        return f"results/download/{wildcards.set}.done"
+    from cardrec.ingest import set_images
+
+    return [str(p) for p in set_images(Path(config["data"]["images_dir"]), wildcards.set)]
+
+
+def get_images_dir():
+    return "results/synthetic/images" if is_synthetic() else config["data"]["images_dir"]
+
+
+def shard_files(sets, name="gallery.npy"):
+    return [f"results/preprocess/{s}/{name}" for s in sets]
+
+
+def query_files(sets):
+    return [f"results/queries/{s}/images.npy" for s in sets]
+
+
+def embedding_files(model, sets):
+    return [f"results/embeddings/{model}/{s}.npy" for s in sets]
+
+
+MODEL_FILES = {
+    "teacher": "results/teacher/model.pt",
+    "stage1": "results/student/stage1/model.pt",
+    "stage2": "results/student/stage2/model.pt",
+    "fp32": "results/export/student_dynamic.onnx",
+    "int8": "results/export/student_int8.onnx",
+}
+
+
+def get_model_file(wildcards):
+    return MODEL_FILES[wildcards.model]
+
+
+def get_eval_inputs(wildcards):
+    """A variant is scored on every set's queries, with its own gallery embeddings (phash: none)."""
+    inputs = {
+        "contract": "results/preprocess/contract.json",
+        "gallery": shard_files(get_sets()),
+        "queries": query_files(get_sets()),
+    }
+    if wildcards.variant in MODEL_FILES:
+        inputs["model"] = MODEL_FILES[wildcards.variant]
+        inputs["embeddings"] = embedding_files(wildcards.variant, get_sets())
+    elif wildcards.variant == "hef":
+        inputs["har"] = "results/hailo/student_dfc/model_quantized.har"
+    return inputs
+
+
+def get_eval_variants():
+    variants = ["phash", "teacher", "stage1", "stage2", "fp32", "int8"]
+    if "hef" in config["export"]["targets"]:
+        variants.append("hef")
+    return variants
+
+
+def get_deployed_model():
+    return MODEL_FILES[config["deploy"]["model"]]
+
+
+def warn_if_hef_unavailable():
+    """Targets that need the Hailo DFC are named at planning time, before hours of training."""
+    if "hef" not in config["export"]["targets"]:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("hailo_sdk_client") is None:
+        from cardrec.hailo import UNAVAILABLE_MESSAGE
+
+        logger.warning(f"export.targets asks for a HEF: {UNAVAILABLE_MESSAGE}")
+
+
+def get_final_output():
+    warn_if_hef_unavailable()
+    targets = [
+        "results/edge/manifest.json",
+        "results/evaluate/summary.json",
+        "results/cost/training_cost.json",
+    ]
+    if "hef" in config["export"]["targets"]:
+        targets.append("results/hailo/student.hef")
+    return targets
+
+
+def get_bundle_inputs(wildcards):
+    inputs = {
+        "model": get_deployed_model(),
+        "embeddings": "results/index/embeddings.npy",
+        "index": "results/index/gallery.usearch",
+        "cards": "results/index/cards.json",
+        "metrics": f"results/evaluate/{config['deploy']['model']}/metrics.json",
+        "summary": "results/evaluate/summary.json",
+        "contract": "results/preprocess/contract.json",
+    }
+    if "hef" in config["export"]["targets"]:
+        inputs["hef"] = "results/hailo/student.hef"
+        inputs["hef_manifest"] = "results/hailo/manifest.json"
+    return inputs

@@ -1,0 +1,62 @@
+rule evaluate:
+    input:
+        unpack(get_eval_inputs),
+    output:
+        metrics="results/evaluate/{variant}/metrics.json",
+    params:
+        evaluate=config["evaluate"],
+    log:
+        "logs/evaluate/{variant}.log",
+    benchmark:
+        "logs/evaluate/{variant}.benchmark.tsv"
+    threads: workflow.cores
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/evaluate.py"
+
+
+rule summarize_evaluation:
+    input:
+        metrics=expand("results/evaluate/{variant}/metrics.json", variant=get_eval_variants()),
+        histories=[
+            "results/teacher/history.json",
+            "results/student/stage1/history.json",
+            "results/student/stage2/history.json",
+        ],
+    output:
+        summary="results/evaluate/summary.json",
+        table=report(
+            "results/evaluate/summary.md",
+            caption="../report/summary.rst",
+            category="Evaluation",
+            labels={"table": "metrics"},
+        ),
+        accuracy=report(
+            "results/evaluate/accuracy.png",
+            caption="../report/accuracy.rst",
+            category="Evaluation",
+            labels={"plot": "top-k per model"},
+        ),
+        scores=report(
+            "results/evaluate/scores.png",
+            caption="../report/scores.rst",
+            category="Evaluation",
+            labels={"plot": "known vs unknown scores"},
+        ),
+        loss=report(
+            "results/evaluate/loss.png",
+            caption="../report/loss.rst",
+            category="Training",
+            labels={"plot": "loss curves"},
+        ),
+    params:
+        top_k=config["evaluate"]["top_k"],
+    log:
+        "logs/evaluate/summarize_evaluation.log",
+    benchmark:
+        "logs/evaluate/summarize_evaluation.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/summarize_evaluation.py"

@@ -1,0 +1,83 @@
+rule export_onnx:
+    input:
+        model="results/student/stage2/model.pt",
+        gallery=shard_files(get_train_sets()),
+        contract="results/preprocess/contract.json",
+    output:
+        fixed="results/export/student_fixed.onnx",
+        dynamic="results/export/student_dynamic.onnx",
+        report="results/export/export.json",
+    params:
+        opset=config["export"]["opset"],
+        atol=config["export"]["parity_atol"],
+    log:
+        "logs/export/export_onnx.log",
+    benchmark:
+        "logs/export/export_onnx.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/export_onnx.py"
+
+
+rule calibration_set:
+    input:
+        faces=shard_files(get_train_sets(), "faces.npy"),
+        contract="results/preprocess/contract.json",
+    output:
+        calib="results/calibration/calib.npy",
+        meta="results/calibration/calib.json",
+    params:
+        calibration=config["calibration"],
+        augment=config["queries"].get("augment"),
+    log:
+        "logs/calibration/calibration_set.log",
+    benchmark:
+        "logs/calibration/calibration_set.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/calibration_set.py"
+
+
+rule quantize_onnx:
+    input:
+        fp32="results/export/student_dynamic.onnx",
+        calib="results/calibration/calib.npy",
+        queries=query_files(get_train_sets()),
+        contract="results/preprocess/contract.json",
+    output:
+        int8="results/export/student_int8.onnx",
+        report="results/export/quantize.json",
+    params:
+        quantize=config["quantize"],
+    log:
+        "logs/export/quantize_onnx.log",
+    benchmark:
+        "logs/export/quantize_onnx.benchmark.tsv"
+    threads: workflow.cores
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/quantize_onnx.py"
+
+
+rule hailo_hef:
+    input:
+        onnx="results/export/student_fixed.onnx",
+        calib="results/calibration/calib.npy",
+        contract="results/preprocess/contract.json",
+    output:
+        hef="results/hailo/student.hef",
+        manifest="results/hailo/manifest.json",
+        har="results/hailo/student_dfc/model_quantized.har",
+    params:
+        hailo=config["hailo"],
+    log:
+        "logs/hailo/hailo_hef.log",
+    benchmark:
+        "logs/hailo/hailo_hef.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/hailo_hef.py"

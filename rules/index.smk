@@ -1,0 +1,19 @@
+rule reference_index:
+    input:
+        embeddings=embedding_files(config["deploy"]["model"], get_sets()),
+        cards=shard_files(get_sets(), "cards.json"),
+    output:
+        embeddings="results/index/embeddings.npy",
+        index="results/index/gallery.usearch",
+        cards="results/index/cards.json",
+        report="results/index/index.json",
+    params:
+        index=config["index"],
+    log:
+        "logs/index/reference_index.log",
+    benchmark:
+        "logs/index/reference_index.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/reference_index.py"

@@ -1,0 +1,71 @@
+rule train_student_stage1:
+    input:
+        faces=shard_files(get_train_sets(), "faces.npy"),
+        teacher_emb=embedding_files("teacher", get_train_sets()),
+        contract="results/preprocess/contract.json",
+    output:
+        model="results/student/stage1/model.pt",
+        history="results/student/stage1/history.json",
+    params:
+        student=config["student"],
+        augment=config.get("augment"),
+    log:
+        "logs/student/train_student_stage1.log",
+    benchmark:
+        "logs/student/train_student_stage1.benchmark.tsv"
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/train_student.py"
+
+
+rule mine_hard_negatives:
+    input:
+        embeddings=embedding_files("stage1", get_train_sets()),
+        cards=shard_files(get_train_sets(), "cards.json"),
+    output:
+        table="results/mining/hard_negatives.csv",
+        pairs=report(
+            "results/mining/confusable_pairs.md",
+            caption="../report/mining.rst",
+            category="Hard negatives",
+        ),
+    params:
+        k=config["mining"]["k"],
+    log:
+        "logs/mining/mine_hard_negatives.log",
+    benchmark:
+        "logs/mining/mine_hard_negatives.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/mine_hard_negatives.py"
+
+
+rule train_student_stage2:
+    input:
+        faces=shard_files(get_train_sets(), "faces.npy"),
+        teacher_emb=embedding_files("teacher", get_train_sets()),
+        contract="results/preprocess/contract.json",
+        init="results/student/stage1/model.pt",
+        negatives="results/mining/hard_negatives.csv",
+    output:
+        model="results/student/stage2/model.pt",
+        history="results/student/stage2/history.json",
+    params:
+        student=config["student"],
+        augment=config.get("augment"),
+    log:
+        "logs/student/train_student_stage2.log",
+    benchmark:
+        "logs/student/train_student_stage2.benchmark.tsv"
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/train_student.py"

@@ -1,0 +1,40 @@
+rule train_teacher:
+    input:
+        faces=shard_files(get_train_sets(), "faces.npy"),
+        contract="results/preprocess/contract.json",
+    output:
+        model="results/teacher/model.pt",
+        history="results/teacher/history.json",
+    params:
+        teacher=config["teacher"],
+        augment=config.get("augment"),
+    log:
+        "logs/teacher/train_teacher.log",
+    benchmark:
+        "logs/teacher/train_teacher.benchmark.tsv"
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+        gpu=0,
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/train_teacher.py"
+
+
+rule embed_gallery:
+    input:
+        model=get_model_file,
+        gallery="results/preprocess/{set}/gallery.npy",
+        contract="results/preprocess/contract.json",
+    output:
+        "results/embeddings/{model}/{set}.npy",
+    log:
+        "logs/embeddings/{model}/{set}.log",
+    benchmark:
+        "logs/embeddings/{model}/{set}.benchmark.tsv"
+    threads: workflow.cores
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/embed_gallery.py"

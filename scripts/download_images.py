@@ -1,0 +1,10 @@
+"""Entry point of rule download_images; the logic lives in cardrec.download."""
+from pathlib import Path
+
+from cardrec.download import download_set
+from cardrec.ingest import load_cards_json
+from cardrec.snakescript import start
+
+log = start(snakemake)
+result = download_set(load_cards_json(Path(snakemake.input.cards)), Path(snakemake.params.images_dir))
+log.info("downloaded %d, failed %d: %s", result["downloaded"], len(result["failed"]), result["failed"][:20])

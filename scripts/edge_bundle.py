@@ -1,0 +1,18 @@
+"""Entry point of rule edge_bundle; the logic lives in cardrec.bundle."""
+import json
+from pathlib import Path
+
+from cardrec.bundle import write_bundle
+from cardrec.snakescript import start
+
+log = start(snakemake)
+inp, p = snakemake.input, snakemake.params
+metrics = json.loads(Path(inp.metrics).read_text())
+files = {"model": inp.model, "embeddings": inp.embeddings, "index": inp.index, "cards": inp.cards}
+extra = {"seed": p.seed, "evaluation": json.loads(Path(inp.summary).read_text())}
+if "hef" in inp.keys():
+    files["hef"] = inp.hef
+    extra["hailo"] = json.loads(Path(inp.hef_manifest).read_text())
+manifest = write_bundle(Path(snakemake.output.manifest).parent, files, json.loads(Path(inp.contract).read_text()),
+                        metrics["threshold"], p.variant, p.hw_arch if "hef" in files else None, extra)
+log.info("bundle written: %s", {k: v["bytes"] for k, v in manifest["files"].items()})

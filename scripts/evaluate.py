@@ -1,0 +1,32 @@
+"""Entry point of rule evaluate: one model variant (or the pHash baseline) on the held-out queries."""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from cardrec import evaluate as ev
+from cardrec.embed import embed_images, open_embedder
+from cardrec.shards import load_queries
+from cardrec.snakescript import contract, start, write_json
+
+start(snakemake)
+cfg, variant, inp = snakemake.params.evaluate, snakemake.wildcards.variant, snakemake.input
+cards = [c for f in inp.gallery for c in json.loads((Path(f).parent / "cards.json").read_text())]
+rows, queries = load_queries([str(Path(f).parent) for f in inp.queries])
+if variant == "phash":
+    gallery = np.concatenate([np.load(f) for f in inp.gallery])
+    sim = ev.hash_similarity(ev.phash_codes(gallery), ev.phash_codes(queries))
+elif variant == "hef":
+    from cardrec.hailo import emulate
+
+    gallery = np.concatenate([np.load(f) for f in inp.gallery])
+    sim = ev.embedding_similarity(emulate(inp.har, gallery), emulate(inp.har, queries))
+else:
+    gallery_emb = np.concatenate([np.load(f) for f in inp.embeddings])
+    query_emb = embed_images(open_embedder(inp.model, contract(snakemake), snakemake.threads), queries,
+                             desc=f"queries {variant}")
+    sim = ev.embedding_similarity(gallery_emb, query_emb)
+ids = [c["id"] for c in cards]
+metrics = ev.evaluate_similarity(sim, ids, rows, ev.unknown_ids(ids, cfg["unknown_fraction"]),
+                                 cfg["max_false_reject"], cfg["top_k"])
+write_json(snakemake.output.metrics, {"variant": variant, **metrics})

@@ -1,0 +1,13 @@
+"""Entry point of rule reference_index; the logic lives in cardrec.index."""
+import json
+from pathlib import Path
+
+from cardrec.index import write_reference
+from cardrec.snakescript import start, write_json
+
+start(snakemake)
+cards = [c for f in snakemake.input.cards for c in json.loads(Path(f).read_text())]
+out = snakemake.output
+report = write_reference(cards, list(snakemake.input.embeddings), dict(snakemake.params.index),
+                         Path(out.embeddings), Path(out.index), Path(out.cards))
+write_json(out.report, report)

@@ -1,0 +1,9 @@
+"""Entry point of rule summarize_evaluation; the logic lives in cardrec.summary."""
+from cardrec.snakescript import start
+from cardrec.summary import summarize
+
+log = start(snakemake)
+out = snakemake.output
+table = summarize(list(snakemake.input.metrics), list(snakemake.input.histories), snakemake.params.top_k,
+                  {k: getattr(out, k) for k in ("summary", "table", "accuracy", "scores", "loss")})
+log.info("summary %s", table)

@@ -1,0 +1,38 @@
+"""Edge bundle: deployed model, reference embeddings + index, card table and a manifest of hashes."""
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from importlib import metadata
+from pathlib import Path
+
+from cardrec_edge.bundle import FORMAT_VERSION, MANIFEST, sha256_file
+
+VERSIONED = ("torch", "timm", "onnx", "onnxruntime", "usearch", "numpy", "opencv-python-headless", "snakemake")
+
+
+def package_versions(names=VERSIONED) -> dict[str, str | None]:
+    out = {"python": platform.python_version()}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = None
+    return out
+
+
+def write_bundle(out_dir: Path, files: dict[str, str], contract: dict, threshold: float, variant: str,
+                 hw_arch: str | None, extra: dict) -> dict:
+    """Copy ``files`` (role -> source path) into ``out_dir`` and write ``manifest.json`` last."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    entries = {}
+    for role, src in files.items():
+        name = f"{role}{''.join(Path(src).suffixes)}"
+        shutil.copyfile(src, out_dir / name)
+        entries[role] = {"path": name, "sha256": sha256_file(out_dir / name), "bytes": (out_dir / name).stat().st_size}
+    manifest = {"format_version": FORMAT_VERSION, "model_variant": variant, "hw_arch": hw_arch,
+                "threshold": threshold, "score": "cosine similarity of L2-normalised embeddings",
+                "preprocess": contract, "files": entries, "versions": package_versions(), **extra}
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    return manifest

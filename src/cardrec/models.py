@@ -1,0 +1,84 @@
+"""Embedding models: a timm backbone + linear head to ``embed_dim``, L2-normalised output.
+
+A small registry (cf. ``timm.create_model``) keeps teacher and student construction in one place;
+checkpoints carry everything needed to rebuild the model and its preprocessing contract.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+class Embedder(nn.Module):
+    """Backbone features -> linear projection -> unit-norm embedding."""
+
+    def __init__(self, backbone: nn.Module, embed_dim: int):
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(backbone.num_features, embed_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.head(self.backbone(x)), dim=-1)
+
+
+def _file_sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def create_embedder(arch: str, embed_dim: int, img_size: tuple[int, int], pretrained: str | None = None,
+                    model_kwargs: dict[str, Any] | None = None) -> tuple[Embedder, dict]:
+    """Build an embedder from a timm architecture.
+
+    Args:
+        arch: timm model name, e.g. ``vit_small_patch16_dinov3`` or ``efficientnet_lite0``.
+        embed_dim: output embedding width.
+        img_size: (height, width) of the input; passed to ViTs, which need it for patching.
+        pretrained: ``None`` (random init), ``"hub"`` (timm's hub weights) or a local weights file.
+        model_kwargs: extra ``timm.create_model`` arguments (e.g. ``depth`` for a small ViT).
+
+    Returns:
+        The model and a provenance dict (init, weights sha256) for the checkpoint.
+    """
+    kwargs = dict(model_kwargs or {})
+    if "vit" in arch or "eva" in arch:
+        kwargs.setdefault("img_size", tuple(img_size))
+        kwargs.setdefault("global_pool", "token")  # CLS token, as DINOv3 is trained
+        kwargs.setdefault("dynamic_img_size", False)
+    provenance: dict[str, Any] = {"arch": arch, "init": "random", "weights_sha256": None}
+    if pretrained is None:
+        backbone = timm.create_model(arch, pretrained=False, num_classes=0, **kwargs)
+    elif pretrained == "hub":
+        backbone = timm.create_model(arch, pretrained=True, num_classes=0, **kwargs)
+        provenance["init"] = "hub"
+    else:
+        if not Path(pretrained).is_file():
+            raise FileNotFoundError(f"pretrained weights file {pretrained} not found (config key *.pretrained)")
+        backbone = timm.create_model(arch, pretrained=True, num_classes=0,
+                                     pretrained_cfg_overlay=dict(file=str(pretrained)), **kwargs)
+        provenance.update(init="file", weights_file=str(pretrained), weights_sha256=_file_sha256(pretrained))
+    return Embedder(backbone, embed_dim), provenance
+
+
+def save_checkpoint(path: str | Path, model: Embedder, spec: dict, extra: dict | None = None) -> None:
+    """Save weights with the spec ``create_embedder`` needs and any provenance."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": model.state_dict(), "spec": spec, **(extra or {})}, path)
+
+
+def load_checkpoint(path: str | Path) -> tuple[Embedder, dict]:
+    """Rebuild an embedder from ``save_checkpoint`` output (random init, then weights)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    spec = ckpt["spec"]
+    model, _ = create_embedder(spec["arch"], spec["embed_dim"], tuple(spec["img_size"]), None,
+                               spec.get("model_kwargs"))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), ckpt

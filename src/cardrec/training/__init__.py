@@ -1,0 +1,1 @@
+"""Training: teacher fine-tune and two-stage student distillation."""

@@ -1,0 +1,67 @@
+"""Edge runtime pieces without a workflow run: matcher agreement, bundle verification, CLI errors."""
+import json
+
+import numpy as np
+import pytest
+from cardrec_edge.bundle import Bundle, BundleError
+from cardrec_edge.cli import main
+from cardrec_edge.matcher import Matcher, decide
+
+from cardrec.bundle import write_bundle
+from cardrec.index import build_index, recall_at_1
+
+INDEX_CFG = {"dtype": "f32", "connectivity": 16, "expansion_add": 128, "expansion_search": 64}
+
+
+def unit(n, d, seed=0):
+    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_usearch_and_exact_agree_on_scores(tmp_path):
+    gal = unit(200, 32)
+    index = build_index(gal, INDEX_CFG)
+    index.save(str(tmp_path / "g.usearch"))
+    assert recall_at_1(index, gal) == 1.0
+    q = gal[:10] + 0.05 * unit(10, 32, 1)
+    exact = Matcher(gal).search(q, 3)
+    hnsw = Matcher(gal, str(tmp_path / "g.usearch")).search(q, 3)
+    for e, h in zip(exact, hnsw):
+        assert e[0].index == h[0].index
+        assert abs(e[0].score - h[0].score) < 1e-5  # one score definition: cosine
+    assert decide(0.8, 0.8) and not decide(0.79, 0.8)
+
+
+def make_bundle(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    np.save(src / "emb.npy", unit(4, 8))
+    build_index(unit(4, 8), INDEX_CFG).save(str(src / "idx.usearch"))
+    (src / "cards.json").write_text(json.dumps([{"id": f"c{i}", "name": f"n{i}"} for i in range(4)]))
+    (src / "model.onnx").write_bytes(b"not really a model")
+    files = {"model": src / "model.onnx", "embeddings": src / "emb.npy", "index": src / "idx.usearch",
+             "cards": src / "cards.json"}
+    contract = {"height": 64, "width": 48, "mean": [0.5] * 3, "std": [0.25] * 3, "pad_value": 0}
+    write_bundle(tmp_path / "edge", {k: str(v) for k, v in files.items()}, contract, 0.7, "int8", None, {})
+    return tmp_path / "edge"
+
+
+def test_bundle_round_trip_and_tamper_detection(tmp_path, capsys):
+    root = make_bundle(tmp_path)
+    b = Bundle.load(root)
+    assert b.threshold == 0.7 and b.contract.height == 64 and b.verify() == []
+    assert main(["verify-bundle", str(root)]) == 0
+    (root / "cards.json").write_text("[]")
+    assert b.verify() == ["cards: cards.json sha256 mismatch"]
+    assert main(["verify-bundle", str(root)]) == 1
+
+
+def test_bundle_errors_are_messages_not_tracebacks(tmp_path, capsys):
+    assert main(["verify-bundle", str(tmp_path)]) == 2
+    assert "no manifest.json" in capsys.readouterr().err
+    root = make_bundle(tmp_path)
+    with pytest.raises(BundleError, match="built for"):
+        m = json.loads((root / "manifest.json").read_text())
+        m["hw_arch"] = "hailo8"
+        (root / "manifest.json").write_text(json.dumps(m))
+        Bundle.load(root, device_arch="hailo8l")

@@ -1,0 +1,48 @@
+"""Evaluation metrics on constructed similarities: top-k, threshold calibration, unknown rejection."""
+import numpy as np
+
+from cardrec.evaluate import (choose_threshold, embedding_similarity, evaluate_similarity, hash_similarity,
+                              phash_codes, unknown_ids)
+
+
+def test_threshold_rejects_at_most_the_budget():
+    scores = np.linspace(0.5, 1.0, 100)
+    thr = choose_threshold(scores, 0.02)
+    assert np.mean(scores < thr) <= 0.02 and np.mean(scores < np.nextafter(thr, 2)) > 0.02
+
+
+def test_metrics_from_embeddings():
+    rng = np.random.default_rng(0)
+    ids = [f"c{i}" for i in range(20)]
+    gal = rng.normal(size=(20, 16))
+    gal /= np.linalg.norm(gal, axis=1, keepdims=True)
+    rows, qs = [], []
+    for i in range(20):
+        for split in ("val", "test"):
+            q = gal[i] + 0.1 * rng.normal(size=16)
+            qs.append(q / np.linalg.norm(q))
+            rows.append({"card_id": ids[i], "split": split})
+    qs = np.asarray(qs)
+    qs[1] = gal[5]  # one test query of c0 looks exactly like c5: a confusion
+    unknown = {"c19"}
+    m = evaluate_similarity(embedding_similarity(gal, qs), ids, rows, unknown, 0.05, 3)
+    assert m["gallery"] == 19 and m["queries_test"] == 19 and m["queries_unknown"] == 1
+    assert m["top1"] == 18 / 19 and m["confusions"][0]["true"] == "c0" and m["confusions"][0]["pred"] == "c5"
+    assert m["top3"] >= m["top1"]
+    assert 0 < m["threshold"] < 1 and m["unknown_reject_rate"] in (0.0, 1.0)
+
+
+def test_unknown_subset_is_deterministic():
+    ids = [f"x-{i}" for i in range(1000)]
+    a, b = unknown_ids(ids, 0.1), unknown_ids(ids, 0.1)
+    assert a == b and 60 < len(a) < 140
+
+
+def test_phash_identical_images_score_one():
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 255, (3, 64, 48, 3), dtype=np.uint8)
+    codes = phash_codes(imgs)
+    assert codes.shape == (3, 128)
+    sim = hash_similarity(codes, codes)(np.arange(3), np.arange(3))
+    np.testing.assert_allclose(np.diag(sim), 1.0)
+    assert (sim[~np.eye(3, dtype=bool)] < 0.9).all()

@@ -1,0 +1,42 @@
+"""Hard-negative mining finds the constructed near-duplicates; calibration sets follow the contract."""
+import csv
+
+import numpy as np
+from cardrec_edge.preprocess import Preprocess
+
+from cardrec.augment import AugmentParams
+from cardrec.calibration import build_calibration, stratified_pick
+from cardrec.mining import nearest_other_cards, write_hard_negatives
+
+
+def test_mining_excludes_self_and_finds_twin(tmp_path):
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(6, 8))
+    emb[3] = emb[1] + 0.01 * rng.normal(size=8)  # card 3 is a near-duplicate of card 1
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    idx, sims = nearest_other_cards(emb.astype(np.float32), 2)
+    assert (idx != np.arange(6)[:, None]).all()
+    assert idx[1, 0] == 3 and idx[3, 0] == 1 and sims[1, 0] > 0.99
+    cards = [{"id": f"c{i}", "name": f"n{i}"} for i in range(6)]
+    n = write_hard_negatives(cards, emb, 2, tmp_path / "hn.csv", tmp_path / "pairs.md")
+    rows = list(csv.DictReader(open(tmp_path / "hn.csv")))
+    assert n == len(rows) == 12
+    assert "c1" in (tmp_path / "pairs.md").read_text().splitlines()[4]
+
+
+def test_stratified_over_sets_and_types():
+    cards = [{"id": f"{s}-{i}", "set": s, "types": [t]} for s in "ab" for i, t in enumerate(["Fire"] * 8 + ["Water"] * 2)]
+    picks = stratified_pick(cards, 4, seed=0)
+    strata = {(cards[i]["set"], cards[i]["types"][0]) for i in picks}
+    assert len(strata) == 4  # one from each (set, type) before any repeat
+    assert len(stratified_pick(cards, 30, seed=0)) == 30  # more than the cards: another round
+
+
+def test_calibration_format_and_contract():
+    c = Preprocess(height=64, width=48)
+    cards = [{"id": f"s-{i}", "set": "s", "types": ["Fire"]} for i in range(3)]
+    faces = np.random.default_rng(1).integers(0, 255, (3, 112, 80, 3), dtype=np.uint8)
+    calib, ids = build_calibration(cards, faces, 5, 9, c, AugmentParams())
+    assert calib.shape == (5, 64, 48, 3) and calib.dtype == np.uint8 and len(ids) == 5
+    assert calib.max() > 128  # raw 0-255 pixels, not normalised
+    np.testing.assert_array_equal(c.denormalize(c.normalize(calib)), calib)

@@ -1,0 +1,136 @@
+"""The real workflow on the tiny config: outputs, nothing stale after a run, exact staleness on change."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from .conftest import TINY, planned_jobs, snakemake
+
+TRAINING = {"train_teacher", "train_student_stage1", "mine_hard_negatives", "train_student_stage2",
+            "export_onnx", "calibration_set", "quantize_onnx"}
+UPSTREAM = {"synthesize_cards", "ingest", "preprocess", "render_queries", "preprocessing_contract"}
+
+
+def overlay(tmp_path, name, changes):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(changes))
+    return path
+
+
+def test_outputs_and_bundle(tiny_run):
+    m = json.loads((tiny_run / "results/edge/manifest.json").read_text())
+    assert set(m["files"]) == {"model", "embeddings", "index", "cards"}
+    assert m["preprocess"]["height"] == 64 and m["preprocess"]["width"] == 48
+    assert 0 < m["threshold"] <= 1 and m["versions"]["torch"].startswith("2.14.1")
+    cards = json.loads((tiny_run / "results/edge/cards.json").read_text())
+    assert len(cards) == 16 and np.load(tiny_run / "results/edge/embeddings.npy").shape == (16, 32)
+    summary = json.loads((tiny_run / "results/evaluate/summary.json").read_text())
+    assert set(summary) == {"phash", "teacher", "stage1", "stage2", "fp32", "int8"}
+    for row in summary.values():
+        assert 0 <= row["top1"] <= row["top3"] <= 1
+    cost = json.loads((tiny_run / "results/cost/training_cost.json").read_text())
+    assert [s["step"] for s in cost["steps"]] == ["teacher", "stage1", "stage2"]
+    assert all(s["seconds"] > 0 for s in cost["steps"])
+    calib = np.load(tiny_run / "results/calibration/calib.npy")
+    assert calib.shape == (8, 64, 48, 3) and calib.dtype == np.uint8
+    assert (tiny_run / "results/mining/hard_negatives.csv").read_text().count("\n") == 1 + 2 * 16
+    ckpt_record = json.loads((tiny_run / "results/teacher/history.json").read_text())["record"]
+    assert ckpt_record["seed"] == 1 and ckpt_record["versions"]["timm"] == "1.0.31"
+
+
+def test_nothing_to_do_after_run(tiny_run):
+    assert planned_jobs(tiny_run, TINY) == {}
+
+
+def test_identify_cli_on_a_query(tiny_run, tmp_path):
+    rows = json.loads((tiny_run / "results/queries/syn1/queries.json").read_text())
+    img = np.load(tiny_run / "results/queries/syn1/images.npy")[0]
+    Image.fromarray(img).save(tmp_path / "q.png")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 nope")
+    out = subprocess.run([sys.executable, "-m", "cardrec_edge.cli", "identify", "--bundle",
+                          str(tiny_run / "results/edge"), "--json", str(tmp_path / "q.png"), str(tmp_path / "broken.jpg")],
+                         capture_output=True, text=True)
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert out.returncode == 1 and "Traceback" not in out.stderr  # one unreadable file
+    first = lines[0]
+    assert set(first) == {"file", "card_id", "score", "candidates"} and len(first["candidates"]) == 5
+    assert first["candidates"][0]["score"] == first["score"]
+    assert first["card_id"] in (None, first["candidates"][0]["card_id"])
+    assert rows[0]["card_id"].startswith("syn1-") and lines[1]["error"] == "not a readable image"
+    verify = subprocess.run([sys.executable, "-m", "cardrec_edge.cli", "verify-bundle",
+                             str(tiny_run / "results/edge")], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_teacher_change_makes_teacher_and_downstream_stale(tiny_run, tmp_path):
+    tiny = yaml.safe_load(TINY.read_text())
+    jobs = planned_jobs(tiny_run, TINY, overlay(tmp_path, "t.yaml", {"teacher": {**tiny["teacher"], "lr": 0.002}}))
+    assert TRAINING - {"calibration_set"} <= set(jobs) and not UPSTREAM & set(jobs)
+    assert "calibration_set" not in jobs  # renders of the card faces: independent of every model
+    assert jobs["evaluate"] == 5  # every model variant; the pHash baseline does not depend on the teacher
+    assert {"reference_index", "edge_bundle", "cost_report"} <= set(jobs)
+
+
+def test_new_untrained_set_never_makes_models_stale(tiny_run, tmp_path):
+    tiny = yaml.safe_load(TINY.read_text())
+    sets = tiny["synthetic"]["sets"] + [{"id": "syn3", "name": "New", "n_cards": 6, "reprints": 2}]
+    jobs = planned_jobs(tiny_run, TINY, overlay(tmp_path, "s.yaml", {"synthetic": {"seed": 3, "sets": sets}}))
+    assert not TRAINING & set(jobs)
+    assert jobs["synthesize_cards"] == jobs["ingest"] == jobs["preprocess"] == jobs["render_queries"] == 1
+    assert {"reference_index", "edge_bundle"} <= set(jobs)
+    assert jobs["embed_gallery"] == 5  # the new set's shard, once per model variant; old shards untouched
+
+
+def test_lint_and_report(tiny_run):
+    lint = snakemake(tiny_run, "--configfile", str(TINY), "--lint", check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    snakemake(tiny_run, "--configfile", str(TINY), "--report", "report.html")
+    html = (tiny_run / "report.html").read_text(errors="ignore")
+    assert "accuracy.png" in html and "summary.md" in html
+
+
+def test_real_cards_with_bad_inputs(tmp_path):
+    """config/real.yaml on a few real sv1 cards plus a corpus of bad files: quarantined, run completes."""
+    import shutil
+
+    import pytest
+
+    from .conftest import REPO, SHARED, make_workdir
+    from .test_ingest import make_bad_corpus
+
+    if not (SHARED / "cards/sv1").is_dir():
+        pytest.skip(f"real cards not found at {SHARED}/cards/sv1")
+    images = tmp_path / "images"
+    images.mkdir()
+    real = json.loads((SHARED / "pokemon-tcg-data/cards/en/sv1.json").read_text())[:12]
+    for card in real:
+        shutil.copy(SHARED / "cards/sv1" / f"{card['id']}.png", images)
+    bad = make_bad_corpus(images, set_id="sv1")  # sv1-1 .. sv1-8 become the bad corpus
+    keep = [c for c in real if int(c["id"].split("-")[1]) > 8]
+    (tmp_path / "sv1.json").write_text(json.dumps(keep + bad))
+    data = overlay(tmp_path, "data.yaml", {"data": {"source": "files", "cards_json": str(tmp_path / "sv1.json"),
+                                                    "images_dir": str(images), "sets": "all", "train_sets": "all"},
+                                           "ingest": {"max_reject_fraction": 0.6}})
+    wd = make_workdir(tmp_path / "wd")
+    snakemake(wd, "--configfile", str(REPO / "config/real.yaml"), str(TINY), str(data))
+    accepted = {c["id"] for c in json.loads((wd / "results/ingest/sv1/cards.json").read_text())}
+    assert accepted == {c["id"] for c in keep} | {"sv1-1", "sv1-2", "sv1-3", "sv1-4"}
+    reasons = (wd / "results/ingest/sv1/rejected.csv").read_text()
+    for text in ("0 bytes", "decode failed", "30000x30000", "content is JPEG", "no metadata", "duplicate id"):
+        assert text in reasons
+    assert json.loads((wd / "results/edge/manifest.json").read_text())["files"]["cards"]
+    assert planned_jobs(wd, REPO / "config/real.yaml", TINY, data) == {}
+
+
+def test_hef_without_dfc_fails_early_with_instructions(tiny_run, tmp_path):
+    hef = overlay(tmp_path, "hef.yaml", {"export": {"opset": 17, "parity_atol": 0.0001, "targets": ["int8", "hef"]}})
+    jobs = planned_jobs(tiny_run, TINY, hef)
+    assert jobs.get("hailo_hef") == 1 and not TRAINING & set(jobs)  # the HEF builds on existing exports
+    proc = snakemake(tiny_run, "--configfile", str(TINY), str(hef), "results/hailo/student.hef", check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "Dataflow Compiler" in out and "3.33.0" in out and "AI Software Suite" in out
+    assert "Traceback" not in (tiny_run / "logs/hailo/hailo_hef.log").read_text()
