@@ -4,9 +4,9 @@ rule edge_bundle:
     output:
         manifest="results/edge/manifest.json",
     params:
-        variant=config["deploy"]["model"],
-        hw_arch=config["hailo"]["hw_arch"],
-        seed=config["seed"],
+        variant=get_config("deploy/model"),
+        hw_arch=get_config("hailo/hw_arch"),
+        seed=get_config("seed"),
     log:
         "logs/edge/edge_bundle.log",
     benchmark:

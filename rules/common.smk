@@ -14,6 +14,29 @@ wildcard_constraints:
     variant="teacher|stage1|stage2|fp32|int8|hef|phash",
 
 
+def canonical(value):
+    """A copy with dict keys sorted: Snakemake compares params by their text, so YAML key order must not matter."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
+def get_config(dpath):
+    """Config section at ``dpath`` ("a/b"), canonicalised for use as rule params."""
+    value = config
+    for key in dpath.split("/"):
+        value = value.get(key) if isinstance(value, dict) else None
+    return canonical(value)
+
+
+def get_student_params(stage):
+    """Architecture plus this stage's settings only: a stage-2 change leaves stage 1 up to date."""
+    student = config["student"]
+    return canonical({"arch": student["arch"], "pretrained": student.get("pretrained"), stage: student[stage]})
+
+
 def _cards_json_files():
     """Metadata files of data.source=files, from a path, a list or a glob."""
     spec = config["data"]["cards_json"]
@@ -56,7 +79,7 @@ def get_synthetic_params(wildcards):
     """The synthetic seed and the sets up to this one: adding a later set leaves earlier ones untouched."""
     sets = config["synthetic"]["sets"]
     upto = next(i for i, s in enumerate(sets) if s["id"] == wildcards.set)
-    return {"seed": config["synthetic"]["seed"], "sets": sets[: upto + 1]}
+    return canonical({"seed": config["synthetic"]["seed"], "sets": sets[: upto + 1]})
 
 
 def get_set_json(wildcards):

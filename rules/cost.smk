@@ -12,7 +12,7 @@ rule cost_report:
             labels={"table": "training cost"},
         ),
     params:
-        cost=config["cost"],
+        cost=get_config("cost"),
     log:
         "logs/cost/cost_report.log",
     benchmark:

@@ -20,7 +20,7 @@ rule download_images:
     output:
         touch("results/download/{set}.done"),
     params:
-        images_dir=config["data"]["images_dir"],
+        images_dir=get_config("data/images_dir"),
     log:
         "logs/download/{set}.log",
     benchmark:
@@ -35,7 +35,7 @@ rule preprocessing_contract:
     output:
         "results/preprocess/contract.json",
     params:
-        preprocess=config["preprocess"],
+        preprocess=get_config("preprocess"),
     log:
         "logs/preprocess/contract.log",
     benchmark:
@@ -59,7 +59,7 @@ rule ingest:
             labels={"set": "{set}", "table": "rejected files"},
         ),
     params:
-        ingest=config["ingest"],
+        ingest=get_config("ingest"),
         images_dir=get_images_dir(),
     log:
         "logs/ingest/{set}.log",
@@ -99,7 +99,7 @@ rule render_queries:
         images="results/queries/{set}/images.npy",
         rows="results/queries/{set}/queries.json",
     params:
-        queries=config["queries"],
+        queries=get_config("queries"),
     log:
         "logs/queries/{set}.log",
     benchmark:

@@ -4,7 +4,7 @@ rule evaluate:
     output:
         metrics="results/evaluate/{variant}/metrics.json",
     params:
-        evaluate=config["evaluate"],
+        evaluate=get_config("evaluate"),
     log:
         "logs/evaluate/{variant}.log",
     benchmark:
@@ -51,7 +51,7 @@ rule summarize_evaluation:
             labels={"plot": "loss curves"},
         ),
     params:
-        top_k=config["evaluate"]["top_k"],
+        top_k=get_config("evaluate/top_k"),
     log:
         "logs/evaluate/summarize_evaluation.log",
     benchmark:

@@ -8,8 +8,8 @@ rule export_onnx:
         dynamic="results/export/student_dynamic.onnx",
         report="results/export/export.json",
     params:
-        opset=config["export"]["opset"],
-        atol=config["export"]["parity_atol"],
+        opset=get_config("export/opset"),
+        atol=get_config("export/parity_atol"),
     log:
         "logs/export/export_onnx.log",
     benchmark:
@@ -28,8 +28,8 @@ rule calibration_set:
         calib="results/calibration/calib.npy",
         meta="results/calibration/calib.json",
     params:
-        calibration=config["calibration"],
-        augment=config["queries"].get("augment"),
+        calibration=get_config("calibration"),
+        augment=get_config("queries/augment"),
     log:
         "logs/calibration/calibration_set.log",
     benchmark:
@@ -50,7 +50,7 @@ rule quantize_onnx:
         int8="results/export/student_int8.onnx",
         report="results/export/quantize.json",
     params:
-        quantize=config["quantize"],
+        quantize=get_config("quantize"),
     log:
         "logs/export/quantize_onnx.log",
     benchmark:
@@ -72,7 +72,7 @@ rule hailo_hef:
         manifest="results/hailo/manifest.json",
         har="results/hailo/student_dfc/model_quantized.har",
     params:
-        hailo=config["hailo"],
+        hailo=get_config("hailo"),
     log:
         "logs/hailo/hailo_hef.log",
     benchmark:

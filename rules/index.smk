@@ -8,7 +8,7 @@ rule reference_index:
         cards="results/index/cards.json",
         report="results/index/index.json",
     params:
-        index=config["index"],
+        index=get_config("index"),
     log:
         "logs/index/reference_index.log",
     benchmark:

@@ -7,8 +7,8 @@ rule train_student_stage1:
         model="results/student/stage1/model.pt",
         history="results/student/stage1/history.json",
     params:
-        student=config["student"],
-        augment=config.get("augment"),
+        student=get_student_params("stage1"),
+        augment=get_config("augment"),
     log:
         "logs/student/train_student_stage1.log",
     benchmark:
@@ -34,7 +34,7 @@ rule mine_hard_negatives:
             category="Hard negatives",
         ),
     params:
-        k=config["mining"]["k"],
+        k=get_config("mining/k"),
     log:
         "logs/mining/mine_hard_negatives.log",
     benchmark:
@@ -56,8 +56,8 @@ rule train_student_stage2:
         model="results/student/stage2/model.pt",
         history="results/student/stage2/history.json",
     params:
-        student=config["student"],
-        augment=config.get("augment"),
+        student=get_student_params("stage2"),
+        augment=get_config("augment"),
     log:
         "logs/student/train_student_stage2.log",
     benchmark:

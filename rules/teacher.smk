@@ -6,8 +6,8 @@ rule train_teacher:
         model="results/teacher/model.pt",
         history="results/teacher/history.json",
     params:
-        teacher=config["teacher"],
-        augment=config.get("augment"),
+        teacher=get_config("teacher"),
+        augment=get_config("augment"),
     log:
         "logs/teacher/train_teacher.log",
     benchmark:

@@ -129,8 +129,19 @@ def test_hef_without_dfc_fails_early_with_instructions(tiny_run, tmp_path):
     hef = overlay(tmp_path, "hef.yaml", {"export": {"opset": 17, "parity_atol": 0.0001, "targets": ["int8", "hef"]}})
     jobs = planned_jobs(tiny_run, TINY, hef)
     assert jobs.get("hailo_hef") == 1 and not TRAINING & set(jobs)  # the HEF builds on existing exports
-    proc = snakemake(tiny_run, "--configfile", str(TINY), str(hef), "results/hailo/student.hef", check=False)
+    proc = snakemake(tiny_run, "results/hailo/student.hef", "--configfile", str(TINY), str(hef), check=False)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "Dataflow Compiler" in out and "3.33.0" in out and "AI Software Suite" in out
     assert "Traceback" not in (tiny_run / "logs/hailo/hailo_hef.log").read_text()
+
+
+def test_stage2_change_leaves_stage1_and_key_order_irrelevant(tiny_run, tmp_path):
+    tiny = yaml.safe_load(TINY.read_text())
+    student = {**tiny["student"], "stage2": {**tiny["student"]["stage2"], "margin": 0.3}}
+    jobs = planned_jobs(tiny_run, TINY, overlay(tmp_path, "s2.yaml", {"student": student}))
+    assert "train_student_stage2" in jobs and "train_student_stage1" not in jobs
+    assert "mine_hard_negatives" not in jobs and "train_teacher" not in jobs
+    # the same config with every key order reversed is the same config
+    reordered = yaml.safe_dump({k: tiny[k] for k in reversed(list(tiny))}, sort_keys=True)
+    assert planned_jobs(tiny_run, TINY, overlay(tmp_path, "r.yaml", yaml.safe_load(reordered))) == {}
