@@ -11,10 +11,14 @@ CARD_KEYS = ("id", "name", "set", "number", "rarity", "types", "subtypes")
 
 
 def build_index(emb: np.ndarray, cfg: dict) -> Index:
-    """HNSW over cosine; keys are row numbers of ``emb`` (the card table's order)."""
+    """HNSW over cosine; keys are row numbers of ``emb`` (the card table's order).
+
+    Built with one thread: a multi-threaded HNSW build inserts in a racy order, so the graph (and the
+    file DVC tracks) would differ between runs of the same inputs.
+    """
     index = Index(ndim=emb.shape[1], metric="cos", dtype=cfg["dtype"], connectivity=cfg["connectivity"],
                   expansion_add=cfg["expansion_add"], expansion_search=cfg["expansion_search"])
-    index.add(np.arange(len(emb), dtype=np.uint64), emb.astype(np.float32))
+    index.add(np.arange(len(emb), dtype=np.uint64), emb.astype(np.float32), threads=1)
     return index
 
 
