@@ -25,8 +25,10 @@ def training_cost(durations: dict[str, float], prices: dict, instance: str, loca
     rows = []
     for step, s in durations.items():
         h = s / 3600.0
+        on_demand = h * inst["on_demand_hour"]
         rows.append({"step": step, "seconds": round(s, 2), "local_usd": round(h * local_kw * prices["electricity_kwh"], 6),
-                     "on_demand_usd": round(h * inst["on_demand_hour"], 4), "spot_usd": round(h * inst["on_demand_hour"] * (1 - prices["spot_discount"]), 4)})
+                     "on_demand_usd": round(on_demand, 4),
+                     "spot_usd": round(on_demand * (1 - prices["spot_discount"]), 4)})
     total = {k: round(sum(r[k] for r in rows), 4) for k in ("seconds", "local_usd", "on_demand_usd", "spot_usd")}
     return {"instance": instance, "prices_read_on": prices["read_on"], "steps": rows, "total": total}
 

@@ -46,24 +46,23 @@ def evaluate_similarity(sim_fn, card_ids: list[str], rows: list[dict], unknown: 
     for split in ("val", "test"):
         known = [i for i, r in enumerate(rows) if r["split"] == split and r["card_id"] in gal_pos]
         sims = sim_fn(np.asarray(known, int), np.asarray(gal, int))
-        res[split] = rank_queries(sims, np.asarray([gal_pos[rows[i]["card_id"]] for i in known], int), top_k)
-        res[split]["queries"] = known
+        true_idx = np.asarray([gal_pos[rows[i]["card_id"]] for i in known], int)
+        res[split] = rank_queries(sims, true_idx, top_k)
+        res[split]["queries"], res[split]["true_idx"] = known, true_idx
     unk = [i for i, r in enumerate(rows) if r["split"] == "test" and r["card_id"] in unknown]
     unk_best = sim_fn(np.asarray(unk, int), np.asarray(gal, int)).max(1) if unk else np.zeros(0)
     thr = choose_threshold(res["val"]["best"], max_false_reject)
     t = res["test"]
+    wrong = np.flatnonzero(t["pred"] != t["true_idx"])[:50]
     out.update({
-        "queries_test": len(t["queries"]), "queries_unknown": len(unk), "top1": t["top1"],
-        f"top{top_k}": t[f"top{top_k}"], "mean_cosine_true": float(np.mean(t["true_sim"])) if len(t["true_sim"]) else None,
+        "queries_test": len(t["queries"]), "queries_unknown": len(unk), "top1": t["top1"], f"top{top_k}": t[f"top{top_k}"],
+        "mean_cosine_true": float(np.mean(t["true_sim"])) if len(t["true_sim"]) else None,
         "threshold": thr, "false_reject_rate": float(np.mean(t["best"] < thr)) if len(t["best"]) else None,
         "unknown_reject_rate": float(np.mean(unk_best < thr)) if len(unk) else None,
         "scores_known": [round(float(x), 5) for x in t["best"]],
         "scores_unknown": [round(float(x), 5) for x in unk_best],
-        "confusions": [{"query": int(q), "true": rows[q]["card_id"], "pred": card_ids[gal[int(p)]],
-                        "score": round(float(b), 5)}
-                       for q, p, b, ok in zip(t["queries"], t["pred"], t["best"],
-                                              t["pred"] == np.asarray([gal_pos[rows[i]["card_id"]] for i in t["queries"]], int))
-                       if not ok][:50],
+        "confusions": [{"query": t["queries"][w], "true": rows[t["queries"][w]]["card_id"],
+                        "pred": card_ids[gal[int(t["pred"][w])]], "score": round(float(t["best"][w]), 5)} for w in wrong],
     })
     return out
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .imageio import IMAGE_SUFFIXES, decode_card
+from .imageio import decode_card
 
 log = logging.getLogger(__name__)
 CARD_FIELDS = ("id", "name", "number", "rarity", "supertype", "subtypes", "types", "hp")

@@ -3,18 +3,17 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import timm
 import torch
 from cardrec_edge.preprocess import Preprocess
 from tqdm import tqdm
 
 from ..augment import AugmentParams, render_view, stream_seed
+from ..bundle import package_versions
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +68,7 @@ def fit(model: torch.nn.Module, step_loss: Callable[[int], dict[str, torch.Tenso
 def run_record(cfg: dict, seed: int, started: float) -> dict:
     """What a checkpoint records for reproducibility: config, seed, versions, duration."""
     return {"config": cfg, "seed": seed, "seconds": round(time.time() - started, 2),
-            "versions": {"torch": torch.__version__, "timm": timm.__version__, "numpy": np.__version__,
-                         "python": platform.python_version()}}
+            "versions": package_versions(("torch", "timm", "numpy"))}
 
 
 def write_history(path: str | Path, history: list[dict], record: dict) -> None:
