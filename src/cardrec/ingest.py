@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from cardrec_edge.bundle import sha256_file
 from tqdm import tqdm
 
 from .imageio import decode_card
@@ -77,7 +77,7 @@ def ingest_set(set_id: str, cards_json: Path, images: list[Path], cfg: IngestCon
             continue
         h, w = dec.rgb.shape[:2]
         accepted.append({**{k: card.get(k) for k in CARD_FIELDS}, "set": set_id, "path": str(paths[0]),
-                         "sha256": hashlib.sha256(paths[0].read_bytes()).hexdigest(),
+                         "sha256": sha256_file(paths[0]),
                          "width": w, "height": h, "notes": dec.notes})
     for stem, paths in by_stem.items():
         if stem not in seen:

@@ -5,7 +5,6 @@ checkpoints carry everything needed to rebuild the model and its preprocessing c
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import timm
 import torch
 import torch.nn.functional as F
+from cardrec_edge.bundle import sha256_file
 from torch import nn
 
 from .weights import load_packaged
@@ -30,10 +30,6 @@ class Embedder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.head(self.backbone(x)), dim=-1)
-
-
-def _file_sha256(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def create_embedder(arch: str, embed_dim: int, img_size: tuple[int, int], pretrained: str | None = None,
@@ -70,7 +66,7 @@ def create_embedder(arch: str, embed_dim: int, img_size: tuple[int, int], pretra
             raise FileNotFoundError(f"pretrained weights file {pretrained} not found (config key *.pretrained)")
         backbone = timm.create_model(arch, pretrained=True, num_classes=0,
                                      pretrained_cfg_overlay=dict(file=str(pretrained)), **kwargs)
-        provenance.update(init="file", weights_file=str(pretrained), weights_sha256=_file_sha256(pretrained))
+        provenance.update(init="file", weights_file=str(pretrained), weights_sha256=sha256_file(pretrained))
     return Embedder(backbone, embed_dim), provenance
 
 

