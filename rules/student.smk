@@ -5,10 +5,13 @@ rule train_student_stage1:
         contract="results/preprocess/contract.json",
     output:
         model="results/student/stage1/model.pt",
-        history="results/student/stage1/history.json",
+        metrics="results/student/stage1/metrics.csv",
+        profile="results/profiling/stage1/profile.json",
     params:
         student=get_student_params("stage1"),
         augment=get_config("augment"),
+        training=get_config("training"),
+        unknown_fraction=get_config("evaluate/unknown_fraction"),
     log:
         "logs/student/train_student_stage1.log",
     benchmark:
@@ -24,7 +27,11 @@ rule train_student_stage1:
 
 rule mine_hard_negatives:
     input:
-        embeddings=embedding_files("stage1", get_train_sets()),
+        embeddings=expand(
+            "results/embeddings/{model}/{set}.npy",
+            model=get_config("mining/sources"),
+            set=get_train_sets(),
+        ),
         cards=shard_files(get_train_sets(), "cards.json"),
     output:
         table="results/mining/hard_negatives.csv",
@@ -35,6 +42,7 @@ rule mine_hard_negatives:
         ),
     params:
         k=get_config("mining/k"),
+        sources=get_config("mining/sources"),
     log:
         "logs/mining/mine_hard_negatives.log",
     benchmark:
@@ -54,10 +62,13 @@ rule train_student_stage2:
         negatives="results/mining/hard_negatives.csv",
     output:
         model="results/student/stage2/model.pt",
-        history="results/student/stage2/history.json",
+        metrics="results/student/stage2/metrics.csv",
+        profile="results/profiling/stage2/profile.json",
     params:
         student=get_student_params("stage2"),
         augment=get_config("augment"),
+        training=get_config("training"),
+        unknown_fraction=get_config("evaluate/unknown_fraction"),
     log:
         "logs/student/train_student_stage2.log",
     benchmark:

@@ -4,10 +4,13 @@ rule train_teacher:
         contract="results/preprocess/contract.json",
     output:
         model="results/teacher/model.pt",
-        history="results/teacher/history.json",
+        metrics="results/teacher/metrics.csv",
+        profile="results/profiling/teacher/profile.json",
     params:
         teacher=get_config("teacher"),
         augment=get_config("augment"),
+        training=get_config("training"),
+        unknown_fraction=get_config("evaluate/unknown_fraction"),
     log:
         "logs/teacher/train_teacher.log",
     benchmark:

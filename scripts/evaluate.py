@@ -6,6 +6,7 @@ import numpy as np
 
 from cardrec import evaluate as ev
 from cardrec.embed import embed_images, open_embedder
+from cardrec.plots import confusion_pairs as plot_confusions
 from cardrec.shards import load_queries
 from cardrec.snakescript import contract, start, write_json
 
@@ -13,13 +14,12 @@ start(snakemake)
 cfg, variant, inp = snakemake.params.evaluate, snakemake.wildcards.variant, snakemake.input
 cards = [c for f in inp.gallery for c in json.loads((Path(f).parent / "cards.json").read_text())]
 rows, queries = load_queries([str(Path(f).parent) for f in inp.queries])
+gallery = np.concatenate([np.load(f) for f in inp.gallery])
 if variant == "phash":
-    gallery = np.concatenate([np.load(f) for f in inp.gallery])
     sim = ev.hash_similarity(ev.phash_codes(gallery), ev.phash_codes(queries))
 elif variant == "hef":
     from cardrec.hailo import emulate
 
-    gallery = np.concatenate([np.load(f) for f in inp.gallery])
     sim = ev.embedding_similarity(emulate(inp.har, gallery), emulate(inp.har, queries))
 else:
     gallery_emb = np.concatenate([np.load(f) for f in inp.embeddings])
@@ -30,3 +30,5 @@ ids = [c["id"] for c in cards]
 metrics = ev.evaluate_similarity(sim, ids, rows, ev.unknown_ids(ids, cfg["unknown_fraction"]),
                                  cfg["max_false_reject"], cfg["top_k"])
 write_json(snakemake.output.metrics, {"variant": variant, **metrics})
+plot_confusions(ev.hardest_confusions(metrics, queries, gallery, ids), snakemake.output.confusions,
+                f"{variant}: hardest confusions on held-out queries")

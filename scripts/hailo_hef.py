@@ -12,8 +12,9 @@ if TYPE_CHECKING:
 sys.stderr = log = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=log, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-from cardrec.hailo import HailoConfig, HailoUnavailable, build_hef  # noqa: E402
 from cardrec_edge.preprocess import Preprocess  # noqa: E402
+
+from cardrec.hailo import HailoConfig, HailoUnavailable, build_hef  # noqa: E402
 
 hef = Path(snakemake.output.hef)
 work = hef.parent / f"{hef.stem}_dfc"  # model.har, model_quantized.har, model.alls, model.hef

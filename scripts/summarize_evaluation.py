@@ -4,6 +4,6 @@ from cardrec.summary import summarize
 
 log = start(snakemake)
 out = snakemake.output
-table = summarize(list(snakemake.input.metrics), list(snakemake.input.histories), snakemake.params.top_k,
+table = summarize(list(snakemake.input.metrics), list(snakemake.input.metrics_csv), snakemake.params.top_k,
                   {k: getattr(out, k) for k in ("summary", "table", "accuracy", "scores", "loss")})
 log.info("summary %s", table)

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cardrec.losses import cosine_distill, hard_negative_margin, multi_positive_infonce, similarity_matching
+from cardrec.losses import arcface, cosine_distill, hard_negative_margin, multi_positive_infonce, similarity_matching
 
 
 @pytest.fixture
@@ -15,16 +15,27 @@ def batch():
     return raw, F.normalize(raw, dim=-1), labels, teacher
 
 
-@pytest.mark.parametrize("name", ["infonce", "distill", "relational", "margin"])
+@pytest.mark.parametrize("name", ["infonce", "distill", "relational", "margin", "arcface"])
 def test_term_nonzero_with_gradient(batch, name):
     raw, emb, labels, teacher = batch
+    centres = torch.randn(4, 16, requires_grad=True)
     loss = {"infonce": lambda: multi_positive_infonce(emb, labels, 0.1),
             "distill": lambda: cosine_distill(emb, teacher),
             "relational": lambda: similarity_matching(emb, teacher),
-            "margin": lambda: hard_negative_margin(emb, labels, 0.2)}[name]()
+            "margin": lambda: hard_negative_margin(emb, labels, 0.2),
+            "arcface": lambda: arcface(emb, centres, labels, 0.2, 30.0)}[name]()
     assert loss.ndim == 0 and loss.item() > 1e-4
     loss.backward()
     assert raw.grad is not None and raw.grad.abs().sum() > 0
+    if name == "arcface":
+        assert centres.grad.abs().sum() > 0
+
+
+def test_arcface_margin_penalises_the_true_card():
+    emb = F.normalize(torch.tensor([[1.0, 0.1], [0.1, 1.0]]), dim=-1)
+    centres = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 1])
+    assert arcface(emb, centres, labels, 0.0, 10.0) < arcface(emb, centres, labels, 0.3, 10.0)
 
 
 def test_infonce_prefers_clustered_views():

@@ -6,7 +6,7 @@ from cardrec_edge.preprocess import Preprocess
 
 from cardrec.augment import AugmentParams
 from cardrec.calibration import build_calibration, stratified_pick
-from cardrec.mining import nearest_other_cards, write_hard_negatives
+from cardrec.mining import mine, nearest_other_cards, write_hard_negatives
 
 
 def test_mining_excludes_self_and_finds_twin(tmp_path):
@@ -18,10 +18,25 @@ def test_mining_excludes_self_and_finds_twin(tmp_path):
     assert (idx != np.arange(6)[:, None]).all()
     assert idx[1, 0] == 3 and idx[3, 0] == 1 and sims[1, 0] > 0.99
     cards = [{"id": f"c{i}", "name": f"n{i}"} for i in range(6)]
-    n = write_hard_negatives(cards, emb, 2, tmp_path / "hn.csv", tmp_path / "pairs.md")
+    n = write_hard_negatives(cards, {"stage1": emb}, 2, tmp_path / "hn.csv", tmp_path / "pairs.md")
     rows = list(csv.DictReader(open(tmp_path / "hn.csv")))
     assert n == len(rows) == 12
     assert "c1" in (tmp_path / "pairs.md").read_text().splitlines()[4]
+
+
+def test_mining_unions_sources_and_ranks_by_best_cosine():
+    e1 = np.eye(4, dtype=np.float32)
+    e1[2] = [0.9, 0.1, 0.0, 0.0]  # stage 1: card 2 looks like card 0
+    e2 = np.eye(4, dtype=np.float32)
+    e2[3] = [0.0, 0.95, 0.0, 0.05]  # teacher: card 3 looks like card 1
+    e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
+    e2 /= np.linalg.norm(e2, axis=1, keepdims=True)
+    cards = [{"id": f"c{i}", "name": f"n{i}"} for i in range(4)]
+    rows = mine(cards, {"stage1": e1, "teacher": e2}, 1)
+    first = {r["card_id"]: r for r in rows if r["rank"] == 1}
+    assert first["c0"]["neighbor_id"] == "c2" and first["c0"]["sources"] == "stage1"
+    assert first["c1"]["neighbor_id"] == "c3" and first["c1"]["sources"] == "teacher"
+    assert all(1 <= sum(r["card_id"] == c["id"] for r in rows) <= 2 for c in cards)
 
 
 def test_stratified_over_sets_and_types():

@@ -32,10 +32,15 @@ class AugmentParams:
     strength: float = 1.0
     max_corner_jitter: float = 0.06  # fraction of card size: residual rectification error
     max_rotation_deg: float = 4.0
+    max_scale: float = 0.08  # the card fills 1 -/+ this of the frame (imperfect crop)
     margin: float = 0.04  # background visible around the card
     glare_prob: float = 0.5
+    holo_prob: float = 0.3  # rainbow sheen of holo / reverse-holo foil
+    sleeve_prob: float = 0.3  # a plastic sleeve: low-contrast haze plus a reflected streak
     blur_prob: float = 0.5
     max_blur_sigma: float = 1.6
+    motion_blur_prob: float = 0.2
+    max_motion_px: float = 5.0
     noise_sigma: float = 6.0
     jpeg_quality: tuple[int, int] = (35, 90)
     light_gradient: float = 0.35
@@ -43,10 +48,46 @@ class AugmentParams:
 
 
 def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A desk, mat or playmat: a base colour plus either a smooth texture or 1/f ("natural image") noise."""
     base = rng.integers(0, 255, 3).astype(np.float32)
-    small = rng.normal(0, 40, (max(2, h // 16), max(2, w // 16), 3)).astype(np.float32)
-    tex = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    if rng.random() < 0.5:
+        small = rng.normal(0, 40, (max(2, h // 16), max(2, w // 16), 3)).astype(np.float32)
+        tex = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    else:  # pink noise: amplitude ~ 1/f, the spectrum of natural photographs
+        fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
+        amp = 1.0 / np.maximum(np.hypot(fy, fx), 1.0 / max(h, w))
+        spec = amp[..., None] * np.exp(2j * np.pi * rng.random((h, w, 3)))
+        tex = np.real(np.fft.ifft2(spec, axes=(0, 1))).astype(np.float32)
+        tex *= rng.uniform(30, 70) / (tex.std() + 1e-6)
     return np.clip(base + tex, 0, 255).astype(np.uint8)
+
+
+def _holo_sheen(rng: np.random.Generator, gx: np.ndarray, gy: np.ndarray, h: int, w: int, s: float) -> np.ndarray:
+    """Rainbow bands across the card, as a holo foil catches the light at an angle."""
+    ang = rng.uniform(0, np.pi)
+    phase = (gx * np.cos(ang) + gy * np.sin(ang)) / max(h, w) * rng.uniform(2, 6) * 2 * np.pi + rng.uniform(0, 6.3)
+    rgb = np.stack([np.sin(phase), np.sin(phase + 2.1), np.sin(phase + 4.2)], axis=-1)
+    return rgb * rng.uniform(10, 45) * s
+
+
+def _sleeve(img: np.ndarray, rng: np.random.Generator, gx: np.ndarray, gy: np.ndarray, h: int, w: int,
+            s: float) -> np.ndarray:
+    """A plastic sleeve: lower contrast (haze) and a soft diagonal reflected streak."""
+    haze = rng.uniform(0.04, 0.15) * s
+    img = img * (1 - haze) + 255 * haze * rng.uniform(0.6, 1.0)
+    ang = rng.uniform(0.3, 1.2)
+    d = (gx * np.cos(ang) - gy * np.sin(ang)) - rng.uniform(-0.2, 1.0) * max(h, w)
+    width = rng.uniform(0.03, 0.1) * max(h, w)
+    return img + (rng.uniform(30, 120) * s * np.exp(-(d / width) ** 2))[..., None]
+
+
+def _motion_blur(img: np.ndarray, rng: np.random.Generator, length: float) -> np.ndarray:
+    n = max(2, int(round(length)))
+    k = np.zeros((n, n), np.float32)
+    k[n // 2, :] = 1.0 / n
+    rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), rng.uniform(0, 180), 1.0)
+    k = cv2.warpAffine(k, rot, (n, n))
+    return cv2.filter2D(img, -1, k / max(k.sum(), 1e-6))
 
 
 def render_view(face: np.ndarray, rng: np.random.Generator, p: AugmentParams = AugmentParams()) -> np.ndarray:
@@ -62,7 +103,7 @@ def render_view(face: np.ndarray, rng: np.random.Generator, p: AugmentParams = A
     rot = np.float32([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
     centre = src.mean(axis=0)
     dst_card = (src - centre) @ rot.T + centre + jitter
-    pad = rng.uniform(0, p.margin * s) * np.float32([w, h])
+    pad = (rng.uniform(0, p.margin * s) + rng.uniform(-1, 1) * p.max_scale * s / 2) * np.float32([w, h])
     out_quad = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
     # map the (jittered) card quad onto the output with a little background showing
     target = out_quad + np.float32([[1, 1], [-1, 1], [-1, -1], [1, -1]]) * pad
@@ -79,10 +120,16 @@ def render_view(face: np.ndarray, rng: np.random.Generator, p: AugmentParams = A
         cx, cy = rng.uniform(0, w), rng.uniform(0, h)
         r = rng.uniform(0.08, 0.3) * max(h, w)
         img += (rng.uniform(80, 220) * s) * np.exp(-((gx - cx) ** 2 + (gy - cy) ** 2) / (2 * r * r))[..., None]
+    if rng.random() < p.holo_prob:
+        img += _holo_sheen(rng, gx, gy, h, w, s)
+    if rng.random() < p.sleeve_prob:
+        img = _sleeve(img, rng, gx, gy, h, w, s)
     img = np.clip(img, 0, 255)
-    if rng.random() < p.blur_prob:
-        sigma = rng.uniform(0.3, p.max_blur_sigma * s)
+    if rng.random() < p.blur_prob:  # defocus
+        sigma = rng.uniform(0.3, max(0.31, p.max_blur_sigma * s))
         img = cv2.GaussianBlur(img, (0, 0), sigma)
+    if rng.random() < p.motion_blur_prob:
+        img = _motion_blur(img, rng, rng.uniform(2, max(2.01, p.max_motion_px * s)))
     img += rng.normal(0, p.noise_sigma * s * rng.random(), img.shape)
     img = np.clip(img, 0, 255).astype(np.uint8)
     q = int(rng.integers(*p.jpeg_quality))

@@ -53,7 +53,8 @@ def evaluate_similarity(sim_fn, card_ids: list[str], rows: list[dict], unknown: 
     unk_best = sim_fn(np.asarray(unk, int), np.asarray(gal, int)).max(1) if unk else np.zeros(0)
     thr = choose_threshold(res["val"]["best"], max_false_reject)
     t = res["test"]
-    wrong = np.flatnonzero(t["pred"] != t["true_idx"])[:50]
+    wrong = np.flatnonzero(t["pred"] != t["true_idx"])
+    wrong = wrong[np.argsort(-t["best"][wrong], kind="stable")][:50]  # most confident mistakes first
     out.update({
         "queries_test": len(t["queries"]), "queries_unknown": len(unk), "top1": t["top1"], f"top{top_k}": t[f"top{top_k}"],
         "mean_cosine_true": float(np.mean(t["true_sim"])) if len(t["true_sim"]) else None,
@@ -65,6 +66,15 @@ def evaluate_similarity(sim_fn, card_ids: list[str], rows: list[dict], unknown: 
                         "pred": card_ids[gal[int(t["pred"][w])]], "score": round(float(t["best"][w]), 5)} for w in wrong],
     })
     return out
+
+
+def hardest_confusions(metrics: dict, queries: np.ndarray, gallery: np.ndarray, card_ids: list[str],
+                       n: int = 6) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """The ``n`` wrong matches made with the highest score: (query image, matched card image, caption)."""
+    pos = {c: i for i, c in enumerate(card_ids)}
+    worst = sorted(metrics["confusions"], key=lambda c: -c["score"])[:n]
+    return [(queries[c["query"]], gallery[pos[c["pred"]]], f"{c['true']}\nseen as {c['pred']}\n{c['score']:.3f}")
+            for c in worst]
 
 
 def embedding_similarity(gallery_emb: np.ndarray, query_emb: np.ndarray):

@@ -43,3 +43,15 @@ def hard_negative_margin(emb: torch.Tensor, labels: torch.Tensor, margin: float)
     neg_sim = sim.masked_fill(same, -2.0).max(1).values
     valid = (same & ~eye).any(1) & (~same).any(1)
     return F.relu(neg_sim - pos_sim + margin)[valid].mean()
+
+
+def arcface(emb: torch.Tensor, centres: torch.Tensor, labels: torch.Tensor, margin: float,
+            scale: float) -> torch.Tensor:
+    """ArcFace: softmax over cards with an additive angular ``margin`` on the true card's centre."""
+    cos = F.normalize(emb, dim=-1) @ F.normalize(centres, dim=-1).T
+    true = cos.gather(1, labels[:, None]).clamp(-1 + 1e-6, 1 - 1e-6)
+    theta = torch.acos(true)
+    # past pi - margin cos(theta + m) stops decreasing; fall back to a linear penalty there (as in ArcFace)
+    target = torch.where(theta + margin < torch.pi, torch.cos(theta + margin), true - margin * torch.sin(
+        torch.as_tensor(margin)))
+    return F.cross_entropy(scale * cos.scatter(1, labels[:, None], target), labels)

@@ -6,6 +6,7 @@ checkpoints carry everything needed to rebuild the model and its preprocessing c
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,13 @@ def create_embedder(arch: str, embed_dim: int, img_size: tuple[int, int], pretra
     """
     kwargs = dict(model_kwargs or {})
     if "vit" in arch or "eva" in arch:
-        kwargs.setdefault("img_size", tuple(img_size))
         kwargs.setdefault("global_pool", "token")  # CLS token, as DINOv3 is trained
+        patch = int(m.group(1)) if (m := re.search(r"patch(\d+)", arch)) else 16
+        if any(s % patch for s in img_size):  # e.g. patch 14 on 128x96: zero-pad up to whole patches
+            kwargs.setdefault("img_size", tuple(-(-s // patch) * patch for s in img_size))
+            kwargs.setdefault("dynamic_img_pad", True)
+            kwargs.setdefault("dynamic_img_size", True)
+        kwargs.setdefault("img_size", tuple(img_size))
         kwargs.setdefault("dynamic_img_size", False)
     provenance: dict[str, Any] = {"arch": arch, "init": "random", "weights_sha256": None}
     if pretrained is None:
@@ -68,6 +74,21 @@ def create_embedder(arch: str, embed_dim: int, img_size: tuple[int, int], pretra
                                      pretrained_cfg_overlay=dict(file=str(pretrained)), **kwargs)
         provenance.update(init="file", weights_file=str(pretrained), weights_sha256=sha256_file(pretrained))
     return Embedder(backbone, embed_dim), provenance
+
+
+def freeze_prefix(backbone: nn.Module, blocks: int) -> int:
+    """Freeze a ViT's embeddings and first ``blocks`` transformer blocks; returns the trainable count."""
+    if blocks <= 0:
+        return sum(p.numel() for p in backbone.parameters())
+    if not hasattr(backbone, "blocks"):
+        raise ValueError("freeze_blocks applies to ViT backbones (a `blocks` attribute)")
+    frozen = [backbone.patch_embed, *list(backbone.blocks)[:blocks]]
+    for module in frozen:
+        module.requires_grad_(False)
+    for name in ("cls_token", "pos_embed", "reg_token"):
+        if getattr(backbone, name, None) is not None:
+            getattr(backbone, name).requires_grad_(False)
+    return sum(p.numel() for p in backbone.parameters() if p.requires_grad)
 
 
 def save_checkpoint(path: str | Path, model: Embedder, spec: dict, extra: dict | None = None) -> None:

@@ -1,7 +1,8 @@
-"""Report plots (PNG, Agg backend): evaluation bars, score histograms, loss curves, cost bars."""
+"""Report plots (PNG, Agg backend): evaluation bars, score histograms, training curves, confusions."""
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -40,14 +41,41 @@ def score_histograms(per_model: dict[str, dict], out: str) -> None:
     plt.close(fig)
 
 
-def loss_curves(histories: dict[str, list[dict]], out: str) -> None:
-    """Training loss per step for each trained model."""
-    fig, ax = plt.subplots(figsize=(6, 3.4))
-    for name, hist in histories.items():
-        ax.plot([h["step"] for h in hist], [h["loss"] for h in hist], label=name, lw=1)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.legend(fontsize=8)
+def training_curves(per_stage: dict[str, list[dict]], out: str) -> None:
+    """Per-epoch loss and each weighted loss term, one panel per training stage."""
+    n = max(1, len(per_stage))
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), squeeze=False)
+    for ax, (name, rows) in zip(axes[0], per_stage.items()):
+        epochs = [int(r["epoch"]) for r in rows]
+        terms = [k for k in (rows[0] if rows else {}) if k not in ("epoch", "step", "lr", "seconds", "images_per_s")]
+        for k in terms:
+            ax.plot(epochs, [float(r[k]) for r in rows], label=k, lw=2 if k == "loss" else 1,
+                    ls="-" if k == "loss" else "--", marker="." if len(rows) < 30 else None)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("loss (weighted terms)")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def confusion_pairs(pairs: list[tuple[np.ndarray, np.ndarray, str]], out: str, title: str) -> None:
+    """The hardest confusions as image pairs: the query photo beside the card it was mistaken for."""
+    n = max(1, len(pairs))
+    fig, axes = plt.subplots(n, 2, figsize=(4.2, 2.3 * n + 0.4), squeeze=False)
+    for row, (query, wrong, caption) in zip(axes, pairs):
+        for ax, img, label in zip(row, (query, wrong), ("query", "matched")):
+            ax.imshow(img)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(label, fontsize=7)
+        row[0].set_ylabel(caption, fontsize=6, rotation=0, ha="right", va="center")
+    if not pairs:
+        axes[0][0].text(0.5, 0.5, "no confusions", ha="center", va="center")
+        for ax in axes[0]:
+            ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -27,6 +27,20 @@ def augment(params: dict | None) -> AugmentParams:
     return AugmentParams(**(params or {}))
 
 
+def train(smk, target: str, stage_cfg: dict, **extra) -> None:
+    """Run a training function (``module:function``) for a training rule, under torchrun when
+    ``training.processes`` > 1; inputs ``faces``/``contract``, outputs ``model``/``metrics``/``profile``."""
+    from .training.dist import launch
+
+    run = dict(smk.params.training or {})
+    kwargs = {"shards": [str(Path(f).parent) for f in smk.input.faces], "out_model": smk.output.model,
+              "out_metrics": smk.output.metrics, "profile_dir": str(Path(smk.output.profile).parent),
+              "cfg": stage_cfg, "contract": json.loads(Path(smk.input.contract).read_text()),
+              "augment": dict(smk.params.augment or {}), "run": run,
+              "unknown_fraction": smk.params.unknown_fraction, **extra}
+    launch(target, kwargs, int(run.get("processes", 1)), smk.threads)
+
+
 def fail(message: str, code: int = 1) -> None:
     """An expected failure: one clear line in the log and on the console, no traceback."""
     logging.getLogger("cardrec").error(message)

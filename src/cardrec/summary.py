@@ -1,6 +1,7 @@
 """Evaluation summary: one table and the report plots from every variant's metrics."""
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -10,8 +11,8 @@ LABELS = {"phash": "pHash+dHash", "teacher": "teacher", "stage1": "student s1", 
           "fp32": "ONNX FP32", "int8": "ONNX INT8", "hef": "HEF (emulator)"}
 
 
-def summarize(metric_files: list[str], history_files: list[str], top_k: int, out: dict[str, str]) -> dict:
-    """Write summary JSON/Markdown, accuracy bars, score histograms and loss curves."""
+def summarize(metric_files: list[str], metrics_csvs: list[str], top_k: int, out: dict[str, str]) -> dict:
+    """Write summary JSON/Markdown, accuracy bars, score histograms and per-epoch training curves."""
     per = {Path(f).parent.name: json.loads(Path(f).read_text()) for f in metric_files}
     keys = ["top1", f"top{top_k}", "mean_cosine_true", "threshold", "false_reject_rate", "unknown_reject_rate"]
     table = {v: {k: m.get(k) for k in keys + ["queries_test", "queries_unknown", "gallery"]} for v, m in per.items()}
@@ -25,6 +26,9 @@ def summarize(metric_files: list[str], history_files: list[str], top_k: int, out
                                                       f"top-{top_k}": [m[f"top{top_k}"] for m in per.values()]},
                     "Held-out photo-like queries", "accuracy", out["accuracy"])
     plots.score_histograms({LABELS.get(v, v): m for v, m in per.items()}, out["scores"])
-    plots.loss_curves({Path(f).parent.name: json.loads(Path(f).read_text())["history"] for f in history_files},
-                      out["loss"])
+    curves = {}
+    for f in metrics_csvs:
+        with open(f, newline="") as fh:
+            curves[Path(f).parent.name] = list(csv.DictReader(fh))
+    plots.training_curves(curves, out["loss"])
     return table
