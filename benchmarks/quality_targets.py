@@ -48,6 +48,10 @@ def judge(m: dict) -> list[tuple[str, str, bool | None]]:
         g = m["int8_gate"]
         rows.append((f"INT8 gate: mean cos(FP32, INT8) >= {g['gate_min_mean_cosine']}", f"{g['mean_cosine']:.4f}",
                      g["mean_cosine"] >= g["gate_min_mean_cosine"]))
+        if "top1_drop" in g:
+            rows.append((f"INT8 gate: top-1 drop <= {g['gate_max_top1_drop']}",
+                         f"{g['top1_reference']:.3f} -> {g['top1_candidate']:.3f}",
+                         g["top1_drop"] <= g["gate_max_top1_drop"]))
     return rows
 
 

@@ -139,7 +139,7 @@ def get_eval_inputs(wildcards):
         inputs["model"] = MODEL_FILES[wildcards.variant]
         inputs["embeddings"] = embedding_files(wildcards.variant, get_sets())
     elif wildcards.variant == "hef":
-        inputs["har"] = "results/hailo/student_dfc/model_quantized.har"
+        inputs["har"] = "results/hailo/model_quantized.har"
     return inputs
 
 
@@ -156,7 +156,7 @@ def get_deployed_model():
 
 def warn_if_hef_unavailable():
     """Targets that need the Hailo DFC are named at planning time, before hours of training."""
-    if "hef" not in config["export"]["targets"]:
+    if "hef" not in config["export"]["targets"] or config["hailo"].get("docker_image"):
         return
     import importlib.util
 

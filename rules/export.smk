@@ -10,6 +10,7 @@ rule export_onnx:
     params:
         opset=get_config("export/opset"),
         atol=get_config("export/parity_atol"),
+        simplify=get_config("export/simplify"),
     log:
         "logs/export/export_onnx.log",
     benchmark:
@@ -44,13 +45,16 @@ rule quantize_onnx:
     input:
         fp32="results/export/student_dynamic.onnx",
         calib="results/calibration/calib.npy",
-        queries=query_files(get_train_sets()),
+        gallery=shard_files(get_sets()),
+        queries=query_files(get_sets()),
         contract="results/preprocess/contract.json",
     output:
         int8="results/export/student_int8.onnx",
         report="results/export/quantize.json",
     params:
         quantize=get_config("quantize"),
+        gate=get_config("gate"),
+        unknown_fraction=get_config("evaluate/unknown_fraction"),
     log:
         "logs/export/quantize_onnx.log",
     benchmark:
@@ -60,24 +64,3 @@ rule quantize_onnx:
         "../envs/cardrec.yaml"
     script:
         "../scripts/quantize_onnx.py"
-
-
-rule hailo_hef:
-    input:
-        onnx="results/export/student_fixed.onnx",
-        calib="results/calibration/calib.npy",
-        contract="results/preprocess/contract.json",
-    output:
-        hef="results/hailo/student.hef",
-        manifest="results/hailo/manifest.json",
-        har="results/hailo/student_dfc/model_quantized.har",
-    params:
-        hailo=get_config("hailo"),
-    log:
-        "logs/hailo/hailo_hef.log",
-    benchmark:
-        "logs/hailo/hailo_hef.benchmark.tsv"
-    conda:
-        "../envs/cardrec.yaml"
-    script:
-        "../scripts/hailo_hef.py"

@@ -1,20 +1,16 @@
 """Entry point of rule evaluate: one model variant (or the pHash baseline) on the held-out queries."""
-import json
-from pathlib import Path
-
 import numpy as np
 
 from cardrec import evaluate as ev
 from cardrec.embed import embed_images, open_embedder
 from cardrec.plots import confusion_pairs as plot_confusions
-from cardrec.shards import load_queries
+from cardrec.shards import EvalSet
 from cardrec.snakescript import contract, start, write_json
 
 start(snakemake)
 cfg, variant, inp = snakemake.params.evaluate, snakemake.wildcards.variant, snakemake.input
-cards = [c for f in inp.gallery for c in json.loads((Path(f).parent / "cards.json").read_text())]
-rows, queries = load_queries([str(Path(f).parent) for f in inp.queries])
-gallery = np.concatenate([np.load(f) for f in inp.gallery])
+data = EvalSet.load(inp.gallery, inp.queries)
+rows, queries, gallery = data.rows, data.queries, data.gallery
 if variant == "phash":
     sim = ev.hash_similarity(ev.phash_codes(gallery), ev.phash_codes(queries))
 elif variant == "hef":
@@ -26,7 +22,7 @@ else:
     query_emb = embed_images(open_embedder(inp.model, contract(snakemake), snakemake.threads), queries,
                              desc=f"queries {variant}")
     sim = ev.embedding_similarity(gallery_emb, query_emb)
-ids = [c["id"] for c in cards]
+ids = data.card_ids
 metrics = ev.evaluate_similarity(sim, ids, rows, ev.unknown_ids(ids, cfg["unknown_fraction"]),
                                  cfg["max_false_reject"], cfg["top_k"])
 write_json(snakemake.output.metrics, {"variant": variant, **metrics})

@@ -8,7 +8,8 @@ start(snakemake)
 images = np.concatenate([np.load(f, mmap_mode="r")[:8] for f in snakemake.input.gallery])  # real preprocessed cards
 try:
     report = export_with_parity(snakemake.input.model, snakemake.output.fixed, snakemake.output.dynamic, images,
-                                contract(snakemake), snakemake.params.opset, snakemake.params.atol)
+                                contract(snakemake), snakemake.params.opset, snakemake.params.atol,
+                                snakemake.params.simplify)
 except ParityError as e:
     fail(f"export_onnx: {e}")
 write_json(snakemake.output.report, report)

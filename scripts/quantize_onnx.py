@@ -1,20 +1,24 @@
-"""Entry point of rule quantize_onnx; the logic lives in cardrec.quantize."""
+"""Entry point of rule quantize_onnx; the logic lives in cardrec.quantize and cardrec.gate."""
 from pathlib import Path
 
 import numpy as np
 
-from cardrec.quantize import QualityGateError, gate, quantize
-from cardrec.shards import load_queries
+from cardrec.gate import QualityGateError, drift_report, enforce
+from cardrec.quantize import quantize
+from cardrec.shards import EvalSet
 from cardrec.snakescript import contract, fail, start, write_json
+from cardrec_edge.runtime import OnnxEmbedder
 
 start(snakemake)
-cfg, c = snakemake.params.quantize, contract(snakemake)
-quantize(snakemake.input.fp32, snakemake.output.int8, np.load(snakemake.input.calib), c, cfg["per_channel"])
-rows, images = load_queries([str(Path(f).parent) for f in snakemake.input.queries])
-test = images[[i for i, r in enumerate(rows) if r["split"] == "test"]]
+cfg, gate, c, inp = snakemake.params.quantize, snakemake.params.gate, contract(snakemake), snakemake.input
+settings = quantize(inp.fp32, snakemake.output.int8, np.load(inp.calib), c, cfg["per_channel"], cfg["reduce_range"],
+                    cfg["method"])
+fp32, int8 = (OnnxEmbedder(p, c, snakemake.threads) for p in (inp.fp32, snakemake.output.int8))
+report = drift_report(fp32.embed_letterboxed, int8.embed_letterboxed, EvalSet.load(inp.gallery, inp.queries),
+                      snakemake.params.unknown_fraction)
 try:
-    report = gate(snakemake.input.fp32, snakemake.output.int8, test, c, cfg["min_cosine"])
+    enforce(report, gate["min_cosine"], gate["max_top1_drop"], "INT8")
 except QualityGateError as e:
     Path(snakemake.output.int8).unlink()
     fail(f"quantize_onnx: {e}")
-write_json(snakemake.output.report, report)
+write_json(snakemake.output.report, {**settings, **report})

@@ -1,4 +1,4 @@
-"""ONNX export (fixed + dynamic, opset 17, one file) with parity, INT8 quantisation and its gate."""
+"""ONNX export (fixed + dynamic, opset 17, one file, simplified) with parity, INT8 quantisation and the gate."""
 import numpy as np
 import onnx
 import pytest
@@ -7,8 +7,10 @@ from cardrec_edge.runtime import OnnxEmbedder
 
 from cardrec.embed import TorchEmbedder
 from cardrec.export import ParityError, export_with_parity
+from cardrec.gate import QualityGateError, drift_report, enforce
 from cardrec.models import create_embedder, save_checkpoint
-from cardrec.quantize import QualityGateError, gate, quantize
+from cardrec.quantize import quantize
+from cardrec.shards import EvalSet
 
 C = Preprocess(height=64, width=48)
 
@@ -26,6 +28,7 @@ def exported(tmp_path_factory):
 def test_export_shapes_opset_and_parity(exported):
     d, imgs, report = exported
     assert report["fixed_max_abs_diff"] <= 1e-4 and report["dynamic_max_abs_diff"] <= 1e-4
+    assert report["preprocess"] == C.to_dict()
     fixed, dyn = onnx.load(str(d / "fixed.onnx")), onnx.load(str(d / "dyn.onnx"))
     assert fixed.opset_import[0].version == 17
     dims = [x.dim_value for x in fixed.graph.input[0].type.tensor_type.shape.dim]
@@ -38,19 +41,64 @@ def test_export_shapes_opset_and_parity(exported):
     np.testing.assert_allclose(torch_emb, onnx_emb, atol=1e-4)
 
 
+def test_simplifier_folds_the_shape_arithmetic(exported):
+    d, _, report = exported
+    before, after = report["fixed"]["nodes"], report["fixed"]["simplified_nodes"]
+    assert before.get("Shape", 0) >= 1 and "Shape" not in after  # L2-norm's shape logic folded for the parser
+    assert sum(after.values()) < sum(before.values())
+    assert after["Conv"] == before["Conv"]  # nothing of the network itself removed
+    ops = {n.op_type for n in onnx.load(str(d / "fixed.onnx")).graph.node}
+    assert "Shape" not in ops
+
+
 def test_parity_tolerance_is_enforced(exported, tmp_path):
     d, imgs, _ = exported
     with pytest.raises(ParityError, match="parity_atol"):
         export_with_parity(str(d / "m.pt"), str(tmp_path / "f.onnx"), str(tmp_path / "g.onnx"), imgs[:2], C, 17, 1e-15)
 
 
-def test_int8_quantisation_and_gate(exported):
+def _eval_set(imgs: np.ndarray) -> EvalSet:
+    """Gallery of 6 'cards' (the first images) and test queries = slightly changed copies of them."""
+    gallery = imgs[:6]
+    noise = np.random.default_rng(1).integers(-6, 7, gallery.shape)
+    queries = np.clip(gallery.astype(int) + noise, 0, 255).astype(np.uint8)
+    cards = [{"id": f"s-{i}"} for i in range(6)]
+    rows = [{"card_id": f"s-{i}", "split": s} for s in ("val", "test") for i in range(3)]
+    return EvalSet(cards, gallery, rows, np.concatenate([queries[:3], queries[:3]]))
+
+
+def test_int8_per_channel_quantisation_and_gate(exported):
     d, imgs, _ = exported
-    quantize(str(d / "dyn.onnx"), str(d / "int8.onnx"), imgs[:16], C, per_channel=True)
+    settings = quantize(str(d / "dyn.onnx"), str(d / "int8.onnx"), imgs[:16], C, per_channel=True)
+    assert settings["weights"] == "int8 per channel" and settings["reduce_range"] is True
+    assert settings["calibration_images"] == 16 and "vnni" in settings["cpu"]
     q = onnx.load(str(d / "int8.onnx"))
     assert any(n.op_type == "QuantizeLinear" for n in q.graph.node)
-    assert (d / "int8.onnx").stat().st_size < (d / "dyn.onnx").stat().st_size / 2
-    report = gate(str(d / "dyn.onnx"), str(d / "int8.onnx"), imgs[16:], C, min_cosine=0.0)
-    assert 0 < report["mean_cosine"] <= 1.0 + 1e-6
-    with pytest.raises(QualityGateError, match="min_cosine"):
-        gate(str(d / "dyn.onnx"), str(d / "int8.onnx"), imgs[16:], C, min_cosine=1.01)
+    scales = [init for init in q.graph.initializer if init.name.endswith("_scale") and init.dims]
+    assert scales, "per-channel weights have one scale per output channel"
+    assert settings["int8_bytes"] < settings["fp32_bytes"] / 2
+    fp32, int8 = OnnxEmbedder(d / "dyn.onnx", C), OnnxEmbedder(d / "int8.onnx", C)
+    report = drift_report(fp32.embed_letterboxed, int8.embed_letterboxed, _eval_set(imgs), 0.0)
+    assert report["queries"] == 3 and 0 < report["mean_cosine"] <= 1.0 + 1e-6
+    assert report["min_cosine"] <= report["mean_cosine"]
+    assert report["top1_drop"] == pytest.approx(report["top1_reference"] - report["top1_candidate"])
+    enforce(dict(report), 0.0, 1.0, "INT8")
+    with pytest.raises(QualityGateError, match="gate.min_cosine=1.01"):
+        enforce(dict(report), 1.01, 1.0, "INT8")
+
+
+def test_gate_fails_on_top1_drop_with_the_figures(exported):
+    d, imgs, _ = exported
+    fp32 = OnnxEmbedder(d / "dyn.onnx", C).embed_letterboxed
+    data = _eval_set(imgs)
+    report = drift_report(fp32, fp32, data, 0.0)
+    assert report["mean_cosine"] == pytest.approx(1.0, abs=1e-5) and report["top1_drop"] == 0
+    assert report["top1_reference"] == 1.0  # near-copies of the gallery are found
+
+    def scrambled(x):  # a "compressed" model that loses the ranking
+        return np.roll(fp32(x), 1, axis=0) if x is data.gallery else fp32(x)
+
+    bad = drift_report(fp32, scrambled, data, 0.0)
+    assert bad["top1_candidate"] == 0.0 and bad["top1_drop"] == 1.0
+    with pytest.raises(QualityGateError, match=r"drops 1.000 > gate.max_top1_drop=0.01"):
+        enforce(bad, 0.0, 0.01, "INT8")

@@ -10,12 +10,12 @@ import re
 import runpy
 import sys
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import pytest
 
-from cardrec import hailo
+from cardrec import hailo, hailo_steps
 from cardrec.hailo import HailoConfig, HailoUnavailable
 from cardrec_edge.preprocess import Preprocess
 
@@ -35,6 +35,7 @@ class RecordingClientRunner:
 
     calls: list[tuple] = []
     dim = 8
+    emulator = None
 
     def __init__(self, hw_arch: str | None = None, har: str | None = None) -> None:
         self.calls.append(("init", {"hw_arch": hw_arch, "har": har}))
@@ -64,6 +65,8 @@ class RecordingClientRunner:
 
     def infer(self, ctx, data):
         self.calls.append(("infer", ctx, data))
+        if self.emulator is not None:  # a test may plug in the FP32 model as "perfect" emulation
+            return self.emulator(data)
         return np.arange(len(data) * self.dim, dtype=np.float32).reshape(len(data), 1, 1, self.dim) + 1
 
     def compile(self) -> bytes:
@@ -74,6 +77,7 @@ class RecordingClientRunner:
 @pytest.fixture
 def runner():
     RecordingClientRunner.calls = []
+    RecordingClientRunner.emulator = None
     return RecordingClientRunner
 
 
@@ -174,72 +178,176 @@ def test_require_dfc_raises_with_versions(monkeypatch):
     assert "hailo_dataflow_compiler-3.33.0-py3-none-linux_x86_64.whl" in msg and "export.targets" in msg
 
 
-def test_build_hef_without_dfc_raises(monkeypatch, tmp_path):
+def test_step_without_dfc_is_a_step_error(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "hailo_sdk_client", None)
-    with pytest.raises(HailoUnavailable):
-        hailo.build_hef(tmp_path / "m.onnx", _calib(tmp_path), tmp_path / "out", HailoConfig(), CONTRACT)
+    with pytest.raises(hailo_steps.StepError, match="3.33.0"):
+        hailo_steps.run_step("parse", {"onnx": "m.onnx"}, {"har": str(tmp_path / "m.har")}, {"hailo": {}})
+    assert not (tmp_path / "m.har").exists()
 
 
-def test_script_exits_with_message_without_dfc(monkeypatch, tmp_path, capfd):
+def test_rule_script_exits_with_message_without_dfc(monkeypatch, tmp_path, capfd):
     monkeypatch.setitem(sys.modules, "hailo_sdk_client", None)
     monkeypatch.setattr(sys, "stderr", sys.stderr)  # the script reassigns it; restore afterwards
     monkeypatch.setattr(logging.root, "handlers", list(logging.root.handlers))
     (tmp_path / "contract.json").write_text(json.dumps(CONTRACT.to_dict()))
     smk = SimpleNamespace(
-        input=SimpleNamespace(onnx=str(tmp_path / "m.onnx"), calib=str(_calib(tmp_path)),
-                              contract=str(tmp_path / "contract.json")),
-        output=SimpleNamespace(hef=str(tmp_path / "student.hef"), manifest=str(tmp_path / "student.json")),
-        params=SimpleNamespace(hailo={"hw_arch": "hailo8l"}), log=[str(tmp_path / "hailo.log")])
+        rule="hailo_parse", input={"onnx": str(tmp_path / "m.onnx"), "contract": str(tmp_path / "contract.json")},
+        output={"har": str(tmp_path / "model.har"), "report": str(tmp_path / "parse.json")},
+        params={"hailo": {"hw_arch": "hailo8l"}}, log=[str(tmp_path / "hailo.log")])
     with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(ROOT / "scripts" / "hailo_hef.py"), init_globals={"snakemake": smk})
+        runpy.run_path(str(ROOT / "scripts" / "hailo_step.py"), init_globals={"snakemake": smk})
     sys.stderr.close()
     assert exit_info.value.code == 1
-    assert "3.33.0" in (tmp_path / "hailo.log").read_text()
-    assert "3.33.0" in capfd.readouterr().err
-    assert not (tmp_path / "student.hef").exists()
+    assert "hailo_parse: " in (tmp_path / "hailo.log").read_text()
+    err = capfd.readouterr().err
+    assert "3.33.0" in err and "hailo.docker_image" in err and "Traceback" not in err
+    assert not (tmp_path / "model.har").exists()
 
 
-# -- DFC call sequence ------------------------------------------------------------------------
+def test_docker_step_without_docker_names_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker here
+    with pytest.raises(hailo_steps.StepError, match="docker` is not on PATH"):
+        hailo_steps.run_step("parse", {}, {"har": str(tmp_path / "m.har")},
+                             {"hailo": {"docker_image": "hailo_ai_sw_suite_2025-10:1"}})
 
-def test_build_hef_call_sequence(runner, tmp_path):
-    onnx = tmp_path / "student.onnx"
-    onnx.write_bytes(b"not really onnx")  # the stand-in does not parse it
-    cfg = HailoConfig(calib_size=4, finetune=True)
-    calib = _calib(tmp_path, n=6)
-    manifest = hailo.build_hef(onnx, calib, tmp_path / "out", cfg, CONTRACT, runner_cls=runner)
-    out = tmp_path / "out"
 
-    names = [c[0] for c in runner.calls]
-    assert names.index("translate_onnx_model") < names.index("optimize") < names.index("compile")
+def test_docker_command_mounts_workdir_and_sources(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    argv = hailo_steps.docker_command("optimize", Path("results/hailo/.optimize.spec.json"), "suite:1",
+                                      ("--gpus", "all"))
+    assert argv[:3] == ["docker", "run", "--rm"]
+    assert argv[-6:] == ["suite:1", "python3", "-m", "cardrec.hailo_steps", "optimize",
+                         "results/hailo/.optimize.spec.json"]
+    mounts = [argv[i + 1] for i, a in enumerate(argv) if a == "-v"]
+    assert f"{tmp_path}:{tmp_path}" in mounts
+    src = str(ROOT / "src")
+    assert any(m == f"{src}:{src}" for m in mounts) and f"PYTHONPATH={src}" in " ".join(argv)
+    assert argv[argv.index("-w") + 1] == str(tmp_path)
+    assert argv.index("--gpus") < argv.index("suite:1")
+
+
+def test_container_entry_point_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        hailo_steps.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert all(step in out for step in ("parse", "optimize", "emulate", "compile"))
+
+
+# -- DFC call sequence, against the recording stand-in ----------------------------------------
+
+def _embedder_onnx(path: Path, dim: int = 8) -> Path:
+    """A small real ONNX embedder with the student's tail: pool -> Gemm -> ReduceL2 -> Clip -> Div."""
+    from onnx import TensorProto, helper, numpy_helper, save
+    w = np.random.default_rng(3).normal(size=(3, dim)).astype(np.float32)
+    nodes = [helper.make_node("GlobalAveragePool", ["input"], ["pool"], name="/pool"),
+             helper.make_node("Flatten", ["pool"], ["flat"], name="/flatten"),
+             helper.make_node("Gemm", ["flat", "w"], ["proj"], name="/head/Gemm"),
+             helper.make_node("ReduceL2", ["proj"], ["norm"], name="/ReduceL2", axes=[1], keepdims=1),
+             helper.make_node("Clip", ["norm", "eps"], ["normc"], name="/Clip"),
+             helper.make_node("Div", ["proj", "normc"], ["embedding"], name="/Div")]
+    graph = helper.make_graph(
+        nodes, "embedder", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 3, None, None])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [None, dim])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.float32(1e-12), "eps")])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    return path
+
+
+def _eval_files(tmp_path: Path) -> tuple[list[str], list[str]]:
+    """One shard of 4 cards and 8 queries (4 val, 4 test) in the rule-input layout."""
+    rng = np.random.default_rng(5)
+    shard, qdir = tmp_path / "preprocess/s", tmp_path / "queries/s"
+    shard.mkdir(parents=True), qdir.mkdir(parents=True)
+    gallery = rng.integers(0, 256, (4, CONTRACT.height, CONTRACT.width, 3), dtype=np.uint8)
+    np.save(shard / "gallery.npy", gallery)
+    (shard / "cards.json").write_text(json.dumps([{"id": f"s-{i}"} for i in range(4)]))
+    np.save(qdir / "images.npy", np.concatenate([gallery, gallery]))
+    (qdir / "queries.json").write_text(json.dumps([{"card_id": f"s-{i}", "split": s}
+                                                   for s in ("val", "test") for i in range(4)]))
+    return [str(shard / "gallery.npy")], [str(qdir / "images.npy")]
+
+
+@pytest.fixture
+def dfc(monkeypatch, runner):
+    """``hailo_sdk_client`` replaced by a module holding the recording stand-in."""
+    module = ModuleType("hailo_sdk_client")
+    module.ClientRunner, module.InferenceContext, module.__version__ = runner, InferenceContext, "3.33.0"
+    monkeypatch.setitem(sys.modules, "hailo_sdk_client", module)
+    return runner
+
+
+def test_dfc_steps_call_sequence(dfc, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    from cardrec_edge.runtime import OnnxEmbedder
+    onnx_path = _embedder_onnx(tmp_path / "student.onnx")
+    (tmp_path / "contract.json").write_text(json.dumps(CONTRACT.to_dict()))
+    contract, calib = str(tmp_path / "contract.json"), str(_calib(tmp_path, n=6))
+    gallery, queries = _eval_files(tmp_path)
+    fp32 = OnnxEmbedder(onnx_path, CONTRACT)
+    dfc.emulator = staticmethod(lambda x: fp32.session.run(None, {"input": CONTRACT.normalize(x.astype(np.uint8))})[0])
+    params = {"hailo": {"hw_arch": "hailo8l", "calib_size": 4, "finetune": True},
+              "gate": {"min_cosine": 0.99, "max_top1_drop": 0.01}, "unknown_fraction": 0.0}
+    h = tmp_path / "hailo"
+    h.mkdir()
+    out = {"parse": {"har": str(h / "model.har"), "report": str(h / "parse.json")},
+           "optimize": {"har": str(h / "model_quantized.har"), "alls": str(h / "model.alls"),
+                        "report": str(h / "optimize.json")},
+           "emulate": {"report": str(h / "emulate.json")},
+           "compile": {"hef": str(h / "student.hef"), "manifest": str(h / "manifest.json")}}
+    inp = {"parse": {"onnx": str(onnx_path), "contract": contract},
+           "optimize": {"har": out["parse"]["har"], "calib": calib, "contract": contract},
+           "emulate": {"har": out["optimize"]["har"], "fp32": str(onnx_path), "gallery": gallery,
+                       "queries": queries, "contract": contract},
+           "compile": {"har": out["optimize"]["har"], "alls": out["optimize"]["alls"],
+                       "parse": out["parse"]["report"], "optimize": out["optimize"]["report"],
+                       "emulate": out["emulate"]["report"], "contract": contract}}
+    for step in ("parse", "optimize", "emulate", "compile"):
+        hailo_steps.run_step(step, inp[step], out[step], params)
+
+    names = [c[0] for c in dfc.calls]
+    assert names.index("translate_onnx_model") < names.index("optimize") < names.index("infer") < names.index("compile")
     assert _calls("init")[0][1]["hw_arch"] == "hailo8l"
-
     (_, model, net_name, kw), = _calls("translate_onnx_model")
-    assert model == str(onnx) and net_name == "cardrec_student"
-    assert kw["start_node_names"] == ["input"] and kw["end_node_names"] == ["embedding"]
+    assert model == str(onnx_path) and net_name == "cardrec_student"
+    assert kw["start_node_names"] == ["input"]
+    assert kw["end_node_names"] == ["/head/Gemm"]  # before the L2 normalisation, which the host does
     assert kw["net_input_shapes"] == {"input": [1, 3, CONTRACT.height, CONTRACT.width]}
 
     (_, script), = _calls("load_model_script")
-    assert script == (out / "model.alls").read_text()
-    assert script == hailo.model_script(cfg, CONTRACT, LAYER)
+    assert script == (h / "model.alls").read_text() == hailo.model_script(
+        HailoConfig(calib_size=4, finetune=True), CONTRACT, LAYER)
     assert f"quantization_param({LAYER}, precision_mode=a16_w16)" in script
+    (_, calib_arr), = _calls("optimize")
+    assert calib_arr.dtype == np.float32 and calib_arr.shape == (4, CONTRACT.height, CONTRACT.width, 3)
+    np.testing.assert_array_equal(calib_arr, np.load(calib)[:4].astype(np.float32))
+    assert _calls("infer_context")[0][1] == InferenceContext.SDK_QUANTIZED
 
-    (_, calib), = _calls("optimize")
-    assert calib.dtype == np.float32 and calib.shape == (4, CONTRACT.height, CONTRACT.width, 3)
-    np.testing.assert_array_equal(calib, np.load(tmp_path / "calib.npy")[:4].astype(np.float32))
-
-    assert len(_calls("compile")) == 1
-    assert (out / "model.hef").read_bytes() == b"HEF-bytes"
-    assert (out / "model.har").exists() and (out / "model_quantized.har").exists()
-    assert _calls("init")[-1][1]["har"] == str(out / "model_quantized.har")
-
-    assert manifest["hw_arch"] == "hailo8l"
-    assert manifest["dfc_version"] == hailo.DFC_VERSION == "3.33.0"
-    assert manifest["hailort_version"] == hailo.HAILORT_VERSION == "4.23.0"
-    assert manifest["calib_count"] == 4
-    assert manifest["preprocess"] == CONTRACT.to_dict()
+    emulated = json.loads((h / "emulate.json").read_text())
+    assert emulated["mean_cosine"] == pytest.approx(1.0, abs=1e-5) and emulated["top1_drop"] == 0
+    assert emulated["gate_min_mean_cosine"] == 0.99
+    manifest = json.loads((h / "manifest.json").read_text())
+    assert (h / "student.hef").read_bytes() == b"HEF-bytes" and manifest["hef"] == "student.hef"
     assert manifest["hef_sha256"] == hashlib.sha256(b"HEF-bytes").hexdigest()
+    assert manifest["hw_arch"] == "hailo8l" and manifest["dfc_version"] == "3.33.0"
+    assert manifest["hailort_version"] == hailo.HAILORT_VERSION == "4.23.0"
+    assert manifest["preprocess"] == CONTRACT.to_dict()
+    assert manifest["optimize"]["calib_count"] == 4 and manifest["parse"]["end_node"] == "/head/Gemm"
+    assert manifest["emulate"]["mean_cosine"] == emulated["mean_cosine"]
     assert manifest["alls_sha256"] == hashlib.sha256(script.encode()).hexdigest()
-    json.dumps(manifest)  # serialisable
+
+
+def test_emulate_step_enforces_the_gate(dfc, tmp_path):
+    onnx_path = _embedder_onnx(tmp_path / "student.onnx")
+    (tmp_path / "contract.json").write_text(json.dumps(CONTRACT.to_dict()))
+    gallery, queries = _eval_files(tmp_path)
+    (tmp_path / "q.har").write_bytes(b"har")  # the stand-in's emulator returns unrelated vectors
+    inp = {"har": str(tmp_path / "q.har"), "fp32": str(onnx_path), "gallery": gallery, "queries": queries,
+           "contract": str(tmp_path / "contract.json")}
+    params = {"hailo": {}, "gate": {"min_cosine": 0.99, "max_top1_drop": 0.01}, "unknown_fraction": 0.0}
+    with pytest.raises(hailo_steps.StepError, match="Hailo emulator quality gate failed.*gate.min_cosine=0.99"):
+        hailo_steps.run_step("emulate", inp, {"report": str(tmp_path / "emulate.json")}, params)
+    assert not (tmp_path / "emulate.json").exists()
 
 
 def test_optimize_rejects_calibration_of_wrong_size(runner, tmp_path):
@@ -259,13 +367,18 @@ def test_emulate_uses_quantized_context_and_normalises(runner, tmp_path):
     assert ctx == "ctx" and data.dtype == np.float32 and data.shape == x.shape
 
 
-def test_end_node_resolves_onnx_output_tensor_to_its_node(runner, tmp_path):
+def test_end_node_auto_stops_before_l2_normalisation_else_maps_tensor_to_node(tmp_path):
+    path = _embedder_onnx(tmp_path / "e.onnx")
+    assert hailo.embedding_end_node(path) == "/head/Gemm"
+    assert hailo.embedding_end_node(path, "embedding") == "/Div"  # an output tensor -> its node
+    assert hailo.embedding_end_node(path, "/flatten") == "/flatten"  # a node name stays
+
+
+def test_end_node_auto_without_normalisation_is_the_output_node(tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
     node = helper.make_node("Relu", ["input"], ["embedding"], name="/head/Relu")
     io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in ("input", "embedding")]
-    graph = helper.make_graph([node], "g", io[:1], io[1:])
     path = tmp_path / "tiny.onnx"
-    onnx.save(helper.make_model(graph), str(path))
-    hailo.parse(path, tmp_path / "m.har", HailoConfig(), CONTRACT, runner_cls=runner)
-    assert _calls("translate_onnx_model")[0][3]["end_node_names"] == ["/head/Relu"]
+    onnx.save(helper.make_model(helper.make_graph([node], "g", io[:1], io[1:])), str(path))
+    assert hailo.embedding_end_node(path) == "/head/Relu"

@@ -52,6 +52,20 @@ def test_outputs_and_bundle(tiny_run):
     assert not (tiny_run / "checkpoints").exists()  # cleared once the stages finished
 
 
+def test_edge_models_carry_the_contract_and_the_gate(tiny_run):
+    contract = json.loads((tiny_run / "results/preprocess/contract.json").read_text())
+    export = json.loads((tiny_run / "results/export/export.json").read_text())
+    calib = json.loads((tiny_run / "results/calibration/calib.json").read_text())
+    bundle = json.loads((tiny_run / "results/edge/manifest.json").read_text())
+    assert export["preprocess"] == calib["preprocess"] == bundle["preprocess"] == contract
+    assert export["fixed_max_abs_diff"] <= 1e-4 and "Shape" not in export["fixed"]["simplified_nodes"]
+    q = json.loads((tiny_run / "results/export/quantize.json").read_text())
+    assert q["weights"] == "int8 per channel" and q["reduce_range"] is True and q["calibration_images"] == 8
+    assert q["queries"] == 16 and q["gate_min_mean_cosine"] == 0.5 and q["gate_max_top1_drop"] == 1.0
+    int8 = json.loads((tiny_run / "results/evaluate/int8/metrics.json").read_text())
+    assert q["top1_candidate"] == int8["top1"]  # the gate scores INT8 exactly as the evaluation does
+
+
 def test_nothing_to_do_after_run(tiny_run):
     assert planned_jobs(tiny_run, TINY) == {}
 

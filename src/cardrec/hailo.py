@@ -41,8 +41,12 @@ class HailoConfig:
         calib_size: calibration images used (capped by what the calibration file holds).
         calib_batch_size: calibration batch size.
         start_node: ONNX input name.
-        end_node: ONNX output tensor (or node) name.
+        end_node: ONNX node (or output tensor) where the HEF ends; ``auto``: the node feeding the L2
+            normalisation (ReduceL2 ... Div), which the host does instead (see ``embedding_end_node``).
         net_name: network name inside the HAR/HEF (layers become ``<net_name>/<layer>``).
+        docker_image: run the DFC steps in this Hailo AI Software Suite image (``docker run``) instead
+            of this environment; see ``cardrec.hailo_steps``.
+        docker_args: extra ``docker run`` arguments (e.g. ``["--gpus", "all"]`` for optimisation level >= 2).
     """
 
     hw_arch: str = "hailo8l"
@@ -54,8 +58,10 @@ class HailoConfig:
     calib_size: int = 64
     calib_batch_size: int = 8
     start_node: str = "input"
-    end_node: str = "embedding"
+    end_node: str = "auto"
     net_name: str = "cardrec_student"
+    docker_image: Optional[str] = None
+    docker_args: tuple = ()
 
     def __post_init__(self) -> None:
         if self.output_precision not in PRECISIONS:
@@ -72,7 +78,10 @@ class HailoConfig:
         unknown = set(d or {}) - known
         if unknown:
             raise ValueError(f"unknown hailo config keys {sorted(unknown)}; valid: {sorted(known)}")
-        return cls(**(d or {}))
+        d = dict(d or {})
+        if "docker_args" in d:
+            d["docker_args"] = tuple(d["docker_args"] or ())
+        return cls(**d)
 
 
 class HailoUnavailable(RuntimeError):
@@ -85,8 +94,9 @@ UNAVAILABLE_MESSAGE = (
     f"on x86-64 Linux only and is not on PyPI. Either download the wheel from Hailo's Developer Zone "
     f"(https://hailo.ai/developer-zone/) and install it into this environment: `pip install "
     f"hailo_dataflow_compiler-{DFC_VERSION}-py3-none-linux_x86_64.whl`; or run this rule inside Hailo's "
-    f"AI Software Suite docker container with this repository mounted, e.g. "
-    f"`snakemake --cores 4 results/hailo/student.hef`. The default configuration does not need the "
+    f"AI Software Suite docker container: set config key `hailo.docker_image` to the suite's image "
+    f"(e.g. `--config hailo='{{docker_image: hailo_ai_sw_suite_2025-10:1, hw_arch: hailo8l}}'`) and the "
+    f"hailo_* rules run their DFC step there with this repository mounted. The default configuration does not need the "
     f"DFC: it targets INT8 ONNX (config key `export.targets`); request the HEF there only where the "
     f"DFC is available."
 )
@@ -184,30 +194,41 @@ def _runner_cls(runner_cls: Optional[type]) -> type:
     return runner_cls if runner_cls is not None else require_dfc().ClientRunner
 
 
-def _onnx_end_node(onnx_path: Path, name: str) -> str:
-    """The DFC wants ONNX *node* names: map an output tensor name to its producing node if possible."""
+def embedding_end_node(onnx_path: Path | str, name: str = "auto") -> str:
+    """ONNX *node* name where the HEF ends.
+
+    ``auto``: the node producing the input of the L2 normalisation (``ReduceL2`` ... ``Div``) when
+    the graph has one, else the producer of the graph output. The NPU then returns the projection
+    and the host normalises it (every runtime L2-normalises anyway), so the HEF needs no reduction or
+    division layers. Any other ``name`` is an output tensor mapped to its producer, or a node name.
+    """
     try:
         import onnx
         graph = onnx.load(str(onnx_path), load_external_data=False).graph
     except Exception:  # onnx missing or not a parsable model (unit-test stand-ins): keep the name
         return name
-    return next((n.name for n in graph.node if name in n.output and n.name), name)
+    producer = {o: n.name for n in graph.node for o in n.output}
+    if name == "auto":
+        norm = next((n for n in graph.node if n.op_type == "ReduceL2"), None)
+        tensor = norm.input[0] if norm is not None else graph.output[0].name
+        return producer.get(tensor, tensor)
+    return producer.get(name, name)
 
 
 def parse(onnx_path: Path | str, har_path: Path | str, cfg: HailoConfig, contract: Preprocess,
-          runner_cls: Optional[type] = None) -> str:
+          runner_cls: Optional[type] = None) -> dict:
     """Translate the fixed-shape fp32 ONNX into a HAR.
 
     Returns:
-        HN name of the embedding layer.
+        ``{"end_node": ONNX node the HEF ends at, "output_layer": HN name of the embedding layer}``.
     """
+    end_node = embedding_end_node(onnx_path, cfg.end_node)
     runner = _runner_cls(runner_cls)(hw_arch=cfg.hw_arch)
     runner.translate_onnx_model(
-        str(onnx_path), cfg.net_name, start_node_names=[cfg.start_node],
-        end_node_names=[_onnx_end_node(Path(onnx_path), cfg.end_node)],
+        str(onnx_path), cfg.net_name, start_node_names=[cfg.start_node], end_node_names=[end_node],
         net_input_shapes={cfg.start_node: [1, 3, contract.height, contract.width]})
     runner.save_har(str(har_path))
-    return output_layer_name(runner, cfg.net_name)
+    return {"end_node": end_node, "output_layer": output_layer_name(runner, cfg.net_name)}
 
 
 def optimize(har_in: Path | str, calib_npy: Path | str, har_out: Path | str, cfg: HailoConfig,
@@ -270,28 +291,27 @@ def compile_hef(har_path: Path | str, hef_path: Path | str, runner_cls: Optional
     return hef
 
 
-def build_hef(onnx_path: Path | str, calib_npy: Path | str, out_dir: Path | str, cfg: HailoConfig,
-              contract: Preprocess, runner_cls: Optional[type] = None) -> dict:
-    """parse -> optimize -> compile, writing model.har, model_quantized.har, model.alls, model.hef.
+def dfc_version() -> str:
+    """The imported DFC's version (warns when it is not the pinned line), else the pinned one."""
+    version = getattr(sys.modules.get("hailo_sdk_client"), "__version__", None) or DFC_VERSION
+    if not str(version).startswith(DFC_VERSION.rsplit(".", 1)[0]):
+        log.warning("DFC %s is not the pinned %s (HailoRT %s)", version, DFC_VERSION, HAILORT_VERSION)
+    return str(version)
 
-    Returns:
-        Manifest dict (versions, hw_arch, sha256 of script and HEF, calibration count, contract).
+
+def manifest(hef_path: Path | str, alls: str, cfg: HailoConfig, contract: Preprocess, steps: dict) -> dict:
+    """What the edge runtime checks before loading the HEF: versions, hw_arch, input format, hashes.
+
+    Args:
+        steps: the parse/optimize/emulate reports (end node, output layer, calibration count, gate).
     """
-    cls = _runner_cls(runner_cls)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    parse(onnx_path, out / "model.har", cfg, contract, cls)
-    opt = optimize(out / "model.har", calib_npy, out / "model_quantized.har", cfg, contract, cls)
-    (out / "model.alls").write_text(opt["alls"])
-    hef = compile_hef(out / "model_quantized.har", out / "model.hef", cls).read_bytes()
-    dfc_version = getattr(sys.modules.get("hailo_sdk_client"), "__version__", None) or DFC_VERSION
-    if not str(dfc_version).startswith(DFC_VERSION.rsplit(".", 1)[0]):
-        log.warning("DFC %s is not the pinned %s (HailoRT %s)", dfc_version, DFC_VERSION, HAILORT_VERSION)
+    hef = Path(hef_path).read_bytes()
     return {
-        "format": "hef", "dfc_version": str(dfc_version), "hailort_version": HAILORT_VERSION,
-        "hw_arch": cfg.hw_arch, "net_name": cfg.net_name, "output_layer": opt["output_layer"],
-        "config": dataclasses.asdict(cfg), "alls_sha256": hashlib.sha256(opt["alls"].encode()).hexdigest(),
+        "format": "hef", "dfc_version": dfc_version(), "hailort_version": HAILORT_VERSION,
+        "hw_arch": cfg.hw_arch, "net_name": cfg.net_name, "config": dataclasses.asdict(cfg),
+        "alls_sha256": hashlib.sha256(alls.encode()).hexdigest(),
         "hef_sha256": hashlib.sha256(hef).hexdigest(), "hef_bytes": len(hef),
-        "calib_count": opt["calib_count"], "input": {"layout": "NHWC", "dtype": "uint8", "range": "0-255"},
-        "preprocess": contract.to_dict(),
+        "input": {"layout": "NHWC", "dtype": "uint8", "range": "0-255, letterboxed; normalisation in the HEF"},
+        "output": "embedding before L2 normalisation: normalise on the host", "preprocess": contract.to_dict(),
+        **steps,
     }

@@ -93,3 +93,24 @@ def load_queries(dirs: list[str | Path]) -> tuple[list[dict], np.ndarray]:
         rows += json.loads((d / "queries.json").read_text())
         arrays.append(np.load(d / "images.npy"))
     return rows, np.concatenate(arrays)
+
+
+@dataclass
+class EvalSet:
+    """What every scoring step reads: the gallery (shard faces) and the held-out queries."""
+
+    cards: list[dict]
+    gallery: np.ndarray
+    rows: list[dict]
+    queries: np.ndarray
+
+    @property
+    def card_ids(self) -> list[str]:
+        return [c["id"] for c in self.cards]
+
+    @classmethod
+    def load(cls, gallery_files: list[str], query_files: list[str]) -> "EvalSet":
+        """From the shards' ``faces.npy`` and the query sets' ``images.npy`` paths (rule inputs)."""
+        cards = [c for f in gallery_files for c in json.loads((Path(f).parent / "cards.json").read_text())]
+        rows, queries = load_queries([str(Path(f).parent) for f in query_files])
+        return cls(cards, np.concatenate([np.load(f) for f in gallery_files]), rows, queries)

@@ -1,0 +1,88 @@
+# Hailo-8L HEF with the Dataflow Compiler, one rule per DFC step (cardrec.hailo_steps).
+# Each runs here when hailo_sdk_client is importable, else in hailo.docker_image.
+
+
+rule hailo_parse:
+    input:
+        onnx="results/export/student_fixed.onnx",
+        contract="results/preprocess/contract.json",
+    output:
+        har="results/hailo/model.har",
+        report="results/hailo/parse.json",
+    params:
+        hailo=get_config("hailo"),
+    log:
+        "logs/hailo/hailo_parse.log",
+    benchmark:
+        "logs/hailo/hailo_parse.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/hailo_step.py"
+
+
+rule hailo_optimize:
+    input:
+        har="results/hailo/model.har",
+        calib="results/calibration/calib.npy",
+        contract="results/preprocess/contract.json",
+    output:
+        har="results/hailo/model_quantized.har",
+        alls="results/hailo/model.alls",
+        report="results/hailo/optimize.json",
+    params:
+        hailo=get_config("hailo"),
+    log:
+        "logs/hailo/hailo_optimize.log",
+    benchmark:
+        "logs/hailo/hailo_optimize.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/hailo_step.py"
+
+
+rule hailo_emulate:
+    input:
+        har="results/hailo/model_quantized.har",
+        fp32="results/export/student_dynamic.onnx",
+        gallery=shard_files(get_sets()),
+        queries=query_files(get_sets()),
+        contract="results/preprocess/contract.json",
+    output:
+        report="results/hailo/emulate.json",
+    params:
+        hailo=get_config("hailo"),
+        gate=get_config("gate"),
+        unknown_fraction=get_config("evaluate/unknown_fraction"),
+    log:
+        "logs/hailo/hailo_emulate.log",
+    benchmark:
+        "logs/hailo/hailo_emulate.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/hailo_step.py"
+
+
+rule hailo_compile:
+    input:
+        har="results/hailo/model_quantized.har",
+        alls="results/hailo/model.alls",
+        parse="results/hailo/parse.json",
+        optimize="results/hailo/optimize.json",
+        emulate="results/hailo/emulate.json",
+        contract="results/preprocess/contract.json",
+    output:
+        hef="results/hailo/student.hef",
+        manifest="results/hailo/manifest.json",
+    params:
+        hailo=get_config("hailo"),
+    log:
+        "logs/hailo/hailo_compile.log",
+    benchmark:
+        "logs/hailo/hailo_compile.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/hailo_step.py"

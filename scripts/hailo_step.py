@@ -1,0 +1,11 @@
+"""Entry point of rules hailo_parse, hailo_optimize, hailo_emulate and hailo_compile (cardrec.hailo_steps)."""
+from cardrec.hailo_steps import StepError, run_step
+from cardrec.snakescript import fail, start
+
+start(snakemake)
+params = {k: v for k, v in snakemake.params.items()}
+try:
+    run_step(snakemake.rule.removeprefix("hailo_"), dict(snakemake.input.items()), dict(snakemake.output.items()),
+             params)
+except StepError as e:
+    fail(f"{snakemake.rule}: {e}")
