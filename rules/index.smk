@@ -2,8 +2,10 @@ rule reference_index:
     input:
         embeddings=embedding_files(config["deploy"]["model"], get_sets()),
         cards=shard_files(get_sets(), "cards.json"),
+        gallery=shard_files(get_sets()),
     output:
         embeddings="results/index/embeddings.npy",
+        thumbnails="results/index/thumbnails.zip",
         index="results/index/gallery.usearch",
         cards="results/index/cards.json",
         report="results/index/index.json",

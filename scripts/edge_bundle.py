@@ -8,7 +8,8 @@ from cardrec.snakescript import start
 log = start(snakemake)
 inp, p = snakemake.input, snakemake.params
 metrics = json.loads(Path(inp.metrics).read_text())
-files = {"model": inp.model, "embeddings": inp.embeddings, "index": inp.index, "cards": inp.cards}
+files = {"model": inp.model, "embeddings": inp.embeddings, "index": inp.index, "cards": inp.cards,
+         "thumbnails": inp.thumbnails}
 extra = {"seed": p.seed, "evaluation": json.loads(Path(inp.summary).read_text())}
 if "hef" in inp.keys():
     files["hef"] = inp.hef

@@ -2,12 +2,12 @@
 from pathlib import Path
 
 import numpy as np
+from cardrec_edge.runtime import OnnxEmbedder
 
 from cardrec.gate import QualityGateError, drift_report, enforce
 from cardrec.quantize import quantize
 from cardrec.shards import EvalSet
 from cardrec.snakescript import contract, fail, start, write_json
-from cardrec_edge.runtime import OnnxEmbedder
 
 start(snakemake)
 cfg, gate, c, inp = snakemake.params.quantize, snakemake.params.gate, contract(snakemake), snakemake.input

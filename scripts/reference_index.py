@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from cardrec.index import write_reference
+from cardrec.index import write_reference, write_thumbnails
 from cardrec.snakescript import start, write_json
 
 start(snakemake)
@@ -10,4 +10,5 @@ cards = [c for f in snakemake.input.cards for c in json.loads(Path(f).read_text(
 out = snakemake.output
 report = write_reference(cards, list(snakemake.input.embeddings), dict(snakemake.params.index),
                          Path(out.embeddings), Path(out.index), Path(out.cards))
+report["thumbnails_bytes"] = write_thumbnails(cards, list(snakemake.input.gallery), Path(out.thumbnails))
 write_json(out.report, report)

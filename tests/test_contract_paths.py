@@ -10,9 +10,9 @@ import re
 import numpy as np
 import pytest
 import torch
-from cardrec_edge.cli import read_rgb
 from cardrec_edge.preprocess import Preprocess
 from cardrec_edge.runtime import OnnxEmbedder
+from cardrec_edge.sources import read_rgb
 from PIL import Image
 
 from cardrec import calibration, hailo

@@ -53,9 +53,16 @@ def test_bundle_round_trip_and_tamper_detection(tmp_path, capsys):
     b = Bundle.load(root)
     assert b.threshold == 0.7 and b.contract.height == 64 and b.verify() == []
     assert main(["verify-bundle", str(root)]) == 0
-    (root / "cards.json").write_text("[]")
-    assert b.verify() == ["cards: cards.json sha256 mismatch"]
+    data = bytearray((root / "embeddings.npy").read_bytes())
+    data[-1] ^= 1  # one changed byte
+    (root / "embeddings.npy").write_bytes(bytes(data))
+    assert b.verify() == ["embeddings: embeddings.npy sha256 mismatch"]
     assert main(["verify-bundle", str(root)]) == 1
+    assert "embeddings.npy sha256 mismatch" in capsys.readouterr().out
+    with pytest.raises(BundleError, match="refused.*embeddings.npy sha256 mismatch"):
+        Bundle.load(root)
+    assert main(["identify", "--bundle", str(root), str(root / "manifest.json")]) == 2
+    assert "embeddings.npy" in capsys.readouterr().err
 
 
 def test_bundle_errors_are_messages_not_tracebacks(tmp_path, capsys):
@@ -76,6 +83,7 @@ def test_edge_imports_without_torch():
 
     code = ("import sys; sys.modules['torch'] = None; sys.modules['timm'] = None; sys.modules['cardrec'] = None\n"
             "import cardrec_edge.cli, cardrec_edge.runtime, cardrec_edge.matcher, cardrec_edge.bundle\n"
+            "import cardrec_edge.pipeline, cardrec_edge.server, cardrec_edge.collection, cardrec_edge.scenes\n"
             "print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -24,7 +24,7 @@ def overlay(tmp_path, name, changes):
 
 def test_outputs_and_bundle(tiny_run):
     m = json.loads((tiny_run / "results/edge/manifest.json").read_text())
-    assert set(m["files"]) == {"model", "embeddings", "index", "cards"}
+    assert set(m["files"]) == {"model", "embeddings", "index", "cards", "thumbnails"}
     assert m["preprocess"]["height"] == 64 and m["preprocess"]["width"] == 48
     assert 0 < m["threshold"] <= 1 and m["versions"]["torch"].startswith("2.14.1")
     cards = json.loads((tiny_run / "results/edge/cards.json").read_text())
@@ -76,12 +76,13 @@ def test_identify_cli_on_a_query(tiny_run, tmp_path):
     Image.fromarray(img).save(tmp_path / "q.png")
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 nope")
     out = subprocess.run([sys.executable, "-m", "cardrec_edge.cli", "identify", "--bundle",
-                          str(tiny_run / "results/edge"), "--json", str(tmp_path / "q.png"), str(tmp_path / "broken.jpg")],
-                         capture_output=True, text=True)
+                          str(tiny_run / "results/edge"), "--json", "--crop", str(tmp_path / "q.png"),
+                          str(tmp_path / "broken.jpg")], capture_output=True, text=True)
     lines = [json.loads(x) for x in out.stdout.splitlines()]
     assert out.returncode == 1 and "Traceback" not in out.stderr  # one unreadable file
-    first = lines[0]
-    assert set(first) == {"file", "card_id", "score", "candidates"} and len(first["candidates"]) == 5
+    assert lines[0]["file"].endswith("q.png") and len(lines[0]["cards"]) == 1
+    first = lines[0]["cards"][0]
+    assert first["status"] in ("identified", "unknown") and len(first["candidates"]) == 5
     assert first["candidates"][0]["score"] == first["score"]
     assert first["card_id"] in (None, first["candidates"][0]["card_id"])
     assert rows[0]["card_id"].startswith("syn1-") and lines[1]["error"] == "not a readable image"

@@ -96,8 +96,9 @@ def step_compile(inputs: dict, outputs: dict, params: dict) -> None:
 
 def docker_command(step: str, spec: Path, image: str, extra_args: tuple = ()) -> list[str]:
     """``docker run`` of one step: working directory and the cardrec sources mounted at their own paths."""
-    import cardrec
     import cardrec_edge
+
+    import cardrec
 
     cwd = Path.cwd().resolve()
     sources = [Path(m.__file__).resolve().parents[1] for m in (cardrec, cardrec_edge)]

@@ -39,3 +39,20 @@ def write_reference(cards: list[dict], emb_files: list[str], cfg: dict, out_emb:
     index.save(str(out_index))
     out_cards.write_text(json.dumps([{k: c.get(k) for k in CARD_KEYS} for c in cards], ensure_ascii=False))
     return {"cards": len(cards), "dim": int(emb.shape[1]), "self_recall_at_1": recall_at_1(index, emb)}
+
+
+def write_thumbnails(cards: list[dict], gallery_files: list[str], out_zip: Path, quality: int = 85) -> int:
+    """The letterboxed gallery faces as ``<card id>.jpg`` in one zip, for the edge page's card images."""
+    import zipfile
+
+    import cv2
+
+    images = np.concatenate([np.load(f, mmap_mode="r") for f in gallery_files])
+    if len(images) != len(cards):
+        raise ValueError(f"{len(images)} gallery images for {len(cards)} cards")
+    with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_STORED) as zf:  # JPEG does not compress further
+        for card, rgb in zip(cards, images):
+            ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR),
+                                   [cv2.IMWRITE_JPEG_QUALITY, quality])
+            zf.writestr(f"{card['id']}.jpg", jpg.tobytes())
+    return out_zip.stat().st_size

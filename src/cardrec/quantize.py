@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from cardrec_edge.preprocess import Preprocess
-from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                      quantize_static)
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 log = logging.getLogger(__name__)

@@ -37,10 +37,12 @@ class Bundle:
     threshold: float
     contract: Preprocess
     manifest: dict
+    thumbnails: Path | None = None  # zip of <card id>.jpg (optional)
 
     @classmethod
-    def load(cls, root: str | Path, device_arch: str | None = None) -> "Bundle":
-        """Read ``root/manifest.json``; check format and, when given, the device's hw_arch."""
+    def load(cls, root: str | Path, device_arch: str | None = None, verify: bool = True) -> "Bundle":
+        """Read ``root/manifest.json``; check format, every file's sha256 (unless ``verify`` is false) and,
+        when given, the device's hw_arch. A changed byte in any file refuses the bundle, naming the file."""
         root = Path(root)
         path = root / MANIFEST
         if not path.is_file():
@@ -57,10 +59,16 @@ class Bundle:
         for key in ("model", "embeddings", "index", "cards"):
             if key not in files or not (root / files[key]["path"]).is_file():
                 raise BundleError(f"bundle file {key!r} missing from {root}")
-        return cls(root=root, model=root / files["model"]["path"],
-                   embeddings=root / files["embeddings"]["path"], index=root / files["index"]["path"],
-                   cards=root / files["cards"]["path"], threshold=float(m["threshold"]),
-                   contract=Preprocess.from_dict(m["preprocess"]), manifest=m)
+        bundle = cls(root=root, model=root / files["model"]["path"],
+                     embeddings=root / files["embeddings"]["path"], index=root / files["index"]["path"],
+                     cards=root / files["cards"]["path"], threshold=float(m["threshold"]),
+                     contract=Preprocess.from_dict(m["preprocess"]), manifest=m,
+                     thumbnails=root / files["thumbnails"]["path"] if "thumbnails" in files else None)
+        problems = bundle.verify() if verify else []
+        if problems:
+            raise BundleError(f"bundle {root} refused, files do not match its manifest: {'; '.join(problems)} "
+                              f"(copy the bundle again; `cardrec-edge verify-bundle {root}` lists them)")
+        return bundle
 
     def verify(self) -> list[str]:
         """Return a list of problems: files whose sha256 differs from the manifest."""
@@ -72,6 +80,18 @@ class Bundle:
             elif sha256_file(p) != entry["sha256"]:
                 problems.append(f"{key}: {entry['path']} sha256 mismatch")
         return problems
+
+    def thumbnail(self, card_id: str) -> bytes | None:
+        """JPEG bytes of a card's reference image, when the bundle ships thumbnails."""
+        import zipfile
+
+        if self.thumbnails is None:
+            return None
+        with zipfile.ZipFile(self.thumbnails) as zf:
+            try:
+                return zf.read(f"{card_id}.jpg")
+            except KeyError:
+                return None
 
     def card_table(self) -> list[dict]:
         """Card metadata rows, in index order."""

@@ -1,81 +1,143 @@
-"""``cardrec-edge``: identify cards with an edge bundle, verify a bundle."""
+"""``cardrec-edge``: identify trading cards in photos, streams and over HTTP with an edge bundle."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .bundle import Bundle, BundleError
-from .matcher import Matcher, decide
-from .runtime import OnnxEmbedder
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+from .sources import image_frames, open_stream
+from .tracking import Tracker
 
 
-def read_rgb(path: Path) -> np.ndarray | None:
-    """Decode an image file to RGB uint8, or None when it is not a readable image."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+def _recognizer(args: argparse.Namespace):
+    from .pipeline import Recognizer
+
+    return Recognizer(Bundle.load(args.bundle), backend=args.backend, threads=args.threads, exact=args.exact,
+                      min_blur=args.min_blur, max_glare=args.max_glare, top_k=args.top_k)
 
 
-def expand_inputs(paths: list[str]) -> list[Path]:
-    """Files as given; directories expand to the images they contain, sorted."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            out.append(p)
-    return out
+def annotate(rgb: np.ndarray, cards: list) -> np.ndarray:
+    """BGR copy of the frame with each card's quad and its verdict drawn on it."""
+    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    scale = max(1.0, max(img.shape[:2]) / 1000)
+    for c in cards:
+        colour = {"identified": (60, 200, 60), "unknown": (0, 165, 255)}.get(c.status, (60, 60, 230))
+        pts = np.round(np.asarray(c.corners)).astype(np.int32)
+        cv2.polylines(img, [pts], True, colour, max(2, int(3 * scale)))
+        label = f"{c.name} {c.score:.2f}" if c.card_id else (c.status if c.score is None else f"unknown {c.score:.2f}")
+        org = tuple(int(v) for v in pts[np.argmin(pts.sum(1))])
+        cv2.putText(img, label, (org[0], max(20, org[1] - 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, colour,
+                    max(1, int(2 * scale)), cv2.LINE_AA)
+    return img
 
 
-class Identifier:
-    """Bundle + embedder + matcher: RGB crop -> ranked candidates and a decision."""
-
-    def __init__(self, bundle: Bundle, threads: int | None = None, exact: bool = False):
-        self.bundle = bundle
-        self.cards = bundle.card_table()
-        self.embedder = OnnxEmbedder(bundle.model, bundle.contract, threads)
-        self.matcher = Matcher(np.load(bundle.embeddings), None if exact else bundle.index)
-
-    def identify(self, rgb: np.ndarray, k: int = 5) -> dict:
-        matches = self.matcher.search(self.embedder.embed([rgb]), k)[0]
-        cands = [{"card_id": self.cards[m.index]["id"], "name": self.cards[m.index]["name"],
-                  "score": round(m.score, 6)} for m in matches]
-        best = cands[0]
-        known = decide(best["score"], self.bundle.threshold)
-        return {"card_id": best["card_id"] if known else None, "score": best["score"], "candidates": cands}
+def _print_cards(name: str, cards: list, threshold: float) -> None:
+    if not cards:
+        print(f"{name}: no card found")
+    for i, c in enumerate(cards):
+        where = f"{name}[{i}]" if len(cards) > 1 else name
+        if c.status == "low_quality":
+            print(f"{where}: low quality, not matched ({'; '.join(c.quality['reasons'])})")
+            continue
+        verdict = c.card_id or "unknown card"
+        turned = ", turned 180°" if c.rotated else ""
+        print(f"{where}: {verdict} (cosine {c.score:.3f}, threshold {threshold:.3f}{turned})")
+        for cand in c.candidates:
+            print(f"    {cand['score']:.3f}  {cand['card_id']:<14} {cand['name']}")
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
-    ident = Identifier(Bundle.load(args.bundle), threads=args.threads, exact=args.exact)
+    rec = _recognizer(args)
     failures = 0
-    for path in expand_inputs(args.images):
-        rgb = read_rgb(path) if path.is_file() else None
+    if args.annotate:
+        Path(args.annotate).mkdir(parents=True, exist_ok=True)
+    for name, rgb in image_frames(args.images):
         if rgb is None:
             failures += 1
-            result = {"file": str(path), "error": "not a readable image"}
+            print(json.dumps({"file": name, "error": "not a readable image"}) if args.json
+                  else f"{name}: error: not a readable image", flush=True)
+            continue
+        if args.crop:
+            cards, timings = [rec.identify_crop(rgb)], {}
         else:
-            result = {"file": str(path), **ident.identify(rgb, args.top_k)}
+            frame = rec.identify_frame(rgb)
+            cards, timings = frame.cards, frame.timings_ms
         if args.json:
-            print(json.dumps(result), flush=True)
-        elif "error" in result:
-            print(f"{path}: error: {result['error']}")
+            print(json.dumps({"file": name, "cards": [c.to_json() for c in cards], "timings_ms": timings}), flush=True)
         else:
-            verdict = result["card_id"] or "unknown card"
-            print(f"{path}: {verdict} (cosine {result['score']:.3f}, threshold {ident.bundle.threshold:.3f})")
-            for c in result["candidates"]:
-                print(f"    {c['score']:.3f}  {c['card_id']:<14} {c['name']}")
+            _print_cards(name, cards, rec.bundle.threshold)
+        if args.annotate:
+            cv2.imwrite(str(Path(args.annotate) / f"{Path(name).stem}.annotated.jpg"), annotate(rgb, cards))
     return 1 if failures else 0
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    rec = _recognizer(args)
+    tracker = Tracker(window=args.window, min_votes=args.min_votes)
+    try:
+        stream = open_stream(args.source, args.every)
+    except OSError as e:
+        print(f"cardrec-edge watch: {e}", file=sys.stderr)
+        return 2
+    frames = 0
+    for name, rgb in stream:
+        frames += 1
+        result = rec.identify_frame(rgb)
+        for s in tracker.update([(np.asarray(c.corners), c.card_id) for c in result.cards]):
+            card = next(c for c in rec.cards if c["id"] == s.card_id)
+            event = {"frame": name, "track": s.track_id, "card_id": s.card_id, "name": card.get("name"),
+                     "votes": f"{s.votes}/{s.window}"}
+            print(json.dumps(event) if args.json else
+                  f"{name}: track {s.track_id}: {s.card_id} {card.get('name')} ({s.votes}/{s.window} frames)", flush=True)
+        if args.max_frames and frames >= args.max_frames:
+            break
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    rec = _recognizer(args)
+    frames = [rgb for _, rgb in image_frames(args.images) if rgb is not None]
+    if not frames:
+        print("cardrec-edge bench: no readable images given", file=sys.stderr)
+        return 2
+    for rgb in frames[: args.warmup]:
+        rec.identify_frame(rgb)
+    stages: dict[str, list[float]] = {}
+    t0 = time.perf_counter()
+    for i in range(args.runs):
+        for k, v in rec.identify_frame(frames[i % len(frames)]).timings_ms.items():
+            stages.setdefault(k, []).append(v)
+    wall = time.perf_counter() - t0
+    report = {k: {"p50_ms": float(np.percentile(v, 50)), "p90_ms": float(np.percentile(v, 90))}
+              for k, v in stages.items()}
+    report["fps"] = args.runs / wall
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for k, v in report.items():
+            print(f"{k:<10} {v:8.1f} frames/s" if k == "fps" else f"{k:<10} p50 {v['p50_ms']:7.2f} ms  p90 {v['p90_ms']:7.2f} ms")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from .server import serve
+    except ImportError as e:
+        print(f"cardrec-edge serve needs the [serve] extra (pip install 'cardrec-edge[serve]'): {e}", file=sys.stderr)
+        return 2
+    serve(args.bundle, host=args.host, port=args.port, token=args.token, db=args.db, backend=args.backend,
+          threads=args.threads, max_upload_mb=args.max_upload_mb)
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
-    bundle = Bundle.load(args.bundle)
+    bundle = Bundle.load(args.bundle, verify=False)
     problems = bundle.verify()
     for p in problems:
         print(p)
@@ -84,18 +146,58 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _runtime_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bundle", default="results/edge", help="edge bundle directory (default: results/edge)")
+    p.add_argument("--backend", choices=("auto", "onnx", "hailo"), default="auto",
+                   help="auto: the bundle's HEF on a Hailo device if there is one, else ONNX (default)")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
+    p.add_argument("--exact", action="store_true", help="exact numpy search instead of the HNSW index")
+    p.add_argument("--top-k", type=int, default=5, help="candidates to report (default: 5)")
+    p.add_argument("--min-blur", type=float, default=40.0, help="variance of Laplacian below which a crop is "
+                   "too blurry to match (default: 40)")
+    p.add_argument("--max-glare", type=float, default=0.25, help="glare fraction above which a crop is not "
+                   "matched (default: 0.25)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="cardrec-edge", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("identify", help="identify cards in image files or directories",
-                       description="Each image is taken as a card crop, embedded and matched.")
+    p = sub.add_parser("identify", help="identify the cards in image files or directories",
+                       description="Finds every card in each image (or, with --crop, takes the image as the card), "
+                                   "rectifies it, checks blur and glare, embeds and matches it.")
     p.add_argument("images", nargs="+", help="image files or directories")
-    p.add_argument("--bundle", default="results/edge", help="edge bundle directory (default: results/edge)")
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--top-k", type=int, default=5, help="candidates to report (default: 5)")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
-    p.add_argument("--exact", action="store_true", help="exact numpy search instead of the HNSW index")
+    _runtime_args(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per image and line")
+    p.add_argument("--crop", action="store_true", help="each image already is one card: no detection")
+    p.add_argument("--annotate", metavar="DIR", help="write each image with its cards drawn on it to DIR")
     p.set_defaults(func=cmd_identify)
+    w = sub.add_parser("watch", help="identify cards in a camera or video stream, print stable identifications",
+                       description="Tracks each card across frames and prints its id once it wins the vote of the "
+                                   "last --window frames.")
+    w.add_argument("source", nargs="?", default="0", help="camera index (default 0), a video file, or 'picamera'")
+    _runtime_args(w)
+    w.add_argument("--window", type=int, default=5, help="frames that vote per card (default: 5)")
+    w.add_argument("--min-votes", type=int, default=None, help="votes needed (default: a majority of --window)")
+    w.add_argument("--every", type=int, default=1, help="process one frame in N (default: every frame)")
+    w.add_argument("--max-frames", type=int, default=0, help="stop after this many processed frames (0: never)")
+    w.add_argument("--json", action="store_true", help="one JSON object per stable identification")
+    w.set_defaults(func=cmd_watch)
+    s = sub.add_parser("serve", help="HTTP API and web page (POST /identify, GET /health, collection)")
+    _runtime_args(s)
+    s.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 exposes it)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN' on the API")
+    s.add_argument("--db", default="collection.sqlite", help="SQLite collection file (default: collection.sqlite)")
+    s.add_argument("--max-upload-mb", type=float, default=10, help="largest accepted upload (default: 10 MB)")
+    s.set_defaults(func=cmd_serve)
+    b = sub.add_parser("bench", help="per-stage latency and frames/s on images",
+                       description="Runs the whole frame pipeline on the given images and reports p50/p90 per stage.")
+    b.add_argument("images", nargs="+", help="image files or directories (frames)")
+    _runtime_args(b)
+    b.add_argument("--runs", type=int, default=100, help="timed frames (default: 100)")
+    b.add_argument("--warmup", type=int, default=5, help="untimed frames first (default: 5)")
+    b.add_argument("--json", action="store_true", help="print the report as JSON")
+    b.set_defaults(func=cmd_bench)
     v = sub.add_parser("verify-bundle", help="check every sha256 in the bundle manifest")
     v.add_argument("bundle", nargs="?", default="results/edge")
     v.set_defaults(func=cmd_verify)
@@ -109,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     except BundleError as e:
         print(f"cardrec-edge: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

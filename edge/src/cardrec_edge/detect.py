@@ -1,0 +1,511 @@
+"""Model-free card detection and rectification (numpy + OpenCV only).
+
+``find_cards`` looks for card-shaped quadrilaterals in a frame:
+
+1. downscale (2x INTER_AREA steps to a long side below 2x ``DETECT_LONG_SIDE``, then INTER_LINEAR to it); Canny
+   on the grey and on a chroma channel (max - min of R, G, B: a silver border on a coloured mat of equal grey),
+   thresholds from the median Sobel magnitude;
+2. every contour (``RETR_LIST``: cards inside toploaders/slabs and several cards are all seen) -> convex hull ->
+   4-gon (``approxPolyDP`` while it fits the hull, else ``minAreaRect``). For a concave loop (clutter touching the
+   outline: wood grain, a cable) also the hull of the filled loop after a morphological opening;
+3. each side is re-found among the edge pixels near it by a small Hough search (9 tilts x 0.5 px offsets; within a
+   narrow band the outermost strong line wins, as a card's border and art edges lie inside its outline; else the
+   nearest within a wide band), refit on the side's middle 80 % (rounded corners do not bias the corners) and
+   scored by its edge coverage minus that of a parallel line just outside (texture and noise score ~0);
+4. nested/overlapping quads are resolved: near-identical ones keep the best aspect; a same-orientation quad well
+   inside a bigger one is a card in a holder (the inner quad wins); a cross-oriented one inside a card is its art
+   box (the outer quad wins); the rest are taken largest first without overlap;
+5. each kept side is snapped to the outermost strong step of full-resolution colour profiles across it.
+
+When no quad is found and the frame itself has a card's aspect (a tight phone shot), one ``full_frame``
+detection with the image corners is returned (not for a blank frame); it also replaces a lone large quad whose
+aspect is clearly worse than the frame's (a bar across a card that fills the frame). A learned detector can
+replace all of this: pass ``detector=callable(rgb) -> list[Detection]`` (no model ships with this package).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+CARD_ASPECT = 63 / 88
+DETECT_LONG_SIDE = 480      # long side (px) of the downscaled frame the search runs on
+FULL_FRAME_SCORE = 0.5      # score of the full-frame fallback (a prior, not a measurement)
+MIN_SCORE = 0.45            # quads scoring below this are dropped
+MIN_SIDE_SUPPORT = 0.2      # net edge coverage every side needs (0..1)
+BLUR = 5                    # Gaussian kernel before Sobel/Canny (0: none)
+EDGE_K = 3.0                # Canny high threshold = EDGE_K x median Sobel magnitude ...
+EDGE_CAP = 150.0            # ... clipped to [floor, EDGE_CAP]; the low one is 0.4 x the high one
+STRONG_LINE = 0.6           # a side's candidate lines: those with >= this fraction of the best line's pixels
+STRONG_OUTLINE = 0.85       # a fitted quad scoring this much is not re-fitted from near copies inside it
+CLEARLY_BETTER = 0.15       # score margin for a nested near-identical quad to replace the outer one
+TIGHT_SHOT_AREA = 0.5       # a lone quad above this fraction of a card-shaped frame may be a partial outline
+MAX_ROUGH = 40              # at most this many rough quads are refined per frame (largest first)
+
+
+@dataclass(frozen=True, eq=False)              # eq=False: identity equality/hash (corners is an array)
+class Detection:
+    """A card: ``corners`` (4, 2) float32 TL, TR, BR, BL of the portrait card (TL->TR a short side; upright vs
+    180 degrees is ambiguous), in input pixel coordinates (pixel centres at integers); ``score`` 0..1 (edge
+    support x aspect fit); ``full_frame`` when it is the frame itself (a tight shot, no quad found)."""
+
+    corners: np.ndarray
+    score: float
+    full_frame: bool = False
+
+    @property
+    def area(self) -> float:
+        return abs(_shoelace(self.corners))
+
+
+Detector = Callable[[np.ndarray], "list[Detection]"]
+
+
+# --- quad geometry -------------------------------------------------------------------------------------------
+
+_ROTS = np.array([[0, 1, 2, 3], [1, 2, 3, 0], [2, 3, 0, 1], [3, 0, 1, 2]])   # the 4 cyclic corner orders
+_NEXT = _ROTS[1]
+
+
+def _shoelace(q: np.ndarray) -> float:
+    """Signed area, positive for a clockwise quad in image coordinates (y down)."""
+    return float(cv2.contourArea(np.asarray(q, np.float32).reshape(-1, 1, 2), oriented=True))
+
+
+def _sides(q: np.ndarray) -> np.ndarray:
+    d = q[_NEXT] - q
+    return np.hypot(d[:, 0], d[:, 1])
+
+
+def side_ratio(q: np.ndarray) -> float:
+    """Mean short side / mean long side of a quad (opposite sides averaged)."""
+    s = _sides(np.asarray(q, np.float64))
+    a, b = s[0] + s[2], s[1] + s[3]
+    return float(min(a, b) / max(a, b)) if max(a, b) > 0 else 0.0
+
+
+def _squareish(q: np.ndarray, max_cos: float = 0.57) -> bool:
+    """Every corner angle within about 90 +- 35 degrees (a card seen in perspective, not a sliver)."""
+    e = q[_NEXT] - q
+    e = e / np.maximum(np.hypot(e[:, 0], e[:, 1]), 1e-9)[:, None]
+    return bool(np.abs((e * e[_ROTS[3]]).sum(1)).max() <= max_cos)
+
+
+def aspect_error(q: np.ndarray) -> float:
+    """Relative deviation of ``side_ratio(q)`` from the card's 63/88."""
+    return abs(side_ratio(q) / CARD_ASPECT - 1)
+
+
+def order_corners(q: np.ndarray) -> np.ndarray:
+    """Clockwise (image coordinates) TL, TR, BR, BL with TL->TR a short side; of the two short sides the one
+    nearer the top-left starts (an upright portrait card gets its real TL; 180 degrees stays ambiguous)."""
+    q = np.asarray(q, np.float32).reshape(4, 2)
+    if _shoelace(q) < 0:
+        q = q[::-1]
+    s = _sides(q)
+    if s[0] + s[2] > s[1] + s[3]:
+        q = q[_ROTS[1]]
+    if q[2].sum() + q[3].sum() < q[0].sum() + q[1].sum():
+        q = q[_ROTS[2]]
+    return np.ascontiguousarray(q, dtype=np.float32)
+
+
+def _intersect(l1: np.ndarray, l2: np.ndarray) -> np.ndarray | None:
+    """Intersection of two lines given as (vx, vy, x0, y0)."""
+    det = l1[1] * l2[0] - l1[0] * l2[1]
+    if abs(det) < 1e-6:
+        return None
+    dx, dy = l2[2] - l1[2], l2[3] - l1[3]
+    t = (l2[0] * dy - l2[1] * dx) / det
+    return np.array([l1[2] + t * l1[0], l1[3] + t * l1[1]])
+
+
+def _corners_of(lines: list[np.ndarray]) -> np.ndarray | None:
+    """Corners from 4 side lines (side k runs from corner k to corner k+1)."""
+    pts = [_intersect(lines[k - 1], lines[k]) for k in range(4)]
+    return None if any(p is None for p in pts) else np.array(pts, np.float32)
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    return float(cv2.intersectConvexConvex(a.astype(np.float32), b.astype(np.float32))[0])
+
+
+def _long_axis(q: np.ndarray) -> np.ndarray:
+    v = (q[3] - q[0]) + (q[2] - q[1])          # TL->BL plus TR->BR: the long sides of an ordered quad
+    return v / (float(np.hypot(v[0], v[1])) + 1e-9)
+
+
+# --- edge maps -----------------------------------------------------------------------------------------------
+
+def _small_channels(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Grey and chroma (max - min of R, G, B), downscaled to a long side of about DETECT_LONG_SIDE:
+    2x INTER_AREA steps (OpenCV's fast path) on RGB, then INTER_LINEAR on the two single channels."""
+    img = rgb
+    while max(img.shape[:2]) >= 2 * DETECT_LONG_SIDE:
+        h, w = img.shape[:2]
+        img = cv2.resize(img[: h - h % 2, : w - w % 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    r, g, b = cv2.split(img)
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
+    h, w = img.shape[:2]
+    s = DETECT_LONG_SIDE / max(h, w)
+    if s < 0.87:
+        size = (round(w * s), round(h * s))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR)
+        chroma = cv2.resize(chroma, size, interpolation=cv2.INTER_LINEAR)
+    return grey, chroma
+
+
+def _edge_map(channel: np.ndarray, floor: float) -> np.ndarray:
+    """Canny edges of one channel, thresholds from its median Sobel magnitude (see EDGE_K, EDGE_CAP)."""
+    blur = cv2.GaussianBlur(channel, (BLUR, BLUR), 0) if BLUR > 1 else channel
+    dx, dy = cv2.Sobel(blur, cv2.CV_16S, 1, 0), cv2.Sobel(blur, cv2.CV_16S, 0, 1)
+    mag = cv2.add(cv2.convertScaleAbs(dx[::4, ::4]), cv2.convertScaleAbs(dy[::4, ::4]))
+    high = float(np.clip(EDGE_K * np.median(mag), floor, EDGE_CAP))
+    return cv2.Canny(dx, dy, 0.4 * high, high)
+
+
+# --- rough quads from contours -------------------------------------------------------------------------------
+
+def _hull_quad(hull: np.ndarray, hull_area: float) -> np.ndarray:
+    """A 4-gon for a convex hull: approxPolyDP with a growing tolerance while it fits the hull, else the
+    min-area rectangle (the side fit then absorbs perspective and small bumps)."""
+    peri = cv2.arcLength(hull, True)
+    for eps in (0.02, 0.035, 0.05, 0.08):
+        approx = cv2.approxPolyDP(hull, eps * peri, True)
+        if len(approx) == 4:
+            quad = approx.reshape(4, 2).astype(np.float32)
+            if 0.87 < hull_area / max(abs(_shoelace(quad)), 1e-6) < 1.15:
+                return quad
+            break
+        if len(approx) < 4:
+            break
+    return cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float32)
+
+
+def _opened_quad(contour: np.ndarray, min_area: float) -> np.ndarray | None:
+    """The hull quad of a filled contour after a morphological opening: thin strands attached to a card's
+    outline (wood grain, cables, a table edge) are removed, the solid card region stays."""
+    x, y, w, h = cv2.boundingRect(contour)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.drawContours(mask, [contour], 0, 255, cv2.FILLED, offset=(-x, -y))
+    k = max(5, int(0.2 * np.sqrt(min_area * CARD_ASPECT)) | 1)   # well under the smallest card side
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    parts, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not parts:
+        return None
+    hull = cv2.convexHull(max(parts, key=cv2.contourArea))
+    hull_area = cv2.contourArea(hull)
+    quad = _hull_quad(hull, hull_area)
+    qa = abs(_shoelace(quad))
+    if qa < min_area or not 0.8 < hull_area / qa < 1.2:
+        return None
+    return quad + np.float32([x, y])
+
+
+def _rough_quads(edges: np.ndarray, min_area: float, tol: float) -> list[np.ndarray]:
+    """Rough card quads (small-image pixels, clockwise) from the contours of the edge map, deduplicated."""
+    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    found: list[tuple[float, np.ndarray]] = []
+    for c in contours:
+        if len(c) < 8:
+            continue
+        _, _, w, h = cv2.boundingRect(c)
+        if w * h < min_area:
+            continue
+        hull = cv2.convexHull(c)
+        hull_area = cv2.contourArea(hull)
+        if hull_area < min_area:
+            continue
+        quad = _hull_quad(hull, hull_area)
+        qa = abs(_shoelace(quad))
+        if qa > 0 and 0.8 < hull_area / qa < 1.2 and aspect_error(quad) <= tol + 0.1:
+            found.append((qa, quad))
+        if 0.3 * hull_area < cv2.contourArea(c) < 0.95 * hull_area:   # a concave loop: clutter on the outline?
+            q = _opened_quad(c, min_area)
+            if q is not None and aspect_error(q) <= tol + 0.1:
+                found.append((abs(_shoelace(q)), q))
+    found.sort(key=lambda f: -f[0])
+    out: list[np.ndarray] = []
+    for _, q in found:
+        q = order_corners(q)
+        size = np.sqrt(abs(_shoelace(q)))
+        if all(np.abs(q[_ROTS] - o).max(axis=(1, 2)).min() > 0.03 * size for o in out):
+            out.append(q)
+        if len(out) >= MAX_ROUGH:
+            break
+    return out
+
+
+# --- side fitting on the edge map ----------------------------------------------------------------------------
+
+_TILTS2 = 2 * np.linspace(-0.1, 0.1, 9, dtype=np.float32)   # 2 x tan of the tilts tried per side (+-6 deg)
+_TILT_ROWS = np.arange(len(_TILTS2))[:, None]
+
+
+def _ring_points(q: np.ndarray, edges: np.ndarray, d: float) -> np.ndarray:
+    """Edge pixels (x, y) as float32 within about ``d`` px of the outline of the quad ``q``."""
+    h, w = edges.shape
+    r = int(np.ceil(d)) + 1
+    x0, y0 = np.maximum(np.floor(q.min(0)).astype(int) - r, 0)
+    x1, y1 = np.minimum(np.ceil(q.max(0)).astype(int) + r + 1, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((0, 2), np.float32)
+    ring = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.polylines(ring, [np.round(q - (x0, y0)).astype(np.int32)], True, 255, 2 * r + 1)
+    nz = cv2.findNonZero(cv2.bitwise_and(edges[y0:y1, x0:x1], ring))
+    return np.zeros((0, 2), np.float32) if nz is None else nz.reshape(-1, 2).astype(np.float32) + (x0, y0)
+
+
+def _fit_quad(q: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, float]:
+    """Re-find each side of the ordered quad ``q`` among nearby edge pixels; returns (quad, mean side support).
+    Sides are first searched within ``band`` (outermost line), then within ``wide`` (nearest line)."""
+    q = q.astype(np.float32)
+    size = float(np.sqrt(abs(_shoelace(q))))
+    band, wide = max(3.0, 0.05 * size), max(4.0, 0.15 * size)
+    u = q[_NEXT] - q
+    length = np.hypot(u[:, 0], u[:, 1])
+    if length.min() < 8:
+        return q, 0.0
+    u /= length[:, None]
+    n_out = np.stack([u[:, 1], -u[:, 0]], axis=1)              # outward normals of a clockwise quad
+    frames = np.concatenate([u, n_out]).T                       # (2, 8): t and offset of each side
+
+    def project(pts: np.ndarray) -> np.ndarray:
+        return pts @ frames - np.concatenate([(q * u).sum(1), (q * n_out).sum(1)])
+
+    near, far = project(_ring_points(q, edges, band + 2)), None
+    lines, support = [], 0.0
+    for k in range(4):
+        fit = _fit_side(near[:, k], near[:, 4 + k], float(length[k]), band, True)
+        if fit is None:
+            far = project(_ring_points(q, edges, wide + 2)) if far is None else far
+            fit = _fit_side(far[:, k], far[:, 4 + k], float(length[k]), wide, False)
+        if fit is None:
+            return q, 0.0
+        a, b, s = fit                                           # offset = a + b * (t - length / 2)
+        direction = u[k] + b * n_out[k]
+        point = q[k] + u[k] * length[k] / 2 + a * n_out[k]
+        lines.append(np.concatenate([direction / np.hypot(direction[0], direction[1]), point]))
+        support += s / 4
+    new = _corners_of(lines)
+    if new is None:
+        return q, 0.0
+    return new, support
+
+
+def _fit_side(t: np.ndarray, off: np.ndarray, length: float, band: float,
+              outermost: bool) -> tuple[float, float, float] | None:
+    """One side from its edge pixels' positions ``t`` along it and ``off`` outward from it: a local Hough
+    (tilt x 0.5 px offset bins) over those within ``band`` along its middle 80 % picks the outermost (or the
+    nearest) line with >= STRONG_LINE of the best count at the dominant tilt; least squares on its inliers give
+    ``off = a + b * (t - length / 2)``. Support: the side's coverage by the line minus that by a parallel line
+    2.5 px outside (texture and noise cover both), 0..1; None below MIN_SIDE_SUPPORT or without a line."""
+    m = (t > 0.1 * length) & (t < 0.9 * length) & (np.abs(off) < band + 1.5)
+    t, off = t[m], off[m]
+    if len(t) < 0.3 * length:
+        return None
+    tc = t - length / 2
+    nb = int(4 * band) + 3                                      # 0.5 px bins plus one spill bin at each end
+    bins = np.clip(np.rint((off + band) * 2 - tc * _TILTS2[:, None]).astype(np.intp) + 1, 0, nb - 1)
+    hist = np.bincount((bins + _TILT_ROWS * nb).ravel(), minlength=len(_TILTS2) * nb).reshape(-1, nb)[:, 1:-1]
+    hist = hist[:, :-1] + hist[:, 1:]                           # a line between two bins counts once
+    row_max = hist.max(axis=1)
+    ti = int(np.argmax(row_max))                                # the dominant tilt: parallel edges stay apart
+    best = row_max[ti]
+    if best < 0.3 * length:
+        return None
+    offs = (np.flatnonzero(hist[ti] >= STRONG_LINE * best) + 0.5) * 0.5 - band
+    o = offs[-1] if outermost else offs[np.argmin(np.abs(offs))]
+    inl = np.abs(off - o - tc * (_TILTS2[ti] / 2)) < 1.0
+    if np.count_nonzero(inl) < 0.3 * length:
+        return None
+    ti_, oi = tc[inl], off[inl]
+    mt, mo = ti_.mean(), oi.mean()
+    var = float(((ti_ - mt) ** 2).mean())
+    b = float(((ti_ - mt) * (oi - mo)).mean()) / var if var > 0 else 0.0
+    a = float(mo - b * mt)
+    res = off - a - b * tc                                      # > 0: outside the fitted line
+    steps = t.astype(np.intp)
+    on = np.count_nonzero(np.bincount(steps[np.abs(res) < 1.0], minlength=1))
+    out = np.count_nonzero(np.bincount(steps[np.abs(res - 2.5) < 1.0], minlength=1))
+    support = min(1.0, max(0.0, (on - out) / (0.8 * length)))
+    return (a, b, support) if support >= MIN_SIDE_SUPPORT else None
+
+
+# --- nested / overlapping quads ------------------------------------------------------------------------------
+
+def _moved_sides(inner: np.ndarray, outer: np.ndarray, tol: float) -> int:
+    """How many sides of ``inner`` lie more than ``tol`` px from the matching side of ``outer`` (both ordered)."""
+    q = inner[_ROTS[int(np.argmin(np.abs(inner[_ROTS] - outer).sum(axis=(1, 2))))]]
+    u = outer[_NEXT] - outer
+    n = np.stack([-u[:, 1], u[:, 0]], axis=1) / np.hypot(u[:, 0], u[:, 1])[:, None]
+    mid = (q + q[_NEXT]) / 2
+    return int(np.count_nonzero(np.abs(((mid - outer) * n).sum(1)) > tol))
+
+
+def _needs_no_fit(q: np.ndarray, card: np.ndarray, score: float) -> bool:
+    """``q`` (ordered) lies inside the fitted ``card`` and is much smaller or cross-oriented (an art box), or a
+    near copy inside a strongly supported outline (its inner border): _resolve would drop it anyway."""
+    area, card_area = abs(_shoelace(q)), abs(_shoelace(card))
+    if area > 1.05 * card_area or _overlap(card, q) < 0.85 * area:
+        return False
+    if area > 0.8 * card_area:
+        return score >= STRONG_OUTLINE
+    return area < 0.2 * card_area or abs(float(_long_axis(card) @ _long_axis(q))) < 0.5
+
+
+def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int) -> list[tuple[np.ndarray, float]]:
+    """Outermost first, each quad is compared with the smallest kept quad containing it:
+
+    * near-identical (>= 80 % of its area): if at most 2 sides moved, the inner one usually snapped some sides to
+      the card's inner structure, so the outer one stays unless the inner one scores CLEARLY_BETTER; if more
+      moved (a card in a tight holder, or a card and its inner border) the better score stays;
+    * same orientation, 20-80 % of its area: a card inside a toploader / slab / case: the inner one replaces it;
+    * otherwise an art box or other feature of the card: dropped.
+
+    Quads partly overlapping a kept one are dropped; at most ``max_cards`` are returned, largest first."""
+    kept: list[tuple[np.ndarray, float]] = []
+    for q, s in sorted(cands, key=lambda c: -abs(_shoelace(c[0]))):
+        if s < MIN_SCORE:
+            continue
+        area = abs(_shoelace(q))
+        over = [(_overlap(k, q), i) for i, (k, _) in enumerate(kept)]
+        if any(0.1 * min(area, abs(_shoelace(kept[i][0]))) < o < 0.85 * area for o, i in over):
+            continue                                          # partly overlaps a kept card
+        holders = [i for o, i in over if o >= 0.85 * area]
+        if not holders:
+            kept.append((q, s))
+            continue
+        i = min(holders, key=lambda i: abs(_shoelace(kept[i][0])))
+        k, sk = kept[i]
+        ratio = area / abs(_shoelace(k))
+        if ratio >= 0.8:
+            if s > sk + (0.0 if _moved_sides(q, k, 0.02 * np.sqrt(area)) > 2 else CLEARLY_BETTER):
+                kept[i] = (q, s)
+        elif ratio >= 0.2 and abs(float(_long_axis(k) @ _long_axis(q))) > 0.85:
+            kept[i] = (q, s)
+    return sorted(kept, key=lambda c: -abs(_shoelace(c[0])))[:max_cards]
+
+
+# --- full-resolution snapping --------------------------------------------------------------------------------
+
+def _snap(rgb: np.ndarray, q: np.ndarray, radius: int, samples: int = 24) -> np.ndarray:
+    """Move each side of the ordered quad ``q`` (input pixels) onto the strong colour step nearest to it within
+    ``radius`` px along its normal, sampled at full resolution (a robust line fit over ``samples`` profiles per
+    side); sides without clear steps stay put."""
+    ts = np.linspace(0.12, 0.88, samples)
+    ds = np.arange(-radius, radius + 1, dtype=np.float64)
+    p0 = q.astype(np.float64)
+    e = p0[_NEXT] - p0
+    u = e / np.hypot(e[:, 0], e[:, 1])[:, None]
+    n_out = np.stack([u[:, 1], -u[:, 0]], axis=1)
+    base = p0[:, None, :] + ts[None, :, None] * e[:, None, :]                      # (4, S, 2)
+    grid = (base[:, :, None, :] + ds[None, None, :, None] * n_out[:, None, None, :]).astype(np.float32)
+    grid = grid.reshape(4 * samples, len(ds), 2)
+    prof = cv2.remap(rgb, grid[..., 0], grid[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    prof = prof.astype(np.float32)
+    g = np.abs(prof[:, 2:] - prof[:, :-2]).sum(-1)                                # (4S, D-2), at ds[1:-1]
+    peak = g.max(1, keepdims=True)
+    mid = g[:, 1:-1]
+    is_max = (mid >= g[:, :-2]) & (mid >= g[:, 2:]) & (mid >= 0.5 * peak) & (peak >= 30)
+    i = np.argmin(np.where(is_max, np.abs(ds[2:-2]), np.inf), axis=1)             # the step nearest the side
+    rows = np.arange(len(g))
+    a, b, c = g[rows, i], g[rows, i + 1], g[rows, i + 2]
+    den = a - 2 * b + c
+    frac = np.clip(0.5 * (a - c) / np.where(np.abs(den) > 1e-6, den, np.inf), -0.5, 0.5)
+    off = (ds[i + 2] + frac).reshape(4, samples)                                   # per side and profile
+    w = is_max.any(1).reshape(4, samples).astype(np.float64)
+    tt = ts - 0.5
+    for _ in range(2):                                                             # fit, drop outliers, refit
+        n = np.maximum(w.sum(1), 1e-9)
+        mt, mo = (w * tt).sum(1) / n, (w * off).sum(1) / n
+        var = (w * (tt - mt[:, None]) ** 2).sum(1)
+        slope = (w * (tt - mt[:, None]) * (off - mo[:, None])).sum(1) / np.maximum(var, 1e-9)
+        res = np.abs(off - mo[:, None] - slope[:, None] * (tt - mt[:, None]))
+        mres = (w * res).sum(1) / n
+        w = w * (res < np.maximum(1.5, 2.5 * mres)[:, None])
+    good = w.sum(1) >= samples // 3
+    icpt = np.where(good, mo - slope * mt, 0.0)                                    # offset at the side's middle
+    slope = np.where(good, slope, 0.0)
+    dirs = e + slope[:, None] * n_out
+    dirs /= np.hypot(dirs[:, 0], dirs[:, 1])[:, None]
+    points = p0 + 0.5 * e + icpt[:, None] * n_out
+    lines = list(np.concatenate([dirs, points], axis=1))
+    new = _corners_of(lines)
+    if new is None or np.abs(new - q).max() > 3 * radius:
+        return q
+    return new
+
+
+# --- public API ----------------------------------------------------------------------------------------------
+
+def _full_frame(rgb: np.ndarray, tol: float) -> Detection | None:
+    h, w = rgb.shape[:2]
+    err = abs(min(h, w) / max(h, w) / CARD_ASPECT - 1)
+    if err > tol:
+        return None
+    if float(rgb[:: max(1, h // 64), :: max(1, w // 64)].std()) < 4.0:     # a blank frame is not a card
+        return None
+    q = order_corners(np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]]))
+    return Detection(q, FULL_FRAME_SCORE * (1 - 0.5 * err / max(tol, 1e-6)), True)
+
+
+def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.15,
+               min_area_fraction: float = 0.02, detector: Detector | None = None) -> list[Detection]:
+    """Card quads in an RGB uint8 frame, largest first and non-overlapping.
+
+    Args:
+        rgb: (H, W, 3) uint8 RGB frame.
+        max_cards: at most this many detections.
+        aspect_tolerance: accepted relative deviation of a quad's short/long side ratio from 63/88.
+        min_area_fraction: smallest card area as a fraction of the frame area.
+        detector: optional ``rgb -> list[Detection]`` (e.g. a learned model) used instead of the contour
+            search; its detections are sorted by area and truncated to ``max_cards``.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}")
+    if detector is not None:
+        return sorted(detector(rgb), key=lambda d: -d.area)[:max_cards]
+    h, w = rgb.shape[:2]
+    grey, chroma = _small_channels(rgb)
+    sh, sw = grey.shape
+    edges = cv2.bitwise_or(_edge_map(grey, 40.0), _edge_map(chroma, 80.0))
+    min_area = min_area_fraction * sh * sw
+    cands: list[tuple[np.ndarray, float]] = []
+    for rough in _rough_quads(edges, min_area, aspect_tolerance):          # largest first
+        if any(_needs_no_fit(rough, c, score) for c, score in cands):
+            continue
+        q, support = _fit_quad(rough, edges)
+        if support <= 0 or _shoelace(q) < min_area or not _squareish(q) or not cv2.isContourConvex(q):
+            continue
+        err = aspect_error(q)
+        if err <= aspect_tolerance:
+            cands.append((order_corners(q), support * (1 - 0.5 * err / max(aspect_tolerance, 1e-6))))
+    scale = np.float32([w / sw, h / sh])
+    radius = int(np.ceil(float(scale.max()))) + 1
+    dets = []
+    for q, score in _resolve(cands, max_cards):
+        full = (q + 0.5) * scale - 0.5                      # small-pixel centres -> input pixel centres
+        dets.append(Detection(order_corners(_snap(rgb, full, radius)), float(np.clip(score, 0, 1)), False))
+    ff = _full_frame(rgb, aspect_tolerance)
+    if ff is not None and _partial_outline(dets, h * w, ff):
+        return [ff]
+    return dets if dets or ff is None else [ff]
+
+
+def _partial_outline(dets: list[Detection], frame_area: float, ff: Detection) -> bool:
+    """Tight-shot prior: a lone quad covering most of a card-shaped frame, but with a clearly worse aspect than
+    the frame, is a card's inner structure (a bar across it plus the frame-side edges): the frame wins."""
+    return (len(dets) == 1 and dets[0].area > TIGHT_SHOT_AREA * frame_area
+            and aspect_error(dets[0].corners) > aspect_error(ff.corners) + 0.03)
+
+
+def rectify(rgb: np.ndarray, corners: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Perspective-warp the quad ``corners`` (TL, TR, BR, BL) to an upright (height, width, 3) uint8 image."""
+    src = np.asarray(corners, np.float32).reshape(4, 2)
+    dst = np.float32([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
+    m = cv2.getPerspectiveTransform(src, dst)
+    return cv2.warpPerspective(rgb, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

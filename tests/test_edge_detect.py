@@ -1,0 +1,218 @@
+"""Model-free card detection, rectification and the quality gate of the edge runtime, on real images:
+16 phone photos, and synthetic scenes of real sv1 card faces with known corners (cardrec_edge.scenes)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from cardrec_edge.detect import CARD_ASPECT, FULL_FRAME_SCORE, Detection, find_cards, rectify, side_ratio
+from cardrec_edge.quality import assess
+from cardrec_edge.scenes import background, load_face, on_white, paste, synthetic_scene
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+PHOTOS = SHARED / "photos"
+SV1 = SHARED / "cards" / "sv1"
+PHOTO_FILES = [PHOTOS / f"photo_{i:02d}.jpg" for i in range(1, 17)]
+TOL = 0.15                    # aspect tolerance (relative)
+MAX_CORNER_ERROR = 0.03       # of the card diagonal
+
+needs_photos = pytest.mark.skipif(not all(p.is_file() for p in PHOTO_FILES),
+                                  reason=f"the 16 phone photos are not in {PHOTOS}")
+needs_cards = pytest.mark.skipif(not (SV1 / "sv1-1.png").is_file(), reason=f"sv1 card faces are not in {SV1}")
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def corner_error(found: np.ndarray, true: np.ndarray) -> float:
+    """Largest corner distance / card diagonal, best over the 4 cyclic corner orders (orientation is ambiguous)."""
+    diag = float(np.linalg.norm(true[2] - true[0]))
+    return min(float(np.linalg.norm(np.roll(found, k, axis=0) - true, axis=1).max()) for k in range(4)) / diag
+
+
+def best_error(dets: list[Detection], true: np.ndarray) -> float:
+    return min((corner_error(d.corners, true) for d in dets), default=np.inf)
+
+
+@pytest.fixture(scope="module")
+def faces() -> list[np.ndarray]:
+    """40 sv1 card faces, RGBA (rounded corners in the alpha)."""
+    return [load_face(SV1 / f"sv1-{i}.png") for i in range(1, 200, 5)]
+
+
+# --- real phone photos ---------------------------------------------------------------------------------------
+
+@needs_photos
+@pytest.mark.parametrize("path", PHOTO_FILES, ids=lambda p: p.stem)
+def test_photo_has_a_card_shaped_detection_that_passes_the_quality_gate(path):
+    rgb = read_rgb(path)
+    dets = find_cards(rgb)
+    assert dets, f"no card found in {path.name}"
+    for d in dets:
+        assert d.corners.shape == (4, 2) and d.corners.dtype == np.float32
+        assert 0.0 <= d.score <= 1.0
+        assert abs(side_ratio(d.corners) / CARD_ASPECT - 1) <= TOL, f"{path.name}: side ratio {side_ratio(d.corners)}"
+    if path.stem not in ("photo_01", "photo_12"):                       # tight shots: the card fills the frame
+        assert len(dets) == 1 and dets[0].area >= 0.6 * rgb.shape[0] * rgb.shape[1], f"{path.name}: {dets}"
+    crop = rectify(rgb, dets[0].corners, 352, 252)
+    assert crop.shape == (352, 252, 3) and crop.dtype == np.uint8
+    q = assess(crop)
+    assert q.ok, f"{path.name}: {q.reasons}"
+
+
+@needs_photos
+def test_photo_12_finds_both_graded_cards_inside_their_slabs():
+    """photo_12: a card in a magnetic case plus two graded slabs. The slab cards (not the slabs) must be found;
+    the cased card (dark border on the case's printed art) is not found by this detector."""
+    dets = find_cards(read_rgb(PHOTOS / "photo_12.jpg"))
+    eevee = np.float32([[318, 1621], [860, 1627], [842, 2384], [295, 2383]])      # hand-checked corners
+    arbok = np.float32([[1016, 1636], [1535, 1647], [1525, 2348], [1000, 2348]])
+    for name, true in (("Eevee", eevee), ("Arbok", arbok)):
+        assert best_error(dets, true) <= MAX_CORNER_ERROR, f"{name} card not found: {[d.corners for d in dets]}"
+    assert all(d.area < 0.12 * 2560 * 1920 for d in dets), "a slab, the case or the desk was taken for a card"
+
+
+@needs_photos
+def test_photo_01_card_in_a_toploader_is_found_below_the_keyboard():
+    rgb = read_rgb(PHOTOS / "photo_01.jpg")
+    dets = find_cards(rgb)
+    assert len(dets) == 1 and not dets[0].full_frame
+    top = dets[0].corners[:, 1].min()
+    assert top > 0.15 * rgb.shape[0], "the keyboard above the card is part of the quad"
+
+
+# --- synthetic scenes with known corners ---------------------------------------------------------------------
+
+@needs_cards
+@pytest.mark.parametrize("seed", range(24))
+def test_single_card_corners_within_3_percent_of_the_diagonal(faces, seed):
+    scene = synthetic_scene(faces, np.random.default_rng(seed))
+    dets = find_cards(scene.rgb)
+    err = best_error(dets, scene.corners[0])
+    assert err <= MAX_CORNER_ERROR, f"seed {seed}: corner error {err:.3f} of the diagonal, {len(dets)} detections"
+
+
+LOW_CONTRAST = pytest.mark.xfail(strict=True, reason="the Ultra Ball card's silver bottom edge on a grey-blue mat "
+                                 "is below Canny's threshold: no quad (a known miss; strict, so a fix shows up)")
+
+
+@needs_cards
+@pytest.mark.parametrize("seed", [s if s != 5 else pytest.param(5, marks=LOW_CONTRAST) for s in range(10)])
+def test_every_card_of_a_multi_card_scene_is_found(faces, seed):
+    rng = np.random.default_rng(100 + seed)
+    scene = synthetic_scene(faces, rng, n_cards=2 + seed % 3, height_range=(0.25, 0.45))
+    dets = find_cards(scene.rgb)
+    errors = [best_error(dets, true) for true in scene.corners]
+    assert max(errors) <= MAX_CORNER_ERROR, f"seed {seed}: per-card corner errors {np.round(errors, 3)}"
+    assert len(dets) == len(scene.corners)
+
+
+@needs_cards
+def test_upright_card_corners_start_at_its_top_left(faces):
+    frame = np.full((720, 1280, 3), (60, 90, 70), np.uint8)
+    true = np.float32([[500, 150], [750, 150], [750, 500], [500, 500]])
+    dets = find_cards(paste(frame, faces[0], true))
+    assert len(dets) == 1
+    assert np.abs(dets[0].corners - true).max() <= MAX_CORNER_ERROR * np.linalg.norm(true[2] - true[0])
+
+
+@needs_cards
+def test_landscape_card_is_reported_as_a_portrait_quad(faces):
+    frame = np.full((720, 1280, 3), (40, 40, 40), np.uint8)
+    true = np.float32([[900, 200], [900, 500], [470, 500], [470, 200]])   # face TL at the top right: rotated 90
+    d = find_cards(paste(frame, faces[3], true))[0]
+    sides = np.linalg.norm(d.corners - np.roll(d.corners, -1, axis=0), axis=1)
+    assert sides[0] < sides[1] and sides[2] < sides[3], "TL->TR must be a short side"
+    assert corner_error(d.corners, true) <= MAX_CORNER_ERROR
+
+
+# --- tight shots, blank and noise frames ---------------------------------------------------------------------
+
+@needs_cards
+def test_card_face_filling_the_frame_is_a_full_or_near_full_frame_detection(faces):
+    for face in (on_white(faces[1]), cv2.resize(on_white(faces[2]), (500, 700), interpolation=cv2.INTER_CUBIC)):
+        dets = find_cards(face)
+        assert len(dets) == 1
+        d, (h, w) = dets[0], face.shape[:2]
+        assert d.full_frame or d.area >= 0.75 * h * w, d
+
+
+@needs_cards
+def test_slightly_cropped_card_photo_is_a_full_or_near_full_frame_detection(faces):
+    rng = np.random.default_rng(7)
+    card = np.float32([[40, 30], [720, 45], [712, 965], [28, 952]])
+    photo = paste(background(rng, 1000, 760, "desk"), faces[4], card)
+    crop = np.ascontiguousarray(photo[55:930, 50:705])                   # the card's edges are cut off
+    dets = find_cards(crop)
+    assert dets and (dets[0].full_frame or dets[0].area >= 0.75 * crop.shape[0] * crop.shape[1]), dets
+
+
+def test_blank_frames_have_no_detections():
+    assert find_cards(np.full((720, 1280, 3), 128, np.uint8)) == []
+    assert find_cards(np.zeros((880, 630, 3), np.uint8)) == []             # card-shaped, but blank
+
+
+def test_noise_frames_have_no_card_quads():
+    rng = np.random.default_rng(0)
+    assert find_cards(rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8)) == []
+    smooth = cv2.GaussianBlur(rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8), (0, 0), 3)
+    assert find_cards(smooth) == []
+    dets = find_cards(rng.integers(0, 256, (880, 630, 3), dtype=np.uint8))  # card-shaped frame: fallback only
+    assert all(d.full_frame and d.score <= FULL_FRAME_SCORE for d in dets)
+
+
+def test_bad_input_is_rejected():
+    with pytest.raises(ValueError):
+        find_cards(np.zeros((100, 100), np.uint8))
+
+
+def test_a_model_detector_replaces_the_contour_search():
+    small = Detection(np.float32([[0, 0], [7, 0], [7, 10], [0, 10]]), 0.9)
+    big = Detection(np.float32([[0, 0], [70, 0], [70, 100], [0, 100]]), 0.8)
+    seen = []
+    dets = find_cards(np.zeros((200, 200, 3), np.uint8), max_cards=1,
+                      detector=lambda rgb: seen.append(rgb.shape) or [small, big])
+    assert seen == [(200, 200, 3)] and len(dets) == 1 and dets[0] is big
+
+
+# --- rectify and the quality gate ----------------------------------------------------------------------------
+
+@needs_cards
+def test_rectifying_the_true_corners_gives_back_the_card_face(faces):
+    for seed in range(3):
+        rng = np.random.default_rng(200 + seed)
+        scene = synthetic_scene(faces[:1], rng, height_range=(0.7, 0.8))
+        face = on_white(faces[0]).astype(np.float32)
+        crop = rectify(scene.rgb, scene.corners[0], face.shape[0], face.shape[1]).astype(np.float32)
+        inner = (slice(12, -12), slice(12, -12))           # skip the rounded corners (background shows there)
+        mad = float(np.abs(crop[inner] - face[inner]).mean())
+        assert mad < 12, f"seed {seed}: mean abs diff {mad:.1f}"
+        other = rectify(scene.rgb, np.roll(scene.corners[0], 2, axis=0), face.shape[0], face.shape[1])
+        assert float(np.abs(other.astype(np.float32)[inner] - face[inner]).mean()) > 2 * mad   # upside down
+
+
+@needs_cards
+def test_sharp_card_faces_pass_the_quality_gate(faces):
+    for face in faces:
+        q = assess(on_white(face))
+        assert q.ok and q.reasons == [], q
+
+
+@needs_cards
+def test_blurred_card_fails_on_blur(faces):
+    q = assess(cv2.GaussianBlur(on_white(faces[5]), (0, 0), 4))
+    assert not q.ok and len(q.reasons) == 1 and q.reasons[0].startswith("blurry"), q
+    assert q.glare <= 0.25
+
+
+@needs_cards
+def test_card_with_blown_out_glare_fails_on_glare(faces):
+    card = on_white(faces[5]).copy()
+    h, w = card.shape[:2]
+    cv2.ellipse(card, (w // 2, h // 2), (w // 3, h // 3), 30, 0, 360, (255, 255, 255), -1)
+    q = assess(cv2.GaussianBlur(card, (0, 0), 1.0))
+    assert not q.ok and [r.split(":")[0] for r in q.reasons] == ["glare"], q
+    assert q.glare > 0.25
