@@ -36,3 +36,6 @@ report: install  ## HTML report with the evaluation metrics and plots
 clean:
 	rm -rf results logs .snakemake
 
+.PHONY: pull
+pull: install  ## on a new machine after `git clone`: dvc pull, verify, restore mtimes (CONFIG=overlay.yaml)
+	$(BIN)/cardrec pull $(if $(CONFIG),--configfile $(CONFIG))

@@ -45,8 +45,8 @@ rule quantize_onnx:
     input:
         fp32="results/export/student_dynamic.onnx",
         calib="results/calibration/calib.npy",
-        gallery=shard_files(get_sets()),
-        queries=query_files(get_sets()),
+        gallery=shard_files(get_train_sets()),
+        queries=query_files(get_train_sets()),
         contract="results/preprocess/contract.json",
     output:
         int8="results/export/student_int8.onnx",

@@ -46,8 +46,8 @@ rule hailo_emulate:
     input:
         har="results/hailo/model_quantized.har",
         fp32="results/export/student_dynamic.onnx",
-        gallery=shard_files(get_sets()),
-        queries=query_files(get_sets()),
+        gallery=shard_files(get_train_sets()),
+        queries=query_files(get_train_sets()),
         contract="results/preprocess/contract.json",
     output:
         report="results/hailo/emulate.json",

@@ -53,3 +53,23 @@ def tiny_run(tmp_path_factory) -> Path:
     wd = make_workdir(tmp_path_factory.mktemp("tiny"))
     snakemake(wd, "--configfile", str(TINY))
     return wd
+
+
+@pytest.fixture(scope="module")
+def seaweedfs(tmp_path_factory):
+    """A real S3-compatible server (SeaweedFS `weed mini`, random ports, temp dir) with bucket `cardrec-test`."""
+    from .s3_servers import start_seaweedfs
+
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs") / "data", "cardrec-test")
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def moto_s3(tmp_path):
+    """`moto_server` (GLACIER objects refuse GET until restored) on a random port."""
+    from .s3_servers import start_moto
+
+    server = start_moto(tmp_path)
+    yield server
+    server.stop()

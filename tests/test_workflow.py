@@ -154,12 +154,15 @@ def test_real_cards_with_bad_inputs(tmp_path):
 def test_hef_without_dfc_fails_early_with_instructions(tiny_run, tmp_path):
     hef = overlay(tmp_path, "hef.yaml", {"export": {"opset": 17, "parity_atol": 0.0001, "targets": ["int8", "hef"]}})
     jobs = planned_jobs(tiny_run, TINY, hef)
-    assert jobs.get("hailo_hef") == 1 and not TRAINING & set(jobs)  # the HEF builds on existing exports
+    dfc_steps = ("hailo_parse", "hailo_optimize", "hailo_emulate", "hailo_compile")
+    assert all(jobs.get(r) == 1 for r in dfc_steps) and not TRAINING & set(jobs)  # the HEF builds on the exports
     proc = snakemake(tiny_run, "results/hailo/student.hef", "--configfile", str(TINY), str(hef), check=False)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    assert "Dataflow Compiler" in out and "3.33.0" in out and "AI Software Suite" in out
-    assert "Traceback" not in (tiny_run / "logs/hailo/hailo_hef.log").read_text()
+    assert "Dataflow Compiler" in out and "3.33.0" in out and "hailo.docker_image" in out
+    log = (tiny_run / "logs/hailo/hailo_parse.log").read_text()
+    assert "hailo_parse: " in log and "Traceback" not in log
+    assert not (tiny_run / "results/hailo/model.har").exists()
 
 
 def test_stage2_change_leaves_stage1_and_key_order_irrelevant(tiny_run, tmp_path):
