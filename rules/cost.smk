@@ -3,16 +3,33 @@ rule cost_report:
         teacher="logs/teacher/train_teacher.benchmark.tsv",
         stage1="logs/student/train_student_stage1.benchmark.tsv",
         stage2="logs/student/train_student_stage2.benchmark.tsv",
+        jobs=lambda wildcards: sorted(glob.glob("results/jobs/*.json")),  # SageMaker job records, if any
     output:
-        json="results/cost/training_cost.json",
+        training="results/cost/training_cost.json",
+        json="results/cost/cost_report.json",
         md=report(
-            "results/cost/training_cost.md",
+            "results/cost/cost_report.md",
             caption="../report/cost.rst",
             category="Cost",
-            labels={"table": "training cost"},
+            labels={"table": "cost report"},
+        ),
+        cumulative=report(
+            "results/cost/cloud_vs_edge.png",
+            caption="../report/cost_cumulative.rst",
+            category="Cost",
+            labels={"plot": "cloud vs edge"},
+        ),
+        storage=report(
+            "results/cost/storage.png",
+            caption="../report/cost_storage.rst",
+            category="Cost",
+            labels={"plot": "storage and lifecycle"},
         ),
     params:
         cost=get_config("cost"),
+        lifecycle=get_config("aws/lifecycle"),
+        storage=get_config("storage"),
+        results=lambda wildcards, output: str(Path(output.json).parent.parent),
     log:
         "logs/cost/cost_report.log",
     benchmark:

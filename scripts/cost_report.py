@@ -1,12 +1,13 @@
-"""Entry point of rule cost_report; the logic lives in cardrec.cost."""
-from pathlib import Path
-
-from cardrec.cost import benchmark_seconds, to_markdown, training_cost
+"""Entry point of rule cost_report; the logic lives in cardrec.cost_summary."""
+from cardrec.cost import benchmark_seconds
+from cardrec.cost_summary import build, inventory, write_outputs
 from cardrec.snakescript import start, write_json
 
-start(snakemake)
-cfg = snakemake.params.cost
-durations = {name: benchmark_seconds(path) for name, path in snakemake.input.items()}
-report = training_cost(durations, cfg["prices"], cfg["instance"], cfg["local_watts"] / 1000.0)
-write_json(snakemake.output.json, report)
-Path(snakemake.output.md).write_text(to_markdown(report))
+log = start(snakemake)
+durations = {k: benchmark_seconds(v) for k, v in snakemake.input.items() if k != "jobs"}
+objs, source = inventory(snakemake.params.storage or {}, snakemake.params.results)
+log.info("inventory: %d objects from %s", len(objs), source)
+report = build(snakemake.params.cost, snakemake.params.lifecycle, durations, list(snakemake.input.jobs), objs, source)
+write_json(snakemake.output.training, report["training"])
+out = snakemake.output
+write_outputs(report, out.json, out.md, out.cumulative, out.storage)

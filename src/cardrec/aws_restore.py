@@ -12,10 +12,12 @@ from pathlib import Path
 
 import yaml
 
+from .aws_common import ARCHIVED, TIERS, check_bucket, request_restore, restore_state
+from .aws_common import client as aws_client
 from .dvc_tools import ToolError
 
-ARCHIVED = {"GLACIER", "DEEP_ARCHIVE"}
-TIERS = ("Standard", "Bulk", "Expedited")
+__all__ = ["ARCHIVED", "TIERS", "restore", "summary", "lock_hashes", "object_key"]
+
 TYPICAL_HOURS = {("GLACIER", "Expedited"): "1-5 minutes", ("GLACIER", "Standard"): "3-5 hours",
                  ("GLACIER", "Bulk"): "5-12 hours", ("DEEP_ARCHIVE", "Standard"): "up to 12 hours",
                  ("DEEP_ARCHIVE", "Bulk"): "up to 48 hours"}
@@ -56,17 +58,15 @@ class RestoreReport:
 
 
 def s3_client(st: dict):
-    import boto3
-
-    session = boto3.Session(profile_name=st.get("profile") or None, region_name=st.get("region") or None)
-    return session.client("s3", endpoint_url=st.get("endpoint_url") or None)
+    return aws_client(st)
 
 
 def _dir_entries(client, bucket: str, key: str, cache: Path) -> list[str] | None:
     """md5s listed in a ``.dir`` object, from the local DVC cache or the remote (None: not readable yet)."""
     local = cache / key.split("/files/", 1)[1] if "/files/" in key else None
     try:
-        text = local.read_text() if local and local.exists() else client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        text = (local.read_text() if local and local.exists()
+                else client.get_object(Bucket=bucket, Key=key)["Body"].read())
     except Exception:
         return None
     return [e["md5"] for e in json.loads(text) if e.get("md5")]
@@ -83,11 +83,7 @@ def restore(repo: Path, st: dict, days: int = 7, tier: str = "Standard", client=
     cache = repo / ".dvc" / "cache"
     report = RestoreReport()
     todo = lock_hashes(repo)
-    try:
-        client.head_bucket(Bucket=bucket)
-    except ClientError as e:
-        code = e.response.get("Error", {}).get("Code", "")
-        raise ToolError(f"bucket {bucket}: {'does not exist' if code in ('404', 'NoSuchBucket') else code}") from None
+    check_bucket(client, bucket)
     seen: set[str] = set()
     while todo:
         path, md5 = todo.pop(0)
@@ -107,29 +103,22 @@ def restore(repo: Path, st: dict, days: int = 7, tier: str = "Standard", client=
             if code == "NoSuchBucket":
                 raise ToolError(f"bucket {bucket} does not exist")
             raise
-        sclass = head.get("StorageClass", "STANDARD")
-        ongoing = head.get("Restore", "")
-        readable = sclass not in ARCHIVED or 'ongoing-request="false"' in ongoing
-        if sclass in ARCHIVED:
-            report.classes.add(sclass)
-            if 'ongoing-request="true"' in ongoing:
-                report.in_progress.append(path)
-            elif readable:
-                report.restored.append(path)
-            else:
-                try:
-                    client.restore_object(Bucket=bucket, Key=key, RestoreRequest={
-                        "Days": days, "GlacierJobParameters": {"Tier": tier}})
-                except ClientError as e:
-                    if e.response.get("Error", {}).get("Code") != "RestoreAlreadyInProgress":
-                        raise
-                    report.in_progress.append(path)
-                else:
+        state = restore_state(head)
+        readable = state in ("readable", "restored")
+        if state == "readable":
+            report.readable += 1
+        else:
+            report.classes.add(head.get("StorageClass", "GLACIER"))
+            if state == "archived":
+                state = request_restore(client, bucket, key, days, tier)
+                if state == "requested":
                     report.requested.append(path)
                     head = client.head_object(Bucket=bucket, Key=key)  # some stores restore at once
-                    readable = 'ongoing-request="false"' in head.get("Restore", "")
-        else:
-            report.readable += 1
+                    readable = restore_state(head) == "restored"
+            if state == "in-progress":
+                report.in_progress.append(path)
+            elif state == "restored":
+                report.restored.append(path)
         if md5.endswith(".dir"):
             entries = _dir_entries(client, bucket, key, cache) if readable else None
             if entries is None:
@@ -150,7 +139,8 @@ def summary(report: RestoreReport, tier: str) -> str:
         lines.append(f"directory listings still archived (their files are checked once restored): "
                      f"{', '.join(sorted(set(report.pending_dirs)))}")
     if report.missing:
-        lines.append(f"not in the remote (push them from a machine that has them): {', '.join(sorted(set(report.missing)))}")
+        lines.append("not in the remote (push them from a machine that has them): "
+                     f"{', '.join(sorted(set(report.missing)))}")
     if report.pull_ready:
         lines.append("`dvc pull` (or `cardrec pull`) will work now.")
     elif report.requested or report.in_progress or report.pending_dirs:

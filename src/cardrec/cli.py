@@ -105,22 +105,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_aws_restore(args: argparse.Namespace) -> int:
-    """Restore the archived (GLACIER/DEEP_ARCHIVE) remote objects that dvc.lock needs."""
-    from .aws_restore import restore, summary
-    from .dvc_tools import ToolError, load_config, storage_settings
+    """Restore archived (GLACIER/DEEP_ARCHIVE) objects: what dvc.lock needs (--dvc) or a KEY|PREFIX."""
+    from .aws_commands import cmd_restore
 
-    if not args.dvc:
-        raise ToolError("say what to restore: --dvc (the objects the current dvc.lock needs)")
-    repo = Path(args.workdir)
-    st = storage_settings(load_config(repo, _overlays(args)))
-    try:
-        report = restore(repo, st, days=args.days, tier=args.tier)
-    except ToolError:
-        raise
-    except Exception as e:  # botocore: no endpoint, no credentials, ...
-        raise ToolError(f"S3 request failed: {e}") from None
-    print(summary(report, args.tier))
-    return 0 if report.pull_ready else 3
+    return cmd_restore(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,12 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "directory) so Snakemake reruns their consumers")
     t.set_defaults(func=cmd_status)
     aws = sub.add_parser("aws", help="AWS helpers").add_subparsers(dest="aws_command", required=True)
-    a = common(aws.add_parser("restore", help="restore archived (Glacier) remote objects dvc.lock needs "
-                                              "(exit 3 while restores are pending)"))
+    a = common(aws.add_parser("restore", help="restore archived (Glacier) objects: --dvc (what dvc.lock "
+                                              "needs; exit 3 while pending) or KEY|PREFIX"))
     a.add_argument("--dvc", action="store_true", help="the objects the current dvc.lock needs")
     a.add_argument("--days", type=int, default=7, help="days the restored copy stays readable (default: 7)")
     a.add_argument("--tier", default="Standard", choices=["Standard", "Bulk", "Expedited"], help="retrieval tier")
     a.set_defaults(func=cmd_aws_restore)
+    from .aws_commands import register, restore_parser
+
+    restore_parser(a)
+    register(aws, common)
+    from .cost_cli import add_cost_commands
+
+    add_cost_commands(sub)
     return ap
 
 
