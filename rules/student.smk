@@ -18,7 +18,9 @@ rule train_student_stage1:
         "logs/student/train_student_stage1.benchmark.tsv"
     threads: workflow.cores
     resources:
+        gpu=0,  # local default; cluster profiles set gpu=1 (profiles/*/config.yaml set-resources)
         mem_mb=8000,
+        runtime=240,  # minutes
     conda:
         "../envs/cardrec.yaml"
     script:
@@ -75,7 +77,9 @@ rule train_student_stage2:
         "logs/student/train_student_stage2.benchmark.tsv"
     threads: workflow.cores
     resources:
+        gpu=0,  # local default; cluster profiles set gpu=1 (profiles/*/config.yaml set-resources)
         mem_mb=8000,
+        runtime=240,  # minutes
     conda:
         "../envs/cardrec.yaml"
     script:

@@ -17,8 +17,9 @@ rule train_teacher:
         "logs/teacher/train_teacher.benchmark.tsv"
     threads: workflow.cores
     resources:
+        gpu=0,  # local default; cluster profiles set gpu=1 (profiles/*/config.yaml set-resources)
         mem_mb=8000,
-        gpu=0,
+        runtime=240,  # minutes
     conda:
         "../envs/cardrec.yaml"
     script:

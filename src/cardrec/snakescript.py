@@ -38,6 +38,18 @@ def train(smk, target: str, stage_cfg: dict, **extra) -> None:
               "cfg": stage_cfg, "contract": json.loads(Path(smk.input.contract).read_text()),
               "augment": dict(smk.params.augment or {}), "run": run,
               "unknown_fraction": smk.params.unknown_fraction, **extra}
+    compute = (smk.config or {}).get("compute") or {}
+    if compute.get("backend", "local") == "sagemaker":
+        from .sagemaker_job import TrainingJobFailed
+        from .sagemaker_train import submit
+
+        stage = Path(smk.output.profile).parent.name
+        try:
+            submit(target, kwargs, int(run.get("processes", 1)), compute, smk.config.get("storage") or {}, stage,
+                   f"results/jobs/{stage}.json", log=logging.getLogger("cardrec.sagemaker").info)
+        except (TrainingJobFailed, ValueError) as e:
+            fail(str(e))
+        return
     launch(target, kwargs, int(run.get("processes", 1)), smk.threads)
 
 

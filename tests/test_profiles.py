@@ -1,0 +1,71 @@
+"""Snakemake profiles in profiles/: each parses and plans the DAG (dry run only), with the training resources."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import REPO, make_workdir, snakemake
+
+PROFILES = REPO / "profiles"
+TRAINING_RULES = ("train_teacher", "train_student_stage1", "train_student_stage2")
+
+
+def job_resources(dry_run_output: str, rule: str) -> dict[str, str]:
+    """The `resources:` line of ``rule``'s job in a dry run, as a dict."""
+    block = dry_run_output.split(f"rule {rule}:", 1)[1]
+    line = re.search(r"^\s*resources: (.*)$", block, re.M).group(1)
+    return dict(item.split("=", 1) for item in line.split(", "))
+
+
+@pytest.mark.parametrize("name", ["default", "slurm", "aws-batch"])
+def test_profile_is_a_yaml_mapping(name):
+    conf = yaml.safe_load((PROFILES / name / "config.yaml").read_text())
+    assert isinstance(conf, dict) and conf
+
+
+@pytest.mark.parametrize("name", ["slurm", "aws-batch"])
+def test_cluster_profiles_give_training_a_gpu(name):
+    conf = yaml.safe_load((PROFILES / name / "config.yaml").read_text())
+    for rule in TRAINING_RULES:
+        assert conf["set-resources"][rule]["gpu"] == 1
+        assert conf["set-resources"][rule]["runtime"] > conf["default-resources"]["runtime"]
+
+
+def test_training_rules_declare_resources_locally(tmp_path):
+    out = snakemake(make_workdir(tmp_path), "-n", "--profile", str(PROFILES / "default")).stdout
+    for rule in TRAINING_RULES:
+        res = job_resources(out, rule)
+        assert (res["gpu"], res["mem_mb"], res["runtime"]) == ("0", "8000", "240")
+
+
+def test_slurm_profile_plans(tmp_path):
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    out = snakemake(make_workdir(tmp_path), "-n", "--profile", str(PROFILES / "slurm")).stdout
+    assert "train_teacher" in out.split("Job stats:", 1)[1]
+    res = job_resources(out, "train_teacher")
+    assert (res["gpu"], res["mem_mb"], res["runtime"], res["cpus_per_task"]) == ("1", "32000", "720", "8")
+
+
+def test_aws_batch_profile_plans(tmp_path, moto_s3):
+    """The profile's default storage is S3: the dry run checks outputs on moto_server instead of AWS."""
+    pytest.importorskip("snakemake_executor_plugin_aws_batch")
+    from .s3_servers import s3_env
+
+    moto_s3.client().create_bucket(Bucket="cardrec-test")
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--profile", str(PROFILES / "aws-batch"),
+           "--storage-s3-endpoint-url", moto_s3.endpoint, "--default-storage-prefix", "s3://cardrec-test/snake"]
+    proc = subprocess.run(cmd, cwd=make_workdir(tmp_path), env=s3_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = job_resources(proc.stdout, "train_student_stage2")
+    assert (res["gpu"], res["mem_mb"]) == ("1", "16000")
+
+
+def test_no_profile_is_needed_in_a_checkout_without_profiles(tmp_path):
+    """make_workdir has no profiles/: a plain dry run still plans (profiles/default is optional)."""
+    assert not (Path(make_workdir(tmp_path)) / "profiles").exists()
+    assert "Job stats:" in snakemake(tmp_path, "-n").stdout

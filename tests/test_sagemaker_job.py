@@ -1,0 +1,242 @@
+"""cardrec.sagemaker_job against a real moto_server (S3 + SageMaker) on 127.0.0.1.
+
+moto records a training job as Completed at once and writes no model.tar.gz: the tests upload one at the
+job's S3ModelArtifacts key to stand for the job's output. moto cannot make a job fail, so the failure path
+uses ``ScriptedSageMaker``, a minimal stand-in client that replays DescribeTrainingJob responses.
+"""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import boto3
+import pytest
+
+from cardrec.cost import read_job_record
+from cardrec.sagemaker_job import (CHECKPOINT_LOCAL, SageMakerSettings, TrainingJobFailed, collect_files,
+                                   run_training_job, stopping_condition, training_request, upload_channel,
+                                   wait_for_job)
+
+from .s3_servers import ACCESS_KEY, SECRET_KEY
+
+BUCKET = "cardrec-test"
+SETTINGS = SageMakerSettings(role_arn="arn:aws:iam::123456789012:role/cardrec-test", image_uri="example/cardrec:1",
+                             instance_type="ml.g5.2xlarge", instance_count=2, max_run_s=3600, max_wait_s=7200,
+                             use_spot=True)
+
+
+@pytest.fixture()
+def aws(moto_s3):
+    kw = dict(endpoint_url=moto_s3.endpoint, region_name="us-east-1", aws_access_key_id=ACCESS_KEY,
+              aws_secret_access_key=SECRET_KEY)
+    s3, sm = boto3.client("s3", **kw), boto3.client("sagemaker", **kw)
+    s3.create_bucket(Bucket=BUCKET)
+    return s3, sm
+
+
+def shard_dir(root, name="syn1", payload=b"faces"):
+    d = root / "results" / "preprocess" / name
+    d.mkdir(parents=True)
+    (d / "faces.npy").write_bytes(payload)
+    (d / "cards.json").write_text("[]")
+    return d
+
+
+def request_for(tmp_path, s3, name="teacher-job-1"):
+    files = collect_files([shard_dir(tmp_path)])
+    uri, _ = upload_channel(s3, BUCKET, "cardrec", files)
+    return training_request(name, "teacher", SETTINGS, BUCKET, "cardrec", {"inputs": uri},
+                            {"cfg": {"steps": 200, "lr": 0.0005}, "cardrec_target": "t:f"}, processes=4)
+
+
+def model_tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_create_request_as_moto_stores_it(tmp_path, aws):
+    s3, sm = aws
+    req = request_for(tmp_path, s3)
+    sm.create_training_job(**req)
+    desc = sm.describe_training_job(TrainingJobName="teacher-job-1")
+    assert desc["EnableManagedSpotTraining"] is True
+    assert desc["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    assert desc["CheckpointConfig"] == {"S3Uri": f"s3://{BUCKET}/project/cardrec/checkpoints/teacher/",
+                                        "LocalPath": CHECKPOINT_LOCAL}
+    assert desc["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge" and desc["ResourceConfig"]["InstanceCount"] == 2
+    hps = desc["HyperParameters"]
+    assert hps["sagemaker_torch_distributed_enabled"] == "true" and hps["cardrec_processes_per_host"] == "4"
+    assert json.loads(hps["cfg"]) == {"lr": 0.0005, "steps": 200} and hps["cardrec_target"] == "t:f"
+    (channel,) = desc["InputDataConfig"]
+    uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+    assert channel["ChannelName"] == "inputs"
+    assert uri.startswith(f"s3://{BUCKET}/project/cardrec/data/") and len(uri.rstrip("/").rsplit("/", 1)[1]) == 64
+    assert desc["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/project/cardrec/models/embedding/teacher"
+
+
+def test_upload_is_content_addressed_and_skipped_when_present(tmp_path, aws):
+    s3, _ = aws
+    files = collect_files([shard_dir(tmp_path)])
+    uri1, n1 = upload_channel(s3, BUCKET, "cardrec", files)
+    uri2, n2 = upload_channel(s3, BUCKET, "cardrec", files)
+    assert (n1, n2) == (2, 0) and uri1 == uri2
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert any(k.endswith("results/preprocess/syn1/faces.npy") for k in keys)
+    (tmp_path / "results/preprocess/syn1/faces.npy").write_bytes(b"changed")
+    uri3, n3 = upload_channel(s3, BUCKET, "cardrec", collect_files([tmp_path / "results/preprocess/syn1"]))
+    assert uri3 != uri1 and n3 == 2
+
+
+def test_run_downloads_model_and_writes_the_job_record(tmp_path, aws):
+    s3, sm = aws
+    req = request_for(tmp_path, s3, "teacher-job-2")
+    artifacts = "project/cardrec/models/embedding/teacher/teacher-job-2/output/model.tar.gz"
+    # stands for the job's output: moto completes the job without writing model.tar.gz
+    s3.put_object(Bucket=BUCKET, Key=artifacts, Body=model_tar({"model.pt": b"weights", "metrics.csv": b"step\n"}))
+    messages = []
+    record = run_training_job(sm, s3, req, tmp_path / "out", tmp_path / "results/jobs/teacher.json", poll_s=0,
+                              log=messages.append, sleep=lambda s: None)
+    assert (tmp_path / "out/model.pt").read_bytes() == b"weights"
+    assert (tmp_path / "out/metrics.csv").read_bytes() == b"step\n"
+    assert record["TrainingJobName"] == "teacher-job-2" and record["InstanceCount"] == 2
+    assert any("Starting" in m for m in messages)
+    cost = read_job_record(tmp_path / "results/jobs/teacher.json")
+    assert (cost["stage"], cost["instance"], cost["count"], cost["spot"]) == ("teacher", "ml.g5.2xlarge", 2, True)
+
+
+class ScriptedSageMaker:
+    """Stand-in SageMaker client (moto cannot fail a job): replays DescribeTrainingJob responses in order."""
+
+    def __init__(self, responses):
+        self.responses = list(responses)
+
+    def describe_training_job(self, TrainingJobName):
+        return self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
+
+
+def describe(status, transitions, **extra):
+    return {"TrainingJobName": "j", "TrainingJobStatus": status,
+            "SecondaryStatusTransitions": [{"Status": s, "StatusMessage": f"{s} msg"} for s in transitions], **extra}
+
+
+@pytest.mark.parametrize("status", ["Failed", "Stopped"])
+def test_failed_or_stopped_job_raises_with_failure_reason(status):
+    sm = ScriptedSageMaker([describe("InProgress", ["Starting"]), describe("InProgress", ["Starting", "Training"]),
+                            describe(status, ["Starting", "Training", status],
+                                     FailureReason="AlgorithmError: CUDA out of memory\n(exit 1)")])
+    messages = []
+    with pytest.raises(TrainingJobFailed) as e:
+        wait_for_job(sm, "j", poll_s=0, log=messages.append, sleep=lambda s: None)
+    assert str(e.value) == f"SageMaker training job j {status.lower()}: AlgorithmError: CUDA out of memory (exit 1)"
+    assert [m.split(": ")[1].split(" -")[0] for m in messages] == ["Starting", "Training", status]
+
+
+def test_job_record_spot_savings():
+    from cardrec.sagemaker_job import job_record
+
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    rec = job_record({"TrainingJobName": "j", "ResourceConfig": {"InstanceType": "ml.g4dn.xlarge", "InstanceCount": 1},
+                      "TrainingTimeInSeconds": 1000, "BillableTimeInSeconds": 300, "EnableManagedSpotTraining": True,
+                      "TrainingStartTime": t0, "TrainingEndTime": t0 + timedelta(seconds=1000)})
+    assert rec["SpotSavings"] == 0.7 and rec["BillableTimeInSeconds"] == 300
+
+
+def test_stopping_condition_validates_spot_wait():
+    assert stopping_condition(100, None, False) == {"MaxRuntimeInSeconds": 100}
+    assert stopping_condition(100, None, True) == {"MaxRuntimeInSeconds": 100, "MaxWaitTimeInSeconds": 200}
+    with pytest.raises(ValueError, match="max_wait_s"):
+        stopping_condition(100, 50, True)
+    with pytest.raises(ValueError, match="role_arn"):
+        SageMakerSettings.from_config({"image_uri": "x"})
+
+
+def test_submit_puts_outputs_where_the_rule_expects_them(tmp_path, aws, moto_s3, monkeypatch):
+    """The rule side end to end on moto: upload, create, wait, unpack, record; the second run uploads nothing."""
+    from cardrec import sagemaker_train
+
+    s3, _ = aws
+    monkeypatch.chdir(tmp_path)
+    for k, v in (("AWS_ACCESS_KEY_ID", ACCESS_KEY), ("AWS_SECRET_ACCESS_KEY", SECRET_KEY)):
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    shard_dir(tmp_path)
+    names = iter(["job-a", "job-b"])
+    monkeypatch.setattr(sagemaker_train, "job_name", lambda stage: next(names))
+    for name in ("job-a", "job-b"):  # stands for each job's output (moto writes none)
+        s3.put_object(Bucket=BUCKET, Key=f"project/cardrec/models/embedding/teacher/{name}/output/model.tar.gz",
+                      Body=model_tar({"model.pt": name.encode(), "metrics.csv": b"step\n",
+                                      "profile/profile.json": b"{}"}))
+    storage = {"bucket": BUCKET, "project": "cardrec", "endpoint_url": moto_s3.endpoint, "region": "us-east-1"}
+    compute = {"backend": "sagemaker", "sagemaker": {"role_arn": SETTINGS.role_arn, "image_uri": "img", "poll_s": 0}}
+    kwargs = {"shards": ["results/preprocess/syn1"], "out_model": "results/teacher/model.pt",
+              "out_metrics": "results/teacher/metrics.csv", "profile_dir": "results/profiling/teacher",
+              "cfg": {"steps": 3}}
+    Path("results/teacher").mkdir(parents=True)
+    logs = []
+    for _ in range(2):
+        record = sagemaker_train.submit("m:f", kwargs, 1, compute, storage, "teacher", "results/jobs/teacher.json",
+                                        log=logs.append)
+    assert Path("results/teacher/model.pt").read_bytes() == b"job-b"
+    assert Path("results/profiling/teacher/profile.json").exists() and Path("results/teacher/metrics.csv").exists()
+    assert json.loads(Path("results/jobs/teacher.json").read_text())["TrainingJobName"] == record["TrainingJobName"]
+    assert [m for m in logs if m.startswith("inputs at")][1].endswith("(0 files uploaded)")
+
+
+def test_container_kwargs_honour_sagemaker_env():
+    from cardrec.sagemaker_train import container_kwargs
+
+    hps = {"cardrec_target": "m:f", "cardrec_processes_per_host": "4", "sagemaker_torch_distributed_enabled": "true",
+           "run": '{"checkpoint_every": 5}', "shards": '["results/preprocess/syn1"]'}
+    env = {"SM_MODEL_DIR": "/opt/ml/model", "SM_CHANNEL_INPUTS": "/opt/ml/input/data/inputs"}
+    target, kwargs, processes, inputs = container_kwargs(hps, env)
+    assert (target, processes, str(inputs)) == ("m:f", 4, "/opt/ml/input/data/inputs")
+    assert kwargs["out_model"] == "/opt/ml/model/model.pt" and kwargs["profile_dir"] == "/opt/ml/model/profile"
+    assert kwargs["run"] == {"checkpoint_every": 5, "checkpoint_dir": "/opt/ml/checkpoints"}
+    assert kwargs["shards"] == ["results/preprocess/syn1"]
+
+
+def fake_rule(tmp_path, backend):
+    """A stand-in for Snakemake's ``snakemake`` object of rule train_teacher (only what snakescript.train reads)."""
+    from types import SimpleNamespace
+
+    (tmp_path / "contract.json").write_text("{}")
+    return SimpleNamespace(
+        params=SimpleNamespace(training={"processes": 2}, augment={}, unknown_fraction=0.1),
+        input=SimpleNamespace(faces=["results/preprocess/syn1/faces.npy"], contract=str(tmp_path / "contract.json")),
+        output=SimpleNamespace(model="results/teacher/model.pt", metrics="results/teacher/metrics.csv",
+                               profile="results/profiling/teacher/profile.json"),
+        config={"compute": {"backend": backend}, "storage": {"bucket": "b"}}, threads=2)
+
+
+def test_training_rule_dispatches_on_backend(tmp_path, monkeypatch):
+    from cardrec import sagemaker_train, snakescript
+    from cardrec.training import dist
+
+    calls = []
+    monkeypatch.setattr(sagemaker_train, "submit", lambda *a, **k: calls.append(("sagemaker", a[5], a[6], a[2])))
+    monkeypatch.setattr(dist, "launch", lambda *a, **k: calls.append(("local",)))
+    snakescript.train(fake_rule(tmp_path, "sagemaker"), "m:f", {})
+    snakescript.train(fake_rule(tmp_path, "local"), "m:f", {})
+    assert calls == [("sagemaker", "teacher", "results/jobs/teacher.json", 2), ("local",)]
+
+
+def test_failed_job_fails_the_rule_with_one_line(tmp_path, monkeypatch, caplog):
+    from cardrec import sagemaker_train, snakescript
+
+    def failing(*a, **k):
+        raise TrainingJobFailed("SageMaker training job j failed: AlgorithmError: boom")
+
+    monkeypatch.setattr(sagemaker_train, "submit", failing)
+    with pytest.raises(SystemExit) as e:
+        snakescript.train(fake_rule(tmp_path, "sagemaker"), "m:f", {})
+    assert e.value.code == 1
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "SageMaker training job j failed: AlgorithmError: boom"]
