@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 from cardrec_edge.preprocess import Preprocess
 from cardrec_edge.runtime import OnnxEmbedder
+from cardrec_edge.scenes import load_face, on_white
 
 from cardrec.bundle import write_bundle
 from cardrec.export import export_onnx
@@ -24,10 +24,7 @@ INDEX_CFG = {"dtype": "f32", "connectivity": 16, "expansion_add": 128, "expansio
 
 def card_face(card_id: str) -> np.ndarray:
     """An sv1 card face as RGB uint8 (alpha composited on white), 342x245."""
-    bgra = cv2.imread(str(SV1_CARDS / f"{card_id}.png"), cv2.IMREAD_UNCHANGED)
-    rgb = cv2.cvtColor(bgra[..., :3], cv2.COLOR_BGR2RGB).astype(np.float32)
-    alpha = bgra[..., 3:4].astype(np.float32) / 255.0 if bgra.shape[2] == 4 else 1.0
-    return (rgb * alpha + 255.0 * (1 - alpha)).round().astype(np.uint8)
+    return on_white(load_face(SV1_CARDS / f"{card_id}.png"))
 
 
 def build_edge_bundle(out: Path, card_ids: list[str] | None = None, threshold: float = 0.5) -> Path:

@@ -25,6 +25,7 @@ from cardrec_edge.preprocess import Preprocess
 
 from . import hailo
 from .hailo import HailoConfig, HailoUnavailable
+from .snakescript import write_json
 
 log = logging.getLogger(__name__)
 STEPS: dict[str, Callable[[dict, dict, dict], None]] = {}
@@ -44,16 +45,12 @@ def _setup(inputs: dict, params: dict) -> tuple[HailoConfig, Preprocess]:
     return HailoConfig.from_dict(params.get("hailo")), contract
 
 
-def _write_json(path, obj) -> None:
-    Path(path).write_text(json.dumps(obj, indent=1) + "\n")
-
-
 @_step
 def step_parse(inputs: dict, outputs: dict, params: dict) -> None:
     """Fixed-shape FP32 ONNX -> HAR (``translate_onnx_model`` with explicit start/end nodes)."""
     cfg, contract = _setup(inputs, params)
     info = hailo.parse(inputs["onnx"], outputs["har"], cfg, contract)
-    _write_json(outputs["report"], {**info, "hw_arch": cfg.hw_arch, "dfc_version": hailo.dfc_version()})
+    write_json(outputs["report"], {**info, "hw_arch": cfg.hw_arch, "dfc_version": hailo.dfc_version()})
 
 
 @_step
@@ -62,7 +59,7 @@ def step_optimize(inputs: dict, outputs: dict, params: dict) -> None:
     cfg, contract = _setup(inputs, params)
     opt = hailo.optimize(inputs["har"], inputs["calib"], outputs["har"], cfg, contract)
     Path(outputs["alls"]).write_text(opt.pop("alls"))
-    _write_json(outputs["report"], opt)
+    write_json(outputs["report"], opt)
 
 
 @_step
@@ -81,7 +78,7 @@ def step_emulate(inputs: dict, outputs: dict, params: dict) -> None:
         enforce(report, params["gate"]["min_cosine"], params["gate"]["max_top1_drop"], "Hailo emulator")
     except QualityGateError as e:
         raise StepError(str(e)) from None
-    _write_json(outputs["report"], report)
+    write_json(outputs["report"], report)
 
 
 @_step
@@ -91,7 +88,7 @@ def step_compile(inputs: dict, outputs: dict, params: dict) -> None:
     hef = hailo.compile_hef(inputs["har"], outputs["hef"])
     steps = {k: json.loads(Path(inputs[k]).read_text()) for k in ("parse", "optimize", "emulate")}
     doc = hailo.manifest(hef, Path(inputs["alls"]).read_text(), cfg, contract, steps)
-    _write_json(outputs["manifest"], {**doc, "hef": hef.name})
+    write_json(outputs["manifest"], {**doc, "hef": hef.name})
 
 
 def docker_command(step: str, spec: Path, image: str, extra_args: tuple = ()) -> list[str]:
@@ -129,7 +126,7 @@ def run_step(step: str, inputs: dict, outputs: dict, params: dict) -> None:
                         f"and load the Hailo AI Software Suite image (docker load -i <suite>.tar.gz)")
     spec = Path(next(iter(outputs.values()))).parent / f".{step}.spec.json"
     spec.parent.mkdir(parents=True, exist_ok=True)
-    _write_json(spec, {"inputs": inputs, "outputs": outputs, "params": params})
+    write_json(spec, {"inputs": inputs, "outputs": outputs, "params": params})
     argv = docker_command(step, spec, cfg.docker_image, cfg.docker_args)
     log.info("running in the AI Software Suite container: %s", " ".join(argv))
     if subprocess.run(argv).returncode != 0:
