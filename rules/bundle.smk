@@ -7,6 +7,7 @@ rule edge_bundle:
         variant=get_config("deploy/model"),
         hw_arch=get_config("hailo/hw_arch"),
         seed=get_config("seed"),
+        index=get_config("index"),
     log:
         "logs/edge/edge_bundle.log",
     benchmark:

@@ -75,6 +75,14 @@ def get_train_sets():
     return _select(get_sets(), "train_sets")
 
 
+def sagemaker_job_record(stage):
+    """The training rule's job record (``results/jobs/<stage>.json``, read by the cost report) as a declared
+    output when compute.backend is sagemaker; nothing locally."""
+    if (config.get("compute") or {}).get("backend", "local") != "sagemaker":
+        return {}
+    return {"job": f"results/jobs/{stage}.json"}
+
+
 def get_synthetic_params(wildcards):
     """The synthetic seed and the sets up to this one: adding a later set leaves earlier ones untouched."""
     sets = config["synthetic"]["sets"]
@@ -183,6 +191,7 @@ def get_bundle_inputs(wildcards):
         "model": get_deployed_model(),
         "embeddings": "results/index/embeddings.npy",
         "index": "results/index/gallery.usearch",
+        "projection": "results/index/projection.npz",
         "cards": "results/index/cards.json",
         "thumbnails": "results/index/thumbnails.zip",
         "metrics": f"results/evaluate/{config['deploy']['model']}/metrics.json",

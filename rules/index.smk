@@ -7,6 +7,7 @@ rule reference_index:
         embeddings="results/index/embeddings.npy",
         thumbnails="results/index/thumbnails.zip",
         index="results/index/gallery.usearch",
+        projection="results/index/projection.npz",
         cards="results/index/cards.json",
         report="results/index/index.json",
     params:

@@ -7,6 +7,7 @@ rule train_student_stage1:
         model="results/student/stage1/model.pt",
         metrics="results/student/stage1/metrics.csv",
         profile="results/profiling/stage1/profile.json",
+        **sagemaker_job_record("stage1"),
     params:
         student=get_student_params("stage1"),
         augment=get_config("augment"),
@@ -66,6 +67,7 @@ rule train_student_stage2:
         model="results/student/stage2/model.pt",
         metrics="results/student/stage2/metrics.csv",
         profile="results/profiling/stage2/profile.json",
+        **sagemaker_job_record("stage2"),
     params:
         student=get_student_params("stage2"),
         augment=get_config("augment"),

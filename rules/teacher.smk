@@ -6,6 +6,7 @@ rule train_teacher:
         model="results/teacher/model.pt",
         metrics="results/teacher/metrics.csv",
         profile="results/profiling/teacher/profile.json",
+        **sagemaker_job_record("teacher"),
     params:
         teacher=get_config("teacher"),
         augment=get_config("augment"),

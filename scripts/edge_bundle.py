@@ -9,8 +9,8 @@ log = start(snakemake)
 inp, p = snakemake.input, snakemake.params
 metrics = json.loads(Path(inp.metrics).read_text())
 files = {"model": inp.model, "embeddings": inp.embeddings, "index": inp.index, "cards": inp.cards,
-         "thumbnails": inp.thumbnails}
-extra = {"seed": p.seed, "evaluation": json.loads(Path(inp.summary).read_text())}
+         "thumbnails": inp.thumbnails, "projection": inp.projection}
+extra = {"seed": p.seed, "evaluation": json.loads(Path(inp.summary).read_text()), "index": p.index}
 if "hef" in inp.keys():
     files["hef"] = inp.hef
     extra["hailo"] = json.loads(Path(inp.hef_manifest).read_text())

@@ -86,3 +86,15 @@ def test_sixteen_bit_grey_is_scaled_not_clipped(tmp_path):
     dec = decode_card(tmp_path / "g.png", 10**8, 8)
     assert dec.rgb is not None and dec.rgb.dtype == np.uint8
     assert dec.rgb[0, 0, 0] == 0 and dec.rgb[-1, -1, 0] == 255 and 120 < dec.rgb[0, 79, 0] < 135
+
+
+def test_16bit_rgb_png_is_noted_and_pillow_limit_restored(tmp_path):
+    import cv2
+
+    rgb16 = np.random.default_rng(0).integers(0, 65535, (140, 100, 3)).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), rgb16)
+    limit = Image.MAX_IMAGE_PIXELS
+    got = decode_card(tmp_path / "deep.png", max_pixels=10**6, min_side=64)
+    assert got.rgb is not None and got.rgb.dtype == np.uint8
+    assert "16-bit RGB PNG reduced to 8-bit" in got.notes
+    assert Image.MAX_IMAGE_PIXELS == limit  # Pillow's own bomb check is back for other code in the process

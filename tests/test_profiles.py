@@ -1,6 +1,7 @@
 """Snakemake profiles in profiles/: each parses and plans the DAG (dry run only), with the training resources."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -13,6 +14,16 @@ from .conftest import REPO, make_workdir, snakemake
 
 PROFILES = REPO / "profiles"
 TRAINING_RULES = ("train_teacher", "train_student_stage1", "train_student_stage2")
+PLUGINS = Path(sys.prefix) / "cluster-plugins"  # `make install`: profiles/cluster-plugins.txt, kept off site-packages
+
+
+def plugin_env(module: str, base: dict | None = None) -> dict:
+    """The environment with the cluster plugins importable (skips when `make install` did not put them aside)."""
+    if not (PLUGINS / module).is_dir():
+        pytest.skip(f"{module} not in {PLUGINS}: run `make install` (profiles/cluster-plugins.txt)")
+    env = dict(base if base is not None else os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGINS), env.get("PYTHONPATH")]))
+    return env
 
 
 def job_resources(dry_run_output: str, rule: str) -> dict[str, str]:
@@ -44,8 +55,8 @@ def test_training_rules_declare_resources_locally(tmp_path):
 
 
 def test_slurm_profile_plans(tmp_path):
-    pytest.importorskip("snakemake_executor_plugin_slurm")
-    out = snakemake(make_workdir(tmp_path), "-n", "--profile", str(PROFILES / "slurm")).stdout
+    env = plugin_env("snakemake_executor_plugin_slurm")
+    out = snakemake(make_workdir(tmp_path), "-n", "--profile", str(PROFILES / "slurm"), env=env).stdout
     assert "train_teacher" in out.split("Job stats:", 1)[1]
     res = job_resources(out, "train_teacher")
     assert (res["gpu"], res["mem_mb"], res["runtime"], res["cpus_per_task"]) == ("1", "32000", "720", "8")
@@ -53,13 +64,13 @@ def test_slurm_profile_plans(tmp_path):
 
 def test_aws_batch_profile_plans(tmp_path, moto_s3):
     """The profile's default storage is S3: the dry run checks outputs on moto_server instead of AWS."""
-    pytest.importorskip("snakemake_executor_plugin_aws_batch")
     from .s3_servers import s3_env
 
+    env = plugin_env("snakemake_executor_plugin_aws_batch", s3_env())
     moto_s3.client().create_bucket(Bucket="cardrec-test")
     cmd = [sys.executable, "-m", "snakemake", "-n", "--profile", str(PROFILES / "aws-batch"),
            "--storage-s3-endpoint-url", moto_s3.endpoint, "--default-storage-prefix", "s3://cardrec-test/snake"]
-    proc = subprocess.run(cmd, cwd=make_workdir(tmp_path), env=s3_env(), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=make_workdir(tmp_path), env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     res = job_resources(proc.stdout, "train_student_stage2")
     assert (res["gpu"], res["mem_mb"]) == ("1", "16000")
@@ -69,3 +80,13 @@ def test_no_profile_is_needed_in_a_checkout_without_profiles(tmp_path):
     """make_workdir has no profiles/: a plain dry run still plans (profiles/default is optional)."""
     assert not (Path(make_workdir(tmp_path)) / "profiles").exists()
     assert "Job stats:" in snakemake(tmp_path, "-n").stdout
+
+
+def test_cluster_plugin_pins_match_the_cluster_extra():
+    """`pip install -e '.[cluster]'` (users) and profiles/cluster-plugins.txt (tests) pin the same plugins."""
+    import tomllib
+
+    extra = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["cluster"])
+    pins = {line.strip() for line in (PROFILES / "cluster-plugins.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")}
+    assert extra and extra <= pins

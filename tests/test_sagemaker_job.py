@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 
 from cardrec.cost import read_job_record
 from cardrec.sagemaker_job import (CHECKPOINT_LOCAL, SageMakerSettings, TrainingJobFailed, collect_files,
@@ -73,7 +75,7 @@ def test_create_request_as_moto_stores_it(tmp_path, aws):
                                         "LocalPath": CHECKPOINT_LOCAL}
     assert desc["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge" and desc["ResourceConfig"]["InstanceCount"] == 2
     hps = desc["HyperParameters"]
-    assert hps["sagemaker_torch_distributed_enabled"] == "true" and hps["cardrec_processes_per_host"] == "4"
+    assert hps["cardrec_processes_per_host"] == "4" and "sagemaker_program" not in hps  # custom image
     assert json.loads(hps["cfg"]) == {"lr": 0.0005, "steps": 200} and hps["cardrec_target"] == "t:f"
     (channel,) = desc["InputDataConfig"]
     uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
@@ -158,8 +160,10 @@ def test_stopping_condition_validates_spot_wait():
         SageMakerSettings.from_config({"image_uri": "x"})
 
 
-def test_submit_puts_outputs_where_the_rule_expects_them(tmp_path, aws, moto_s3, monkeypatch):
-    """The rule side end to end on moto: upload, create, wait, unpack, record; the second run uploads nothing."""
+@pytest.mark.parametrize("image_uri", ["example/cardrec:1", None])
+def test_submit_puts_outputs_where_the_rule_expects_them(tmp_path, aws, moto_s3, monkeypatch, image_uri):
+    """The rule side end to end on moto: upload, create, wait, unpack, record; the second run uploads nothing.
+    Without image_uri: AWS's PyTorch image (SDK v3 image_uris) runs our source tar.gz."""
     from cardrec import sagemaker_train
 
     s3, _ = aws
@@ -175,32 +179,48 @@ def test_submit_puts_outputs_where_the_rule_expects_them(tmp_path, aws, moto_s3,
                       Body=model_tar({"model.pt": name.encode(), "metrics.csv": b"step\n",
                                       "profile/profile.json": b"{}"}))
     storage = {"bucket": BUCKET, "project": "cardrec", "endpoint_url": moto_s3.endpoint, "region": "us-east-1"}
-    compute = {"backend": "sagemaker", "sagemaker": {"role_arn": SETTINGS.role_arn, "image_uri": "img", "poll_s": 0}}
+    compute = {"backend": "sagemaker", "sagemaker": {"role_arn": SETTINGS.role_arn, "image_uri": image_uri, "poll_s": 0}}
     kwargs = {"shards": ["results/preprocess/syn1"], "out_model": "results/teacher/model.pt",
               "out_metrics": "results/teacher/metrics.csv", "profile_dir": "results/profiling/teacher",
               "cfg": {"steps": 3}}
     Path("results/teacher").mkdir(parents=True)
     logs = []
     for _ in range(2):
-        record = sagemaker_train.submit("m:f", kwargs, 1, compute, storage, "teacher", "results/jobs/teacher.json",
+        record = sagemaker_train.submit("m:f", kwargs, compute, storage, "teacher", "results/jobs/teacher.json",
                                         log=logs.append)
     assert Path("results/teacher/model.pt").read_bytes() == b"job-b"
     assert Path("results/profiling/teacher/profile.json").exists() and Path("results/teacher/metrics.csv").exists()
     assert json.loads(Path("results/jobs/teacher.json").read_text())["TrainingJobName"] == record["TrainingJobName"]
     assert [m for m in logs if m.startswith("inputs at")][1].endswith("(0 files uploaded)")
+    desc = aws[1].describe_training_job(TrainingJobName="job-a")
+    hps = desc["HyperParameters"]
+    if image_uri:
+        assert desc["AlgorithmSpecification"]["TrainingImage"] == image_uri and "sagemaker_program" not in hps
+        return
+    assert desc["AlgorithmSpecification"]["TrainingImage"] == \
+        "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.10.0-gpu-py313"  # ml.g4dn: GPU image
+    assert hps["sagemaker_program"] == "cardrec_sagemaker_entry.py" and hps["sagemaker_region"] == "us-east-1"
+    bucket, key = hps["sagemaker_submit_directory"].removeprefix("s3://").split("/", 1)
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
+        names = set(tar.getnames())
+        reqs = tar.extractfile("requirements.txt").read().decode()
+    assert {"cardrec_sagemaker_entry.py", "cardrec/sagemaker_train.py", "cardrec/training/dist.py",
+            "cardrec_edge/preprocess.py"} <= names and not any("__pycache__" in n for n in names)
+    assert "timm==1.0.31\n" in reqs
+    assert [m for m in logs if m.startswith("image ")][1].endswith("(0 files uploaded)")  # same bytes: skipped
 
 
 def test_container_kwargs_honour_sagemaker_env():
     from cardrec.sagemaker_train import container_kwargs
 
-    hps = {"cardrec_target": "m:f", "cardrec_processes_per_host": "4", "sagemaker_torch_distributed_enabled": "true",
+    hps = {"cardrec_target": "m:f", "cardrec_processes_per_host": "4", "sagemaker_program": "entry.py",
            "run": '{"checkpoint_every": 5}', "shards": '["results/preprocess/syn1"]'}
     env = {"SM_MODEL_DIR": "/opt/ml/model", "SM_CHANNEL_INPUTS": "/opt/ml/input/data/inputs"}
     target, kwargs, processes, inputs = container_kwargs(hps, env)
     assert (target, processes, str(inputs)) == ("m:f", 4, "/opt/ml/input/data/inputs")
     assert kwargs["out_model"] == "/opt/ml/model/model.pt" and kwargs["profile_dir"] == "/opt/ml/model/profile"
     assert kwargs["run"] == {"checkpoint_every": 5, "checkpoint_dir": "/opt/ml/checkpoints"}
-    assert kwargs["shards"] == ["results/preprocess/syn1"]
+    assert kwargs["shards"] == ["results/preprocess/syn1"] and "sagemaker_program" not in kwargs
 
 
 def fake_rule(tmp_path, backend):
@@ -221,11 +241,11 @@ def test_training_rule_dispatches_on_backend(tmp_path, monkeypatch):
     from cardrec.training import dist
 
     calls = []
-    monkeypatch.setattr(sagemaker_train, "submit", lambda *a, **k: calls.append(("sagemaker", a[5], a[6], a[2])))
+    monkeypatch.setattr(sagemaker_train, "submit", lambda *a, **k: calls.append(("sagemaker", a[4], a[5], a[2])))
     monkeypatch.setattr(dist, "launch", lambda *a, **k: calls.append(("local",)))
     snakescript.train(fake_rule(tmp_path, "sagemaker"), "m:f", {})
     snakescript.train(fake_rule(tmp_path, "local"), "m:f", {})
-    assert calls == [("sagemaker", "teacher", "results/jobs/teacher.json", 2), ("local",)]
+    assert calls == [("sagemaker", "teacher", "results/jobs/teacher.json", {"backend": "sagemaker"}), ("local",)]
 
 
 def test_failed_job_fails_the_rule_with_one_line(tmp_path, monkeypatch, caplog):
@@ -240,3 +260,58 @@ def test_failed_job_fails_the_rule_with_one_line(tmp_path, monkeypatch, caplog):
     assert e.value.code == 1
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
         "SageMaker training job j failed: AlgorithmError: boom"]
+
+
+def test_container_finds_its_node_among_the_job_hosts():
+    from cardrec.sagemaker_train import container_kwargs, container_nodes
+    from cardrec.training.dist import Nodes
+
+    env = {"SM_HOSTS": '["algo-2", "algo-1", "algo-3"]', "SM_CURRENT_HOST": "algo-3", "SM_NUM_GPUS": "4"}
+    assert container_nodes(env) == Nodes(count=3, rank=2, master_addr="algo-1", master_port=29500)
+    assert container_nodes({"SM_HOSTS": '["algo-1"]', "SM_CURRENT_HOST": "algo-1"}) == Nodes()
+    with pytest.raises(RuntimeError, match="algo-9"):
+        container_nodes({**env, "SM_CURRENT_HOST": "algo-9"})
+    _, _, processes, _ = container_kwargs({"cardrec_target": "m:f", "cardrec_processes_per_host": "0"}, env)
+    assert processes == 4  # one rank per GPU of the instance
+
+
+def test_two_nodes_rendezvous_through_launch(tmp_path):
+    """Two 'hosts' (processes here) run the same launch() with their node rank: one job of world size 2."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = ("import sys; from cardrec.training.dist import Nodes, launch; "
+            "launch('tests.dist_probe:probe', {'out': sys.argv[1]}, 1, 1, Nodes(2, int(sys.argv[2]), '127.0.0.1', "
+            "int(sys.argv[3])))")
+    repo = Path(__file__).resolve().parents[1]
+    nodes = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(r), str(port)], cwd=repo,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in (0, 1)]
+    for p in nodes:
+        out, _ = p.communicate(timeout=180)
+        assert p.returncode == 0, out[-2000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [(x["rank"], x["world"], x["node"], x["sum"]) for x in ranks] == [(0, 2, 0, 3.0), (1, 2, 1, 3.0)]
+
+
+def test_job_records_are_declared_outputs_with_sagemaker_backend(tmp_path):
+    """With compute.backend sagemaker the DAG knows the records: the cost report waits for all three."""
+    from .conftest import make_workdir, snakemake
+
+    wd = make_workdir(tmp_path)
+    overlay = tmp_path / "sm.yaml"
+    overlay.write_text(yaml.safe_dump({"compute": {"backend": "sagemaker",
+                                                   "sagemaker": {"role_arn": "arn:aws:iam::1:role/r",
+                                                                 "image_uri": "img"}},
+                                       "storage": {"bucket": "b"}}))
+    records = [f"results/jobs/{s}.json" for s in ("teacher", "stage1", "stage2")]
+    out = snakemake(wd, "-n", "--configfile", str(overlay)).stdout
+    cost_inputs = re.search(r"rule cost_report:\n\s+input: (.*)", out).group(1)
+    assert all(r in cost_inputs for r in records)
+    for rule, record in zip(("train_teacher", "train_student_stage1", "train_student_stage2"), records):
+        assert record in re.search(rf"rule {rule}:\n\s+input: .*\n\s+output: (.*)", out).group(1)
+    local = snakemake(wd, "-n").stdout
+    assert "results/jobs/" not in local

@@ -24,7 +24,10 @@ def overlay(tmp_path, name, changes):
 
 def test_outputs_and_bundle(tiny_run):
     m = json.loads((tiny_run / "results/edge/manifest.json").read_text())
-    assert set(m["files"]) == {"model", "embeddings", "index", "cards", "thumbnails"}
+    assert set(m["files"]) == {"model", "embeddings", "index", "cards", "thumbnails", "projection"}
+    assert m["index"]["expansion_search"] > 0 and m["index"]["candidates"] > 0  # not kept by the usearch file
+    with np.load(tiny_run / "results/edge/projection.npz") as p:  # 16 cards: at most 15 principal directions
+        assert p["components"].shape == (min(m["index"]["pca_dim"], 15), 32)
     assert m["preprocess"]["height"] == 64 and m["preprocess"]["width"] == 48
     assert 0 < m["threshold"] <= 1 and m["versions"]["torch"].startswith("2.14.1")
     cards = json.loads((tiny_run / "results/edge/cards.json").read_text())

@@ -1,6 +1,7 @@
 """Safe decoding of untrusted card images: every failure becomes a reason, never a crash."""
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,23 @@ def _to_rgb(im: Image.Image, notes: list[str]) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
+@contextlib.contextmanager
+def _own_pixel_limit():
+    """Pillow's decompression-bomb limit off while we enforce ``max_pixels`` from the header, then restored."""
+    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def _png_bit_depth(path: Path) -> int:
+    """Bit depth from the PNG IHDR chunk (Pillow opens 16-bit RGB as 8-bit RGB without saying so)."""
+    with open(path, "rb") as f:
+        head = f.read(25)
+    return head[24] if len(head) == 25 else 8
+
+
 def decode_card(path: Path, max_pixels: int, min_side: int) -> Decoded:
     """Decode ``path`` defensively.
 
@@ -55,9 +73,8 @@ def decode_card(path: Path, max_pixels: int, min_side: int) -> Decoded:
     try:
         if path.stat().st_size == 0:
             return Decoded(None, "empty file (0 bytes)")
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _own_pixel_limit():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = None  # we enforce our own limit from the header below
             with Image.open(path) as im:
                 w, h = im.size
                 if w * h > max_pixels:
@@ -69,7 +86,7 @@ def decode_card(path: Path, max_pixels: int, min_side: int) -> Decoded:
                     return Decoded(None, f"extension {path.suffix or '(none)'} but content is {im.format}")
                 im.load()
                 notes: list[str] = []
-                if im.format == "PNG" and im.info.get("bitdepth", 8) == 16 and im.mode == "RGB":
+                if im.format == "PNG" and im.mode == "RGB" and _png_bit_depth(path) == 16:
                     notes.append("16-bit RGB PNG reduced to 8-bit")
                 return Decoded(_to_rgb(im, notes), None, notes)
     except Image.UnidentifiedImageError:

@@ -5,40 +5,72 @@ import json
 from pathlib import Path
 
 import numpy as np
+from cardrec_edge.matcher import Matcher, Projection, l2_normalize
 from usearch.index import Index
 
 CARD_KEYS = ("id", "name", "set", "number", "rarity", "types", "subtypes")
 
 
-def build_index(emb: np.ndarray, cfg: dict) -> Index:
+def fit_projection(emb: np.ndarray, dim: int, sample: int = 50_000, seed: int = 0) -> Projection | None:
+    """The gallery's mean and ``dim`` leading principal directions (SVD of at most ``sample`` rows, seeded).
+
+    HNSW routes far better in this low-dimensional space than among 768 noisy coordinates (see
+    benchmarks/search_scale.py); the full vectors still decide the scores. None when ``dim`` is 0 or
+    would not be lower than the embedding's.
+    """
+    k = min(int(dim or 0), len(emb) - 1)
+    if k < 1 or k >= emb.shape[1]:
+        return None
+    rows = emb if len(emb) <= sample else emb[np.random.default_rng(seed).choice(len(emb), sample, replace=False)]
+    mean = rows.mean(axis=0, dtype=np.float64)
+    _, _, vt = np.linalg.svd(rows - mean, full_matrices=False)
+    return Projection(mean.astype(np.float32), vt[:k].astype(np.float32))
+
+
+def save_projection(projection: Projection | None, dim: int, path: Path) -> None:
+    """``.npz`` with ``mean`` and ``components``; empty components mean "no projection"."""
+    if projection is None:
+        projection = Projection(np.zeros(dim, np.float32), np.zeros((0, dim), np.float32))
+    with open(path, "wb") as f:
+        np.savez(f, mean=projection.mean, components=projection.components)
+
+
+def build_index(emb: np.ndarray, cfg: dict, threads: int = 1, projection: Projection | None = None) -> Index:
     """HNSW over cosine; keys are row numbers of ``emb`` (the card table's order).
 
-    Built with one thread: a multi-threaded HNSW build inserts in a racy order, so the graph (and the
-    file DVC tracks) would differ between runs of the same inputs.
+    The workflow builds with one thread: a multi-threaded HNSW build inserts in a racy order, so the graph
+    (and the file DVC tracks) would differ between runs of the same inputs. Benchmarks pass ``threads=0``
+    (all cores). With a ``projection`` the graph holds the projected vectors.
     """
-    index = Index(ndim=emb.shape[1], metric="cos", dtype=cfg["dtype"], connectivity=cfg["connectivity"],
+    vectors = projection(l2_normalize(emb)) if projection is not None else emb.astype(np.float32)
+    index = Index(ndim=vectors.shape[1], metric="cos", dtype=cfg["dtype"], connectivity=cfg["connectivity"],
                   expansion_add=cfg["expansion_add"], expansion_search=cfg["expansion_search"])
-    index.add(np.arange(len(emb), dtype=np.uint64), emb.astype(np.float32), threads=1)
+    index.add(np.arange(len(emb), dtype=np.uint64), vectors, threads=threads)
     return index
 
 
-def recall_at_1(index: Index, emb: np.ndarray) -> float:
-    """Fraction of gallery vectors whose own key is the index's top hit (a self-consistency check)."""
-    res = index.search(emb.astype(np.float32), 1)
-    return float(np.mean(np.asarray(res.keys).reshape(-1) == np.arange(len(emb))))
+def recall_at_1(matcher: Matcher) -> float:
+    """Fraction of gallery vectors that find themselves first through the matcher's index (self-consistency)."""
+    top = [m[0].index for m in matcher.search(matcher.gallery, 1)]
+    return float(np.mean(np.asarray(top) == np.arange(len(matcher.gallery))))
 
 
 def write_reference(cards: list[dict], emb_files: list[str], cfg: dict, out_emb: Path, out_index: Path,
-                    out_cards: Path) -> dict:
-    """Concatenate per-set embeddings (same order as ``cards``), build and save the index and table."""
+                    out_cards: Path, out_projection: Path) -> dict:
+    """Concatenate per-set embeddings (same order as ``cards``), build and save the index, projection and table."""
     emb = np.concatenate([np.load(f) for f in emb_files]).astype(np.float32)
     if len(emb) != len(cards):
         raise ValueError(f"{len(emb)} embeddings for {len(cards)} cards")
     np.save(out_emb, emb)
-    index = build_index(emb, cfg)
+    projection = fit_projection(l2_normalize(emb), cfg.get("pca_dim", 0))
+    save_projection(projection, emb.shape[1], out_projection)
+    index = build_index(emb, cfg, projection=projection)
     index.save(str(out_index))
     out_cards.write_text(json.dumps([{k: c.get(k) for k in CARD_KEYS} for c in cards], ensure_ascii=False))
-    return {"cards": len(cards), "dim": int(emb.shape[1]), "self_recall_at_1": recall_at_1(index, emb)}
+    matcher = Matcher(emb, index, cfg["expansion_search"], cfg.get("candidates", 16), projection)
+    return {"cards": len(cards), "dim": int(emb.shape[1]),
+            "graph_dim": int(projection.components.shape[0]) if projection is not None else int(emb.shape[1]),
+            "self_recall_at_1": recall_at_1(matcher)}
 
 
 def write_thumbnails(cards: list[dict], gallery_files: list[str], out_zip: Path, quality: int = 85) -> int:

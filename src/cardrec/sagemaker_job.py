@@ -31,9 +31,12 @@ class SageMakerSettings:
     """The ``compute.sagemaker`` config section."""
 
     role_arn: str
-    image_uri: str
+    image_uri: str | None = None  # a custom image whose entry point runs `python -m cardrec.sagemaker_train`
+    framework_version: str = "2.10.0"  # without image_uri: AWS's PyTorch training image (framework_image)
+    py_version: str = "py313"
     instance_type: str = "ml.g4dn.xlarge"
     instance_count: int = 1
+    processes_per_host: int = 0  # torchrun ranks per instance; 0 = one per GPU (SM_NUM_GPUS)
     volume_gb: int = 50
     max_run_s: int = 4 * 3600
     max_wait_s: int | None = None
@@ -42,10 +45,23 @@ class SageMakerSettings:
 
     @classmethod
     def from_config(cls, cfg: dict) -> SageMakerSettings:
-        missing = [k for k in ("role_arn", "image_uri") if not cfg.get(k)]
+        missing = [k for k in ("role_arn",) if not cfg.get(k)]
         if missing:
             raise ValueError(f"compute.sagemaker needs {', '.join(missing)} when compute.backend is sagemaker")
         return cls(**{k: v for k, v in cfg.items() if k in cls.__dataclass_fields__})
+
+
+def framework_image(settings: SageMakerSettings, region: str) -> str:
+    """URI of AWS's PyTorch training image for this version, region and instance type (SageMaker SDK v3)."""
+    from sagemaker.core import image_uris
+
+    try:
+        return image_uris.retrieve(framework="pytorch", region=region, version=settings.framework_version,
+                                   py_version=settings.py_version, instance_type=settings.instance_type,
+                                   image_scope="training")
+    except ValueError as e:
+        raise ValueError(f"compute.sagemaker.framework_version {settings.framework_version!r} / py_version "
+                         f"{settings.py_version!r}: {e}") from None
 
 
 def stopping_condition(max_run_s: int, max_wait_s: int | None, use_spot: bool) -> dict:
@@ -117,16 +133,29 @@ def hyperparameters(values: dict) -> dict[str, str]:
 
 
 def training_request(job_name: str, stage: str, settings: SageMakerSettings, bucket: str, project: str,
-                     channels: dict[str, str], hparams: dict, processes: int = 1) -> dict:
-    """The exact ``CreateTrainingJob`` request of one training stage."""
+                     channels: dict[str, str], hparams: dict, processes: int = 0, image_uri: str | None = None,
+                     source_uri: str | None = None, region: str | None = None) -> dict:
+    """The exact ``CreateTrainingJob`` request of one training stage; ``processes`` per host, 0 = one per GPU.
+
+    With ``source_uri`` (a framework image) the image's training toolkit unpacks that tar.gz and runs its
+    entry script once per host; cardrec then starts torchrun itself (hosts x processes), so the toolkit's
+    own ``sagemaker_torch_distributed_enabled`` launcher stays off.
+    """
     base = f"s3://{bucket}/{project_prefix(project)}"
-    distributed = processes > 1 or settings.instance_count > 1
-    hps = hyperparameters({**hparams, "sagemaker_torch_distributed_enabled": distributed,
-                           "cardrec_processes_per_host": processes})
+    image = image_uri or settings.image_uri
+    if not image:
+        raise ValueError("compute.sagemaker needs image_uri, or a framework image resolved by framework_image()")
+    extra = {"cardrec_processes_per_host": processes}
+    if source_uri:
+        from .sagemaker_source import ENTRY
+
+        extra |= {"sagemaker_program": ENTRY, "sagemaker_submit_directory": source_uri,
+                  "sagemaker_region": region or "us-east-1"}
+    hps = hyperparameters({**hparams, **extra})
     request = {
         "TrainingJobName": job_name,
         "RoleArn": settings.role_arn,
-        "AlgorithmSpecification": {"TrainingImage": settings.image_uri, "TrainingInputMode": "File"},
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
         "HyperParameters": hps,
         "InputDataConfig": [{"ChannelName": name, "InputMode": "File",
                              "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,

@@ -44,9 +44,10 @@ def train(smk, target: str, stage_cfg: dict, **extra) -> None:
         from .sagemaker_train import submit
 
         stage = Path(smk.output.profile).parent.name
+        record = getattr(smk.output, "job", None) or f"results/jobs/{stage}.json"
         try:
-            submit(target, kwargs, int(run.get("processes", 1)), compute, smk.config.get("storage") or {}, stage,
-                   f"results/jobs/{stage}.json", log=logging.getLogger("cardrec.sagemaker").info)
+            submit(target, kwargs, compute, smk.config.get("storage") or {}, stage, record,
+                   log=logging.getLogger("cardrec.sagemaker").info)
         except (TrainingJobFailed, ValueError) as e:
             fail(str(e))
         return

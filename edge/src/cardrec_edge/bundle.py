@@ -38,6 +38,7 @@ class Bundle:
     contract: Preprocess
     manifest: dict
     thumbnails: Path | None = None  # zip of <card id>.jpg (optional)
+    projection: Path | None = None  # .npz the HNSW graph's space is projected with (optional)
 
     @classmethod
     def load(cls, root: str | Path, device_arch: str | None = None, verify: bool = True) -> "Bundle":
@@ -63,7 +64,8 @@ class Bundle:
                      embeddings=root / files["embeddings"]["path"], index=root / files["index"]["path"],
                      cards=root / files["cards"]["path"], threshold=float(m["threshold"]),
                      contract=Preprocess.from_dict(m["preprocess"]), manifest=m,
-                     thumbnails=root / files["thumbnails"]["path"] if "thumbnails" in files else None)
+                     thumbnails=root / files["thumbnails"]["path"] if "thumbnails" in files else None,
+                     projection=root / files["projection"]["path"] if "projection" in files else None)
         problems = bundle.verify() if verify else []
         if problems:
             raise BundleError(f"bundle {root} refused, files do not match its manifest: {'; '.join(problems)} "

@@ -12,7 +12,7 @@ import numpy as np
 from .backends import open_backend
 from .bundle import Bundle
 from .detect import CARD_ASPECT, Detection, find_cards, rectify
-from .matcher import Matcher, decide
+from .matcher import Matcher, Projection, decide
 from .quality import assess
 
 CARD_METADATA = ("name", "set", "number", "rarity")
@@ -79,7 +79,10 @@ class Recognizer:
         self.bundle = bundle
         self.cards = bundle.card_table()
         self.embedder = open_backend(bundle, backend, threads)
-        self.matcher = Matcher(np.load(bundle.embeddings), None if exact else bundle.index)
+        search = bundle.manifest.get("index") or {}  # settings a usearch file does not keep
+        projection = Projection.load(bundle.projection) if bundle.projection and not exact else None
+        self.matcher = Matcher(np.load(bundle.embeddings), None if exact else bundle.index,
+                               search.get("expansion_search"), search.get("candidates", 16), projection)
         self.min_blur, self.max_glare, self.retry_margin, self.top_k = min_blur, max_glare, retry_margin, top_k
         c = bundle.contract
         self.crop_size = (c.height, max(1, round(c.height * CARD_ASPECT)))

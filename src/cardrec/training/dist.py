@@ -71,23 +71,46 @@ def from_env() -> Dist:
     return Dist(dist.get_rank(), dist.get_world_size())
 
 
-def launch(target: str, kwargs: dict, processes: int, threads: int) -> None:
-    """Run ``target`` ("module:function") with ``kwargs`` here, or in ``processes`` ranks via torchrun.
+@dataclass(frozen=True)
+class Nodes:
+    """The hosts of a job: how many, this host's rank, and where node 0 listens for the rendezvous."""
+
+    count: int = 1
+    rank: int = 0
+    master_addr: str = "127.0.0.1"
+    master_port: int = 29500
+
+
+def torchrun_command(job_file: str, processes: int, nodes: Nodes = Nodes()) -> list[str]:
+    """``torchrun`` of the rank worker: standalone on one host, a static rendezvous at node 0 across hosts."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes)]
+    if nodes.count == 1:
+        cmd += ["--standalone", "--nnodes", "1"]
+    else:
+        cmd += ["--nnodes", str(nodes.count), "--node-rank", str(nodes.rank), "--master-addr", nodes.master_addr,
+                "--master-port", str(nodes.master_port)]
+    return cmd + ["-m", "cardrec.training.dist", job_file]
+
+
+def launch(target: str, kwargs: dict, processes: int, threads: int, nodes: Nodes = Nodes()) -> None:
+    """Run ``target`` ("module:function") with ``kwargs`` here, or in ``processes`` ranks per host via torchrun
+    (``nodes.count`` hosts run this same call, each with its ``nodes.rank``).
 
     Each rank gets ``threads // processes`` intra-op threads (at least one).
     """
-    if processes <= 1:
+    if processes <= 1 and nodes.count == 1:
         _resolve(target)(**kwargs, threads=threads)
         return
+    processes = max(1, processes)
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp) / "job.json"
         job.write_text(json.dumps({"target": target, "kwargs": kwargs, "threads": max(1, threads // processes)}))
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
-               "--nproc-per-node", str(processes), "-m", "cardrec.training.dist", str(job)]
-        proc = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": str(max(1, threads // processes))},
+        proc = subprocess.run(torchrun_command(str(job), processes, nodes),
+                              env={**os.environ, "OMP_NUM_THREADS": str(max(1, threads // processes))},
                               stdout=sys.stderr, stderr=sys.stderr)  # into the rule's log
         if proc.returncode:
-            raise RuntimeError(f"torchrun with {processes} processes failed (exit {proc.returncode}): see the log")
+            raise RuntimeError(f"torchrun with {processes} processes on node {nodes.rank} of {nodes.count} failed "
+                               f"(exit {proc.returncode}): see the log")
 
 
 def _resolve(target: str):
