@@ -9,9 +9,10 @@ rule's script calls, with config.yaml's values:
   ingest      cardrec.ingest.set_images + ingest_set (decode, validate, quarantine, sha256, cards.json/rejected.csv)
   preprocess  cardrec.shards.write_set_shard (decode again, letterbox to the face size, then to the model
               contract; faces.npy, gallery.npy, cards.json); the contract is config.yaml's preprocess section
-  index       cardrec.index.build_index over --vectors random unit vectors of teacher.embed_dim (index section)
+  index       cardrec.index.build_reference_index (projection fit + graph, as rule reference_index) over
+              --vectors random unit vectors of teacher.embed_dim (index section)
 None of them takes a thread count: ingest and preprocess are single-process Python loops (PIL decode on one
-thread, cv2.resize on cv2's own thread pool), and build_index inserts with threads=1 (deterministic graph).
+thread, cv2.resize on cv2's own thread pool), and the index inserts with threads=1 (deterministic graph).
 torch is not used by these stages; its thread count is printed for reference. Files are read from the page
 cache (just written), as in the workflow right after synthesize_cards. The median over --repeats is reported.
 """
@@ -37,7 +38,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from cardrec_edge.preprocess import Preprocess  # noqa: E402
 
-from cardrec.index import build_index  # noqa: E402
+from cardrec.index import build_reference_index  # noqa: E402
 from cardrec.ingest import IngestConfig, ingest_set, set_images  # noqa: E402
 from cardrec.shards import write_set_shard  # noqa: E402
 from cardrec.synth import SynthSet, write_dataset  # noqa: E402
@@ -100,8 +101,8 @@ def main() -> int:
     rng = np.random.default_rng(args.seed)
     emb = rng.standard_normal((args.vectors, args.dim), dtype=np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    rows.append((f"index build (dim {args.dim})", args.vectors, timed(lambda: build_index(emb, config["index"]),
-                                                                       args.repeats)))
+    rows.append((f"index build (dim {args.dim})", args.vectors,
+                 timed(lambda: build_reference_index(emb, config["index"]), args.repeats)))
 
     print(f"contract {contract.height}x{contract.width}, faces {face_size[0]}x{face_size[1]}, "
           f"ingest {config['ingest']}, index {config['index']}, repeats {args.repeats}")

@@ -49,6 +49,12 @@ def build_index(emb: np.ndarray, cfg: dict, threads: int = 1, projection: Projec
     return index
 
 
+def build_reference_index(emb: np.ndarray, cfg: dict, threads: int = 1) -> tuple[Index, Projection | None]:
+    """The projection (``cfg["pca_dim"]``) and the graph built in it, as the workflow ships them."""
+    projection = fit_projection(l2_normalize(emb), cfg.get("pca_dim", 0))
+    return build_index(emb, cfg, threads, projection), projection
+
+
 def recall_at_1(matcher: Matcher) -> float:
     """Fraction of gallery vectors that find themselves first through the matcher's index (self-consistency)."""
     top = [m[0].index for m in matcher.search(matcher.gallery, 1)]
@@ -62,9 +68,8 @@ def write_reference(cards: list[dict], emb_files: list[str], cfg: dict, out_emb:
     if len(emb) != len(cards):
         raise ValueError(f"{len(emb)} embeddings for {len(cards)} cards")
     np.save(out_emb, emb)
-    projection = fit_projection(l2_normalize(emb), cfg.get("pca_dim", 0))
+    index, projection = build_reference_index(emb, cfg)
     save_projection(projection, emb.shape[1], out_projection)
-    index = build_index(emb, cfg, projection=projection)
     index.save(str(out_index))
     out_cards.write_text(json.dumps([{k: c.get(k) for k in CARD_KEYS} for c in cards], ensure_ascii=False))
     matcher = Matcher(emb, index, cfg["expansion_search"], cfg.get("candidates", 16), projection)
