@@ -4,7 +4,8 @@
     python benchmarks/edge_pipeline.py [--bundle results/edge] [--cards 20000] [--frames 200] [--json out.json]
 
 The bundle's model, contract and threshold are used as shipped. Its gallery is padded to ``--cards``
-entries with random unit vectors (labelled ``pad-N``) and re-indexed with usearch, so search runs at
+entries with random unit vectors (labelled ``pad-N``) and re-indexed as the workflow does (projection +
+usearch graph, config.yaml's index section, written into the manifest), so search runs at
 production scale; the padding never matches a real card better than the card itself, it only makes
 the index bigger. Frames are synthetic 1280x720 scenes (``cardrec_edge.scenes``) of real sv1 card faces
 (../shared/data/cards/sv1) on textured backgrounds. Targets: detect + rectify <= 5 ms, the whole frame
@@ -26,7 +27,7 @@ from cardrec_edge.pipeline import Recognizer
 from cardrec_edge.scenes import load_face, synthetic_scene
 
 from cardrec.bundle import write_bundle
-from cardrec.index import build_index
+from cardrec.index import build_reference_index, save_projection
 
 REPO = Path(__file__).resolve().parents[1]
 FACES = REPO.parent / "shared" / "data" / "cards" / "sv1"
@@ -43,12 +44,16 @@ def scaled_bundle(bundle: Bundle, cards: int, out: Path) -> Path:
     table = table + [{"id": f"pad-{i}", "name": f"padding {i}"} for i in range(extra)]
     np.save(out / "embeddings.npy", emb)
     index_cfg = yaml.safe_load((REPO / "config.yaml").read_text())["index"]
-    build_index(emb, index_cfg).save(str(out / "gallery.usearch"))
+    index, projection = build_reference_index(emb, index_cfg)  # as rule reference_index builds it
+    index.save(str(out / "gallery.usearch"))
+    save_projection(projection, emb.shape[1], out / "projection.npz")
     (out / "cards.json").write_text(json.dumps(table))
     files = {"model": str(bundle.model), "embeddings": str(out / "embeddings.npy"),
-             "index": str(out / "gallery.usearch"), "cards": str(out / "cards.json")}
+             "index": str(out / "gallery.usearch"), "cards": str(out / "cards.json"),
+             "projection": str(out / "projection.npz")}
     m = bundle.manifest
-    write_bundle(out / "edge", files, m["preprocess"], m["threshold"], m.get("model_variant", "?"), None, {})
+    write_bundle(out / "edge", files, m["preprocess"], m["threshold"], m.get("model_variant", "?"), None,
+                 {"index": index_cfg})
     return out / "edge"
 
 
