@@ -27,7 +27,7 @@ from cardrec_edge.pipeline import Recognizer
 from cardrec_edge.scenes import load_face, synthetic_scene
 
 from cardrec.bundle import write_bundle
-from cardrec.index import build_reference_index, save_projection
+from cardrec.index import write_reference
 
 REPO = Path(__file__).resolve().parents[1]
 FACES = REPO.parent / "shared" / "data" / "cards" / "sv1"
@@ -42,12 +42,10 @@ def scaled_bundle(bundle: Bundle, cards: int, out: Path) -> Path:
     pad = np.random.default_rng(0).normal(size=(extra, emb.shape[1])).astype(np.float32)
     emb = np.concatenate([emb, pad / np.linalg.norm(pad, axis=1, keepdims=True)])
     table = table + [{"id": f"pad-{i}", "name": f"padding {i}"} for i in range(extra)]
-    np.save(out / "embeddings.npy", emb)
+    np.save(out / "padded.npy", emb)
     index_cfg = yaml.safe_load((REPO / "config.yaml").read_text())["index"]
-    index, projection = build_reference_index(emb, index_cfg)  # as rule reference_index builds it
-    index.save(str(out / "gallery.usearch"))
-    save_projection(projection, emb.shape[1], out / "projection.npz")
-    (out / "cards.json").write_text(json.dumps(table))
+    write_reference(table, [str(out / "padded.npy")], index_cfg, out / "embeddings.npy", out / "gallery.usearch",
+                    out / "cards.json", out / "projection.npz")  # as rule reference_index
     files = {"model": str(bundle.model), "embeddings": str(out / "embeddings.npy"),
              "index": str(out / "gallery.usearch"), "cards": str(out / "cards.json"),
              "projection": str(out / "projection.npz")}

