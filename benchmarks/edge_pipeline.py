@@ -26,8 +26,8 @@ from cardrec_edge.bundle import Bundle
 from cardrec_edge.pipeline import Recognizer
 from cardrec_edge.scenes import load_face, synthetic_scene
 
-from cardrec.bundle import write_bundle
-from cardrec.index import write_reference
+from cardrec.deploy.bundle import write_bundle
+from cardrec.deploy.index import write_reference
 
 REPO = Path(__file__).resolve().parents[1]
 FACES = REPO.parent / "shared" / "data" / "cards" / "sv1"

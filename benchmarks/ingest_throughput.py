@@ -3,13 +3,13 @@
     python benchmarks/ingest_throughput.py                     # one synthetic set of 500 cards, 20,000 vectors
     python benchmarks/ingest_throughput.py --cards 60 --vectors 2000 --repeats 3
 
-Input: one set drawn with cardrec.synth.write_dataset (config.yaml's synthetic seed and first set, n_cards set
+Input: one set drawn with cardrec.data.synthesize.write_dataset (config.yaml's synthetic seed and first set, n_cards set
 by --cards) into a temporary directory; generation is not timed. Each stage calls the library function its
 rule's script calls, with config.yaml's values:
-  ingest      cardrec.ingest.set_images + ingest_set (decode, validate, quarantine, sha256, cards.json/rejected.csv)
-  preprocess  cardrec.shards.write_set_shard (decode again, letterbox to the face size, then to the model
+  ingest      cardrec.data.ingest.set_images + ingest_set (decode, validate, quarantine, sha256, cards.json/rejected.csv)
+  preprocess  cardrec.data.shards.write_set_shard (decode again, letterbox to the face size, then to the model
               contract; faces.npy, gallery.npy, cards.json); the contract is config.yaml's preprocess section
-  index       cardrec.index.build_reference_index (projection fit + graph, as rule reference_index) over
+  index       cardrec.deploy.index.build_reference_index (projection fit + graph, as rule reference_index) over
               --vectors random unit vectors of teacher.embed_dim (index section)
 None of them takes a thread count: ingest and preprocess are single-process Python loops (PIL decode on one
 thread, cv2.resize on cv2's own thread pool), and the index inserts with threads=1 (deterministic graph).
@@ -38,10 +38,10 @@ sys.path.insert(0, str(REPO / "src"))
 
 from cardrec_edge.preprocess import Preprocess  # noqa: E402
 
-from cardrec.index import build_reference_index  # noqa: E402
-from cardrec.ingest import IngestConfig, ingest_set, set_images  # noqa: E402
-from cardrec.shards import write_set_shard  # noqa: E402
-from cardrec.synth import SynthSet, write_dataset  # noqa: E402
+from cardrec.deploy.index import build_reference_index  # noqa: E402
+from cardrec.data.ingest import IngestConfig, ingest_set, set_images  # noqa: E402
+from cardrec.data.shards import write_set_shard  # noqa: E402
+from cardrec.data.synthesize import SynthSet, write_dataset  # noqa: E402
 
 
 def timed(fn, repeats: int) -> float:

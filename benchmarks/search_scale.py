@@ -14,7 +14,7 @@ Queries are gallery vectors plus noise (a photo of a known card). Recall@1 = fra
 top-1 equals the exact (numpy brute-force) top-1; "own card" = how often that exact top-1 is the card the
 query was made from (1.0: the task is unambiguous). Index settings come from config.yaml unless swept;
 ``--pca-dim`` puts the graph in the gallery's leading principal directions: the index is built by
-cardrec.index.build_reference_index, as in rule reference_index, and the projection fit is timed as part of
+cardrec.deploy.index.build_reference_index, as in rule reference_index, and the projection fit is timed as part of
 the build. The graph is built with all cores (the workflow uses one, for a reproducible file).
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from cardrec_edge.matcher import Matcher, l2_normalize
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from cardrec.index import build_reference_index  # noqa: E402
+from cardrec.deploy.index import build_reference_index  # noqa: E402
 
 
 def gallery_vectors(n: int, kind: str, real: np.ndarray | None, dim: int, rng: np.random.Generator) -> np.ndarray:

@@ -102,7 +102,7 @@ def get_set_images(wildcards):
         return f"results/synthetic/images/{wildcards.set}"
     if config["data"].get("download"):
         return f"results/download/{wildcards.set}.done"
-    from cardrec.ingest import set_images
+    from cardrec.data.ingest import set_images
 
     return [str(p) for p in set_images(Path(config["data"]["images_dir"]), wildcards.set)]
 
@@ -169,7 +169,7 @@ def warn_if_hef_unavailable():
     import importlib.util
 
     if importlib.util.find_spec("hailo_sdk_client") is None:
-        from cardrec.hailo import UNAVAILABLE_MESSAGE
+        from cardrec.hailo.dfc import UNAVAILABLE_MESSAGE
 
         logger.warning(f"export.targets asks for a HEF: {UNAVAILABLE_MESSAGE}")
 

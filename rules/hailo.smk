@@ -1,4 +1,4 @@
-# Hailo-8L HEF with the Dataflow Compiler, one rule per DFC step (cardrec.hailo_steps).
+# Hailo-8L HEF with the Dataflow Compiler, one rule per DFC step (cardrec.hailo.steps).
 # Each runs here when hailo_sdk_client is importable, else in hailo.docker_image.
 
 

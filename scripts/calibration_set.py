@@ -1,11 +1,11 @@
-"""Entry point of rule calibration_set; the logic lives in cardrec.calibration."""
+"""Entry point of rule calibration_set; the logic lives in cardrec.data.calibration."""
 from pathlib import Path
 
 import numpy as np
 
-from cardrec.calibration import build_calibration
-from cardrec.shards import load_shards
-from cardrec.snakescript import augment, contract, start, write_json
+from cardrec.data.calibration import build_calibration
+from cardrec.data.shards import load_shards
+from cardrec.workflow.script import augment, contract, start, write_json
 
 start(snakemake)
 cfg = snakemake.params.calibration

@@ -1,9 +1,9 @@
-"""Entry point of rule download_images; the logic lives in cardrec.download."""
+"""Entry point of rule download_images; the logic lives in cardrec.data.download."""
 from pathlib import Path
 
-from cardrec.download import download_set
-from cardrec.ingest import load_cards_json
-from cardrec.snakescript import start
+from cardrec.data.download import download_set
+from cardrec.data.ingest import load_cards_json
+from cardrec.workflow.script import start
 
 log = start(snakemake)
 result = download_set(load_cards_json(Path(snakemake.input.cards)), Path(snakemake.params.images_dir))

@@ -1,9 +1,9 @@
-"""Entry point of rule edge_bundle; the logic lives in cardrec.bundle."""
+"""Entry point of rule edge_bundle; the logic lives in cardrec.deploy.bundle."""
 import json
 from pathlib import Path
 
-from cardrec.bundle import write_bundle
-from cardrec.snakescript import start
+from cardrec.deploy.bundle import write_bundle
+from cardrec.workflow.script import start
 
 log = start(snakemake)
 inp, p = snakemake.input, snakemake.params

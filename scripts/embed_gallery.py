@@ -1,8 +1,8 @@
 """Entry point of rule embed_gallery: one set's gallery embedded by one model (torch or ONNX)."""
 import numpy as np
 
-from cardrec.embed import embed_images, open_embedder
-from cardrec.snakescript import contract, start
+from cardrec.models.embed import embed_images, open_embedder
+from cardrec.workflow.script import contract, start
 
 start(snakemake)
 embedder = open_embedder(snakemake.input.model, contract(snakemake), snakemake.threads)

@@ -1,11 +1,11 @@
 """Entry point of rule evaluate: one model variant (or the pHash baseline) on the held-out queries."""
 import numpy as np
 
-from cardrec import evaluate as ev
-from cardrec.embed import embed_images, open_embedder
-from cardrec.plots import confusion_pairs as plot_confusions
-from cardrec.shards import EvalSet
-from cardrec.snakescript import contract, start, write_json
+from cardrec.evaluation import metrics as ev
+from cardrec.models.embed import embed_images, open_embedder
+from cardrec.evaluation.plots import confusion_pairs as plot_confusions
+from cardrec.data.shards import EvalSet
+from cardrec.workflow.script import contract, start, write_json
 
 start(snakemake)
 cfg, variant, inp = snakemake.params.evaluate, snakemake.wildcards.variant, snakemake.input
@@ -14,7 +14,7 @@ rows, queries, gallery = data.rows, data.queries, data.gallery
 if variant == "phash":
     sim = ev.hash_similarity(ev.phash_codes(gallery), ev.phash_codes(queries))
 elif variant == "hef":
-    from cardrec.hailo import emulate
+    from cardrec.hailo.dfc import emulate
 
     sim = ev.embedding_similarity(emulate(inp.har, gallery), emulate(inp.har, queries))
 else:

@@ -1,8 +1,8 @@
-"""Entry point of rule export_onnx; the logic lives in cardrec.export."""
+"""Entry point of rule export_onnx; the logic lives in cardrec.export.onnx."""
 import numpy as np
 
-from cardrec.export import ParityError, export_with_parity
-from cardrec.snakescript import contract, fail, start, write_json
+from cardrec.export.onnx import ParityError, export_with_parity
+from cardrec.workflow.script import contract, fail, start, write_json
 
 start(snakemake)
 images = np.concatenate([np.load(f, mmap_mode="r")[:8] for f in snakemake.input.gallery])  # real preprocessed cards

@@ -1,8 +1,8 @@
-"""Entry point of rule ingest; the logic lives in cardrec.ingest."""
+"""Entry point of rule ingest; the logic lives in cardrec.data.ingest."""
 from pathlib import Path
 
-from cardrec.ingest import IngestConfig, IngestError, ingest_set, set_images
-from cardrec.snakescript import fail, start
+from cardrec.data.ingest import IngestConfig, IngestError, ingest_set, set_images
+from cardrec.workflow.script import fail, start
 
 start(snakemake)
 set_id = snakemake.wildcards.set

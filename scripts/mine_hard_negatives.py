@@ -1,11 +1,11 @@
-"""Entry point of rule mine_hard_negatives; the logic lives in cardrec.mining."""
+"""Entry point of rule mine_hard_negatives; the logic lives in cardrec.training.mining."""
 import json
 from pathlib import Path
 
 import numpy as np
 
-from cardrec.mining import write_hard_negatives
-from cardrec.snakescript import start
+from cardrec.training.mining import write_hard_negatives
+from cardrec.workflow.script import start
 
 start(snakemake)
 cards = [c for f in snakemake.input.cards for c in json.loads(Path(f).read_text())]

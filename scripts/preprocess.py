@@ -1,8 +1,8 @@
-"""Entry point of rule preprocess; the logic lives in cardrec.shards."""
+"""Entry point of rule preprocess; the logic lives in cardrec.data.shards."""
 from pathlib import Path
 
-from cardrec.shards import write_set_shard
-from cardrec.snakescript import contract, start
+from cardrec.data.shards import write_set_shard
+from cardrec.workflow.script import contract, start
 
 start(snakemake)
 write_set_shard(Path(snakemake.input.cards), Path(snakemake.output.gallery).parent, contract(snakemake),

@@ -1,13 +1,13 @@
-"""Entry point of rule quantize_onnx; the logic lives in cardrec.quantize and cardrec.gate."""
+"""Entry point of rule quantize_onnx; the logic lives in cardrec.export.quantize and cardrec.export.gate."""
 from pathlib import Path
 
 import numpy as np
 from cardrec_edge.runtime import OnnxEmbedder
 
-from cardrec.gate import QualityGateError, drift_report, enforce
-from cardrec.quantize import quantize
-from cardrec.shards import EvalSet
-from cardrec.snakescript import contract, fail, start, write_json
+from cardrec.export.gate import QualityGateError, drift_report, enforce
+from cardrec.export.quantize import quantize
+from cardrec.data.shards import EvalSet
+from cardrec.workflow.script import contract, fail, start, write_json
 
 start(snakemake)
 cfg, gate, c, inp = snakemake.params.quantize, snakemake.params.gate, contract(snakemake), snakemake.input

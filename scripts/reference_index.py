@@ -1,9 +1,9 @@
-"""Entry point of rule reference_index; the logic lives in cardrec.index."""
+"""Entry point of rule reference_index; the logic lives in cardrec.deploy.index."""
 import json
 from pathlib import Path
 
-from cardrec.index import write_reference, write_thumbnails
-from cardrec.snakescript import start, write_json
+from cardrec.deploy.index import write_reference, write_thumbnails
+from cardrec.workflow.script import start, write_json
 
 start(snakemake)
 cards = [c for f in snakemake.input.cards for c in json.loads(Path(f).read_text())]

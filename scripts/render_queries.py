@@ -1,8 +1,8 @@
-"""Entry point of rule render_queries; the logic lives in cardrec.shards."""
+"""Entry point of rule render_queries; the logic lives in cardrec.data.shards."""
 from pathlib import Path
 
-from cardrec.shards import render_queries
-from cardrec.snakescript import augment, contract, start
+from cardrec.data.shards import render_queries
+from cardrec.workflow.script import augment, contract, start
 
 start(snakemake)
 q = snakemake.params.queries

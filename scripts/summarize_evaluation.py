@@ -1,6 +1,6 @@
-"""Entry point of rule summarize_evaluation; the logic lives in cardrec.summary."""
-from cardrec.snakescript import start
-from cardrec.summary import summarize
+"""Entry point of rule summarize_evaluation; the logic lives in cardrec.evaluation.summary."""
+from cardrec.workflow.script import start
+from cardrec.evaluation.summary import summarize
 
 log = start(snakemake)
 out = snakemake.output

@@ -1,8 +1,8 @@
-"""Entry point of rule synthesize_cards; the logic lives in cardrec.synth."""
+"""Entry point of rule synthesize_cards; the logic lives in cardrec.data.synthesize."""
 from pathlib import Path
 
-from cardrec.snakescript import start
-from cardrec.synth import SynthSet, write_dataset
+from cardrec.workflow.script import start
+from cardrec.data.synthesize import SynthSet, write_dataset
 
 start(snakemake)
 cfg = snakemake.params.synthetic

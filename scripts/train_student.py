@@ -1,5 +1,5 @@
 """Entry point of rules train_student_stage1/2; the logic lives in cardrec.training.student."""
-from cardrec.snakescript import start, train
+from cardrec.workflow.script import start, train
 
 start(snakemake)
 train(snakemake, "cardrec.training.student:train_student", dict(snakemake.params.student),

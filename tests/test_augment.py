@@ -1,7 +1,7 @@
 """Photo-like renders: seeded, aspect-preserving, never mirrored, streams independent."""
 import numpy as np
 
-from cardrec.augment import AugmentParams, render_view, stream_seed
+from cardrec.data.augment import AugmentParams, render_view, stream_seed
 
 
 def face():

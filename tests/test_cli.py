@@ -12,7 +12,7 @@ from .conftest import REPO
 
 @pytest.mark.parametrize("argv", [["cardrec_edge.cli", "--help"], ["cardrec_edge.cli", "identify", "--help"],
                                   ["cardrec_edge.cli", "watch", "--help"], ["cardrec_edge.cli", "serve", "--help"],
-                                  ["cardrec_edge.cli", "bench", "--help"], ["cardrec.hailo_steps", "--help"],
+                                  ["cardrec_edge.cli", "bench", "--help"], ["cardrec.hailo.steps", "--help"],
                                   ["cardrec_edge.cli", "verify-bundle", "--help"], ["cardrec.cli", "--help"],
                                   ["cardrec.cli", "synth", "--help"]])
 def test_help(argv):

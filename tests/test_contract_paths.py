@@ -15,13 +15,15 @@ from cardrec_edge.runtime import OnnxEmbedder
 from cardrec_edge.sources import read_rgb
 from PIL import Image
 
-from cardrec import calibration, hailo
-from cardrec.augment import AugmentParams
-from cardrec.embed import embed_images, open_embedder
-from cardrec.export import export_with_parity
-from cardrec.hailo import HailoConfig
-from cardrec.imageio import decode_card
-from cardrec.models import create_embedder, load_checkpoint, save_checkpoint
+from cardrec.data import calibration
+
+from cardrec.hailo import dfc as hailo
+from cardrec.data.augment import AugmentParams
+from cardrec.models.embed import embed_images, open_embedder
+from cardrec.export.onnx import export_with_parity
+from cardrec.hailo.dfc import HailoConfig
+from cardrec.data.decode import decode_card
+from cardrec.models.embedder import create_embedder, load_checkpoint, save_checkpoint
 from cardrec.training import loop
 
 C = Preprocess(height=64, width=48, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3), pad_value=0)

@@ -6,10 +6,10 @@ import json
 import pytest
 import yaml
 
-from cardrec.cost import benchmark_seconds, job_cost, read_job_record, to_markdown, training_cost
-from cardrec.cost_edge import break_even_month, compare, edge_option, endpoint_option, units_needed
-from cardrec.cost_projection import MONTH_DAYS, project, rules_from_lifecycle
-from cardrec.cost_storage import GB, Obj, group_of, month_usd, storage_table
+from cardrec.cost.training import benchmark_seconds, job_cost, read_job_record, to_markdown, training_cost
+from cardrec.cost.edge import break_even_month, compare, edge_option, endpoint_option, units_needed
+from cardrec.cost.projection import MONTH_DAYS, project, rules_from_lifecycle
+from cardrec.cost.storage import GB, Obj, group_of, month_usd, storage_table
 
 from .conftest import REPO
 
@@ -146,7 +146,7 @@ def test_compare_uses_config_prices():
 
 
 def test_one_off_fees_upload_and_restore():
-    from cardrec.cost_storage import one_off_fees
+    from cardrec.cost.storage import one_off_fees
 
     rows = [{"storage_class": "STANDARD", "objects": 2000, "gb": 1.0},
             {"storage_class": "GLACIER", "objects": 1000, "gb": 10.0}]

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from cardrec.cost_actual import beside_estimate, month_period, request
-from cardrec.cost_cli import add_cost_commands
-from cardrec.cost_storage import list_inventory
+from cardrec.cost.actual import beside_estimate, month_period, request
+from cardrec.cli.cost import add_cost_commands
+from cardrec.cost.storage import list_inventory
 
 from .conftest import make_workdir, snakemake
 from .s3_servers import ACCESS_KEY, SECRET_KEY

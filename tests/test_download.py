@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from cardrec.download import download_set, fetch
+from cardrec.data.download import download_set, fetch
 
 PAYLOAD = bytes(range(256)) * 400
 

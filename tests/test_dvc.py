@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cardrec.dvc_sync import workflow_jobs
+from cardrec.repro.dvc_yaml import workflow_jobs
 
 from .conftest import REPO, TINY, make_workdir, planned_jobs
 from .s3_servers import Server, free_port, s3_env, start_seaweedfs

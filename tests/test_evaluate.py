@@ -1,7 +1,7 @@
 """Evaluation metrics on constructed similarities: top-k, threshold calibration, unknown rejection."""
 import numpy as np
 
-from cardrec.evaluate import (choose_threshold, embedding_similarity, evaluate_similarity, hash_similarity,
+from cardrec.evaluation.metrics import (choose_threshold, embedding_similarity, evaluate_similarity, hash_similarity,
                               phash_codes, unknown_ids)
 
 

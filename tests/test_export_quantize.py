@@ -5,12 +5,12 @@ import pytest
 from cardrec_edge.preprocess import Preprocess
 from cardrec_edge.runtime import OnnxEmbedder
 
-from cardrec.embed import TorchEmbedder
-from cardrec.export import ParityError, export_with_parity
-from cardrec.gate import QualityGateError, drift_report, enforce
-from cardrec.models import create_embedder, save_checkpoint
-from cardrec.quantize import quantize
-from cardrec.shards import EvalSet
+from cardrec.models.embed import TorchEmbedder
+from cardrec.export.onnx import ParityError, export_with_parity
+from cardrec.export.gate import QualityGateError, drift_report, enforce
+from cardrec.models.embedder import create_embedder, save_checkpoint
+from cardrec.export.quantize import quantize
+from cardrec.data.shards import EvalSet
 
 C = Preprocess(height=64, width=48)
 

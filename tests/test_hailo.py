@@ -15,8 +15,10 @@ from types import ModuleType, SimpleNamespace
 import numpy as np
 import pytest
 
-from cardrec import hailo, hailo_steps
-from cardrec.hailo import HailoConfig, HailoUnavailable
+from cardrec.hailo import dfc as hailo
+
+from cardrec.hailo import steps as hailo_steps
+from cardrec.hailo.dfc import HailoConfig, HailoUnavailable
 from cardrec_edge.preprocess import Preprocess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +33,7 @@ class InferenceContext:
 
 
 class RecordingClientRunner:
-    """Records every DFC call; mimics the parts of ClientRunner that cardrec.hailo uses."""
+    """Records every DFC call; mimics the parts of ClientRunner that cardrec.hailo.dfc uses."""
 
     calls: list[tuple] = []
     dim = 8
@@ -216,7 +218,7 @@ def test_docker_command_mounts_workdir_and_sources(monkeypatch, tmp_path):
     argv = hailo_steps.docker_command("optimize", Path("results/hailo/.optimize.spec.json"), "suite:1",
                                       ("--gpus", "all"))
     assert argv[:3] == ["docker", "run", "--rm"]
-    assert argv[-6:] == ["suite:1", "python3", "-m", "cardrec.hailo_steps", "optimize",
+    assert argv[-6:] == ["suite:1", "python3", "-m", "cardrec.hailo.steps", "optimize",
                          "results/hailo/.optimize.spec.json"]
     mounts = [argv[i + 1] for i, a in enumerate(argv) if a == "-v"]
     assert f"{tmp_path}:{tmp_path}" in mounts

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cardrec.imageio import decode_card
-from cardrec.ingest import IngestConfig, IngestError, ingest_set, set_images
+from cardrec.data.decode import decode_card
+from cardrec.data.ingest import IngestConfig, IngestError, ingest_set, set_images
 
 
 def make_bad_corpus(images, set_id="tst"):

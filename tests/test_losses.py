@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cardrec.losses import arcface, cosine_distill, hard_negative_margin, multi_positive_infonce, similarity_matching
+from cardrec.training.losses import arcface, cosine_distill, hard_negative_margin, multi_positive_infonce, similarity_matching
 
 
 @pytest.fixture

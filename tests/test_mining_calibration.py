@@ -4,9 +4,9 @@ import csv
 import numpy as np
 from cardrec_edge.preprocess import Preprocess
 
-from cardrec.augment import AugmentParams
-from cardrec.calibration import build_calibration, stratified_pick
-from cardrec.mining import mine, nearest_other_cards, write_hard_negatives
+from cardrec.data.augment import AugmentParams
+from cardrec.data.calibration import build_calibration, stratified_pick
+from cardrec.training.mining import mine, nearest_other_cards, write_hard_negatives
 
 
 def test_mining_excludes_self_and_finds_twin(tmp_path):

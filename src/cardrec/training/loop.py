@@ -24,10 +24,10 @@ import torch
 from cardrec_edge.preprocess import Preprocess
 from tqdm import tqdm
 
-from ..augment import AugmentParams, render_view, stream_seed
-from ..bundle import package_versions
-from .dist import Dist
-from .profiling import StepProfiler
+from cardrec.data.augment import AugmentParams, render_view, stream_seed
+from cardrec.deploy.bundle import package_versions
+from cardrec.training.dist import Dist
+from cardrec.training.profiling import StepProfiler
 
 log = logging.getLogger(__name__)
 

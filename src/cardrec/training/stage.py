@@ -9,12 +9,12 @@ import numpy as np
 import torch
 from cardrec_edge.preprocess import Preprocess
 
-from ..augment import AugmentParams
-from ..evaluate import unknown_ids
-from ..models import save_checkpoint
-from ..shards import load_shards
-from .dist import Dist, from_env
-from .loop import (
+from cardrec.data.augment import AugmentParams
+from cardrec.evaluation.metrics import unknown_ids
+from cardrec.models.embedder import save_checkpoint
+from cardrec.data.shards import load_shards
+from cardrec.training.dist import Dist, from_env
+from cardrec.training.loop import (
     RunOptions,
     Schedule,
     fingerprint,

@@ -7,11 +7,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..losses import cosine_distill, hard_negative_margin, multi_positive_infonce, similarity_matching
-from ..models import create_embedder, load_checkpoint
-from .loop import batch_cards
-from .samplers import grouped_batch, mined_groups, random_batch
-from .stage import embed_views, prepare, train_and_save
+from cardrec.training.losses import cosine_distill, hard_negative_margin, multi_positive_infonce, similarity_matching
+from cardrec.models.embedder import create_embedder, load_checkpoint
+from cardrec.training.loop import batch_cards
+from cardrec.training.samplers import grouped_batch, mined_groups, random_batch
+from cardrec.training.stage import embed_views, prepare, train_and_save
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ import logging
 import torch
 from torch import nn
 
-from ..losses import arcface, multi_positive_infonce
-from ..models import create_embedder, freeze_prefix
-from .loop import batch_cards
-from .samplers import grouped_batch, random_batch, variant_groups
-from .stage import embed_views, prepare, train_and_save
+from cardrec.training.losses import arcface, multi_positive_infonce
+from cardrec.models.embedder import create_embedder, freeze_prefix
+from cardrec.training.loop import batch_cards
+from cardrec.training.samplers import grouped_batch, random_batch, variant_groups
+from cardrec.training.stage import embed_views, prepare, train_and_save
 
 log = logging.getLogger(__name__)
 

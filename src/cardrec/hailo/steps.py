@@ -1,0 +1,155 @@
+"""The four Dataflow Compiler rules as steps: hailo_parse, hailo_optimize, hailo_emulate, hailo_compile.
+
+A step reads ``{"inputs": {...}, "outputs": {...}, "params": {...}}`` (a rule's named inputs, outputs
+and params; paths relative to the working directory). It runs in this environment when
+``hailo_sdk_client`` is importable, or, with ``hailo.docker_image`` set, inside Hailo's AI Software
+Suite container (the DFC ships there; it is x86-64 Linux only and not on PyPI)::
+
+    docker run --rm -v $PWD:$PWD -w $PWD -e PYTHONPATH=<src> IMAGE python3 -m cardrec.hailo.steps STEP SPEC
+
+so Snakemake keeps the DAG on the host and only the DFC call moves into the container.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+from cardrec_edge.preprocess import Preprocess
+
+from cardrec.hailo import dfc
+from cardrec.hailo.dfc import HailoConfig, HailoUnavailable
+from cardrec.workflow.script import write_json
+
+log = logging.getLogger(__name__)
+STEPS: dict[str, Callable[[dict, dict, dict], None]] = {}
+
+
+class StepError(RuntimeError):
+    """An expected failure of a DFC step (no DFC, no docker, quality gate): one line for the user."""
+
+
+def _step(fn):
+    STEPS[fn.__name__.removeprefix("step_")] = fn
+    return fn
+
+
+def _setup(inputs: dict, params: dict) -> tuple[HailoConfig, Preprocess]:
+    contract = Preprocess.from_dict(json.loads(Path(inputs["contract"]).read_text()))
+    return HailoConfig.from_dict(params.get("hailo")), contract
+
+
+@_step
+def step_parse(inputs: dict, outputs: dict, params: dict) -> None:
+    """Fixed-shape FP32 ONNX -> HAR (``translate_onnx_model`` with explicit start/end nodes)."""
+    cfg, contract = _setup(inputs, params)
+    info = dfc.parse(inputs["onnx"], outputs["har"], cfg, contract)
+    write_json(outputs["report"], {**info, "hw_arch": cfg.hw_arch, "dfc_version": dfc.dfc_version()})
+
+
+@_step
+def step_optimize(inputs: dict, outputs: dict, params: dict) -> None:
+    """HAR -> quantised HAR with the generated model script and the calibration set."""
+    cfg, contract = _setup(inputs, params)
+    opt = dfc.optimize(inputs["har"], inputs["calib"], outputs["har"], cfg, contract)
+    Path(outputs["alls"]).write_text(opt.pop("alls"))
+    write_json(outputs["report"], opt)
+
+
+@_step
+def step_emulate(inputs: dict, outputs: dict, params: dict) -> None:
+    """SDK_QUANTIZED emulation on the held-out queries vs FP32 ONNX: the same gate as INT8."""
+    from cardrec_edge.runtime import OnnxEmbedder
+
+    from cardrec.export.gate import QualityGateError, drift_report, enforce
+    from cardrec.data.shards import EvalSet
+
+    _, contract = _setup(inputs, params)
+    fp32 = OnnxEmbedder(inputs["fp32"], contract)
+    report = drift_report(fp32.embed_letterboxed, lambda x: dfc.emulate(inputs["har"], x),
+                          EvalSet.load(inputs["gallery"], inputs["queries"]), params["unknown_fraction"])
+    try:
+        enforce(report, params["gate"]["min_cosine"], params["gate"]["max_top1_drop"], "Hailo emulator")
+    except QualityGateError as e:
+        raise StepError(str(e)) from None
+    write_json(outputs["report"], report)
+
+
+@_step
+def step_compile(inputs: dict, outputs: dict, params: dict) -> None:
+    """Quantised HAR -> HEF, and the manifest the edge runtime checks."""
+    cfg, contract = _setup(inputs, params)
+    hef = dfc.compile_hef(inputs["har"], outputs["hef"])
+    steps = {k: json.loads(Path(inputs[k]).read_text()) for k in ("parse", "optimize", "emulate")}
+    doc = dfc.manifest(hef, Path(inputs["alls"]).read_text(), cfg, contract, steps)
+    write_json(outputs["manifest"], {**doc, "hef": hef.name})
+
+
+def docker_command(step: str, spec: Path, image: str, extra_args: tuple = ()) -> list[str]:
+    """``docker run`` of one step: working directory and the cardrec sources mounted at their own paths."""
+    import cardrec_edge
+
+    import cardrec
+
+    cwd = Path.cwd().resolve()
+    sources = [Path(m.__file__).resolve().parents[1] for m in (cardrec, cardrec_edge)]
+    mounts = [cwd] + [s for s in sources if cwd not in s.parents and s != cwd]
+    argv = ["docker", "run", "--rm", "--user", f"{os.getuid()}:{os.getgid()}", "-w", str(cwd),
+            "-e", "PYTHONPATH=" + os.pathsep.join(map(str, sources))]
+    for m in mounts:
+        argv += ["-v", f"{m}:{m}"]
+    return argv + [*extra_args, image, "python3", "-m", "cardrec.hailo.steps", step, str(spec)]
+
+
+def run_step(step: str, inputs: dict, outputs: dict, params: dict) -> None:
+    """Run a step here, or in the AI Software Suite container when ``hailo.docker_image`` is set.
+
+    Raises:
+        StepError: the DFC (or docker) is missing, the container step failed, or the gate failed.
+    """
+    cfg = HailoConfig.from_dict(params.get("hailo"))
+    if not cfg.docker_image:
+        try:
+            dfc.require_dfc()
+        except HailoUnavailable as e:
+            raise StepError(str(e)) from None
+        STEPS[step](inputs, outputs, params)
+        return
+    if shutil.which("docker") is None:
+        raise StepError(f"hailo.docker_image is {cfg.docker_image!r} but `docker` is not on PATH; install Docker "
+                        f"and load the Hailo AI Software Suite image (docker load -i <suite>.tar.gz)")
+    spec = Path(next(iter(outputs.values()))).parent / f".{step}.spec.json"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    write_json(spec, {"inputs": inputs, "outputs": outputs, "params": params})
+    argv = docker_command(step, spec, cfg.docker_image, cfg.docker_args)
+    log.info("running in the AI Software Suite container: %s", " ".join(argv))
+    if subprocess.run(argv).returncode != 0:
+        raise StepError(f"hailo_{step} failed inside {cfg.docker_image} (its output is above in this log)")
+    spec.unlink()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cardrec.hailo.steps", description=__doc__.split("\n\n")[0],
+                                     epilog="Normally run by the hailo_* rules; this is the container entry point.")
+    parser.add_argument("step", choices=sorted(STEPS), help="which DFC step to run")
+    parser.add_argument("spec", type=Path, help='JSON {"inputs": {...}, "outputs": {...}, "params": {...}}')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    spec = json.loads(args.spec.read_text())
+    try:
+        dfc.require_dfc()
+        STEPS[args.step](spec["inputs"], spec["outputs"], spec["params"])
+    except (HailoUnavailable, StepError) as e:
+        print(f"hailo_{args.step}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
