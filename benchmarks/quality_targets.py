@@ -4,7 +4,7 @@
     python benchmarks/quality_targets.py [--workdir .] [--json out.json]
 
 Reads results/evaluate/summary.json, the INT8 gate report and the training jobs' benchmark files
-(Snakemake's own wall-clock measurement of train_teacher / train_student_stage1 / _stage2).
+(Snakemake's own wall-clock measurement of train_teacher / train_student (stage1, stage2)).
 """
 from __future__ import annotations
 

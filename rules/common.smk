@@ -3,6 +3,8 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from cardrec.cost.training import TRAINING_STAGES, training_benchmark
+
 
 validate(config, schema="../config/schema.yaml")
 
@@ -73,6 +75,13 @@ def get_sets():
 def get_train_sets():
     """Sets the models train on; adding another set never makes a model stale."""
     return _select(get_sets(), "train_sets")
+
+
+def get_student_stage_inputs(wildcards):
+    """Stage 2 starts from stage 1 and trains on the mined hard negatives; stage 1 needs neither."""
+    if wildcards.stage == "stage2":
+        return {"init": "results/student/stage1/model.pt", "negatives": "results/mining/hard_negatives.csv"}
+    return {}
 
 
 def sagemaker_job_record(stage):

@@ -1,9 +1,7 @@
 rule cost_report:
     input:
-        teacher="logs/teacher/train_teacher.benchmark.tsv",
-        stage1="logs/student/train_student_stage1.benchmark.tsv",
-        stage2="logs/student/train_student_stage2.benchmark.tsv",
-        jobs=[j for s in ("teacher", "stage1", "stage2") for j in sagemaker_job_record(s).values()],
+        **{stage: training_benchmark(stage) for stage in TRAINING_STAGES},
+        jobs=[j for s in TRAINING_STAGES for j in sagemaker_job_record(s).values()],
     output:
         training="results/cost/training_cost.json",
         json="results/cost/cost_report.json",

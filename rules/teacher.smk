@@ -15,7 +15,7 @@ rule train_teacher:
     log:
         "logs/teacher/train_teacher.log",
     benchmark:
-        "logs/teacher/train_teacher.benchmark.tsv"
+        training_benchmark("teacher")
     threads: workflow.cores
     resources:
         gpu=0,  # local default; cluster profiles set gpu=1 (profiles/*/config.yaml set-resources)

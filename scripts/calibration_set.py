@@ -5,7 +5,7 @@ import numpy as np
 
 from cardrec.data.calibration import build_calibration
 from cardrec.data.shards import load_shards
-from cardrec.workflow.script import augment, contract, start, write_json
+from cardrec.workflow import augment, contract, start, write_json
 
 start(snakemake)
 cfg = snakemake.params.calibration

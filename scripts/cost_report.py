@@ -1,7 +1,7 @@
 """Entry point of rule cost_report; the logic lives in cardrec.cost.report."""
 from cardrec.cost.training import benchmark_seconds
 from cardrec.cost.report import build, inventory, write_outputs
-from cardrec.workflow.script import start, write_json
+from cardrec.workflow import start, write_json
 
 log = start(snakemake)
 durations = {k: benchmark_seconds(v) for k, v in snakemake.input.items() if k != "jobs"}

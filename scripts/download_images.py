@@ -3,7 +3,7 @@ from pathlib import Path
 
 from cardrec.data.download import download_set
 from cardrec.data.ingest import load_cards_json
-from cardrec.workflow.script import start
+from cardrec.workflow import start
 
 log = start(snakemake)
 result = download_set(load_cards_json(Path(snakemake.input.cards)), Path(snakemake.params.images_dir))

@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 
 from cardrec.deploy.bundle import write_bundle
-from cardrec.workflow.script import start
+from cardrec.workflow import start
 
 log = start(snakemake)
 inp, p = snakemake.input, snakemake.params

@@ -2,7 +2,7 @@
 import numpy as np
 
 from cardrec.models.embed import embed_images, open_embedder
-from cardrec.workflow.script import contract, start
+from cardrec.workflow import contract, start
 
 start(snakemake)
 embedder = open_embedder(snakemake.input.model, contract(snakemake), snakemake.threads)

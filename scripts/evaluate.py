@@ -5,7 +5,7 @@ from cardrec.evaluation import metrics as ev
 from cardrec.models.embed import embed_images, open_embedder
 from cardrec.evaluation.plots import confusion_pairs as plot_confusions
 from cardrec.data.shards import EvalSet
-from cardrec.workflow.script import contract, start, write_json
+from cardrec.workflow import contract, start, write_json
 
 start(snakemake)
 cfg, variant, inp = snakemake.params.evaluate, snakemake.wildcards.variant, snakemake.input

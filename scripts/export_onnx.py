@@ -2,7 +2,7 @@
 import numpy as np
 
 from cardrec.export.onnx import ParityError, export_with_parity
-from cardrec.workflow.script import contract, fail, start, write_json
+from cardrec.workflow import contract, fail, start, write_json
 
 start(snakemake)
 images = np.concatenate([np.load(f, mmap_mode="r")[:8] for f in snakemake.input.gallery])  # real preprocessed cards

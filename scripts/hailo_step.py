@@ -1,6 +1,6 @@
 """Entry point of rules hailo_parse, hailo_optimize, hailo_emulate and hailo_compile (cardrec.hailo.steps)."""
 from cardrec.hailo.steps import StepError, run_step
-from cardrec.workflow.script import fail, start
+from cardrec.workflow import fail, start
 
 start(snakemake)
 params = {k: v for k, v in snakemake.params.items()}

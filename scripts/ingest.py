@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from cardrec.data.ingest import IngestConfig, IngestError, ingest_set, set_images
-from cardrec.workflow.script import fail, start
+from cardrec.workflow import fail, start
 
 start(snakemake)
 set_id = snakemake.wildcards.set

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from cardrec.training.mining import write_hard_negatives
-from cardrec.workflow.script import start
+from cardrec.workflow import start
 
 start(snakemake)
 cards = [c for f in snakemake.input.cards for c in json.loads(Path(f).read_text())]

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from cardrec.data.shards import write_set_shard
-from cardrec.workflow.script import contract, start
+from cardrec.workflow import contract, start
 
 start(snakemake)
 write_set_shard(Path(snakemake.input.cards), Path(snakemake.output.gallery).parent, contract(snakemake),

@@ -1,7 +1,7 @@
 """Entry point of rule preprocessing_contract: the config's contract, written once for every rule."""
 from cardrec_edge.preprocess import Preprocess
 
-from cardrec.workflow.script import start, write_json
+from cardrec.workflow import start, write_json
 
 start(snakemake)
 p = snakemake.params.preprocess

@@ -7,7 +7,7 @@ from cardrec_edge.runtime import OnnxEmbedder
 from cardrec.export.gate import QualityGateError, drift_report, enforce
 from cardrec.export.quantize import quantize
 from cardrec.data.shards import EvalSet
-from cardrec.workflow.script import contract, fail, start, write_json
+from cardrec.workflow import contract, fail, start, write_json
 
 start(snakemake)
 cfg, gate, c, inp = snakemake.params.quantize, snakemake.params.gate, contract(snakemake), snakemake.input

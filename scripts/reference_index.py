@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 
 from cardrec.deploy.index import write_reference, write_thumbnails
-from cardrec.workflow.script import start, write_json
+from cardrec.workflow import start, write_json
 
 start(snakemake)
 cards = [c for f in snakemake.input.cards for c in json.loads(Path(f).read_text())]

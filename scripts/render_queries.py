@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from cardrec.data.shards import render_queries
-from cardrec.workflow.script import augment, contract, start
+from cardrec.workflow import augment, contract, start
 
 start(snakemake)
 q = snakemake.params.queries

@@ -1,5 +1,5 @@
 """Entry point of rule summarize_evaluation; the logic lives in cardrec.evaluation.summary."""
-from cardrec.workflow.script import start
+from cardrec.workflow import start
 from cardrec.evaluation.summary import summarize
 
 log = start(snakemake)

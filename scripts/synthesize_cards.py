@@ -1,7 +1,7 @@
 """Entry point of rule synthesize_cards; the logic lives in cardrec.data.synthesize."""
 from pathlib import Path
 
-from cardrec.workflow.script import start
+from cardrec.workflow import start
 from cardrec.data.synthesize import SynthSet, write_dataset
 
 start(snakemake)

@@ -1,5 +1,5 @@
 """Entry point of rule train_teacher; the logic lives in cardrec.training.teacher."""
-from cardrec.workflow.script import start, train
+from cardrec.workflow import start, train
 
 start(snakemake)
 train(snakemake, "cardrec.training.teacher:train_teacher", dict(snakemake.params.teacher))

@@ -1,5 +1,5 @@
 """Hailo HEF build without the Dataflow Compiler: model script, calibration format, the
-HailoUnavailable path, and the DFC call sequence against a recording stand-in."""
+DfcUnavailable path, and the DFC call sequence against a recording stand-in."""
 from __future__ import annotations
 
 import contextlib
@@ -18,7 +18,7 @@ import pytest
 from cardrec.hailo import dfc as hailo
 
 from cardrec.hailo import steps as hailo_steps
-from cardrec.hailo.dfc import HailoConfig, HailoUnavailable
+from cardrec.hailo.dfc import HailoConfig, DfcUnavailable
 from cardrec_edge.preprocess import Preprocess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,7 +173,7 @@ def test_calibration_accepts_nhwc_uint8_unchanged():
 
 def test_require_dfc_raises_with_versions(monkeypatch):
     monkeypatch.setitem(sys.modules, "hailo_sdk_client", None)  # makes the import fail
-    with pytest.raises(HailoUnavailable) as err:
+    with pytest.raises(DfcUnavailable) as err:
         hailo.require_dfc()
     msg = str(err.value)
     assert "3.33.0" in msg and hailo.HAILORT_VERSION in msg

@@ -13,7 +13,7 @@ import yaml
 from .conftest import REPO, make_workdir, snakemake
 
 PROFILES = REPO / "profiles"
-TRAINING_RULES = ("train_teacher", "train_student_stage1", "train_student_stage2")
+TRAINING_RULES = ("train_teacher", "train_student")
 PLUGINS = Path(sys.prefix) / "cluster-plugins"  # `make install`: profiles/cluster-plugins.txt, kept off site-packages
 
 
@@ -72,7 +72,7 @@ def test_aws_batch_profile_plans(tmp_path, moto_s3):
            "--storage-s3-endpoint-url", moto_s3.endpoint, "--default-storage-prefix", "s3://cardrec-test/snake"]
     proc = subprocess.run(cmd, cwd=make_workdir(tmp_path), env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    res = job_resources(proc.stdout, "train_student_stage2")
+    res = job_resources(proc.stdout, "train_student")
     assert (res["gpu"], res["mem_mb"]) == ("1", "16000")
 
 

@@ -19,7 +19,7 @@ from cardrec.aws import objects as aws_objects
 
 from cardrec.aws import registry as aws_registry
 from cardrec.cli import main
-from cardrec.repro.tools import ToolError
+from cardrec.errors import ToolError
 
 from .s3_servers import ACCESS_KEY, SECRET_KEY, start_moto
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from .conftest import TINY, planned_jobs, snakemake
 
-TRAINING = {"train_teacher", "train_student_stage1", "mine_hard_negatives", "train_student_stage2",
+TRAINING = {"train_teacher", "train_student", "mine_hard_negatives",
             "export_onnx", "calibration_set", "quantize_onnx"}
 UPSTREAM = {"synthesize_cards", "ingest", "preprocess", "render_queries", "preprocessing_contract"}
 
@@ -171,8 +171,12 @@ def test_hef_without_dfc_fails_early_with_instructions(tiny_run, tmp_path):
 def test_stage2_change_leaves_stage1_and_key_order_irrelevant(tiny_run, tmp_path):
     tiny = yaml.safe_load(TINY.read_text())
     student = {**tiny["student"], "stage2": {**tiny["student"]["stage2"], "margin": 0.3}}
-    jobs = planned_jobs(tiny_run, TINY, overlay(tmp_path, "s2.yaml", {"student": student}))
-    assert "train_student_stage2" in jobs and "train_student_stage1" not in jobs
+    s2 = overlay(tmp_path, "s2.yaml", {"student": student})
+    jobs = planned_jobs(tiny_run, TINY, s2)
+    assert jobs.get("train_student") == 1
+    planned = snakemake(tiny_run, "-n", "--configfile", str(TINY), str(s2)).stdout
+    assert "output: results/student/stage2/model.pt" in planned
+    assert "output: results/student/stage1/model.pt" not in planned
     assert "mine_hard_negatives" not in jobs and "train_teacher" not in jobs
     # the same config with every key order reversed is the same config
     reordered = yaml.safe_dump({k: tiny[k] for k in reversed(list(tiny))}, sort_keys=True)

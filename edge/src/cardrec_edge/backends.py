@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import Bundle, BundleError
+from .errors import CardrecError
 from .matcher import l2_normalize
 from .preprocess import Preprocess
 from .runtime import OnnxEmbedder
@@ -20,7 +21,7 @@ from .runtime import OnnxEmbedder
 BACKENDS = ("auto", "onnx", "hailo")
 
 
-class HailoUnavailable(RuntimeError):
+class HailoUnavailable(CardrecError):
     """HailoRT or a Hailo device is missing."""
 
 

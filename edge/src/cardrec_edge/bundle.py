@@ -6,13 +6,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import CardrecError
 from .preprocess import Preprocess
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
 
-class BundleError(ValueError):
+class BundleError(CardrecError, ValueError):
     """A bundle that is missing, incomplete, corrupt or built for other hardware."""
 
 

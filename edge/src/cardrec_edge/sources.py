@@ -10,7 +10,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+FORMAT_SUFFIXES = {"PNG": {".png"}, "JPEG": {".jpg", ".jpeg"}, "WEBP": {".webp"}, "BMP": {".bmp"}}  # image formats read
+IMAGE_SUFFIXES = set().union(*FORMAT_SUFFIXES.values())
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm"}
 Frame = tuple[str, "np.ndarray | None"]
 

@@ -1,7 +1,7 @@
 """Account-level helpers: a billing alarm (SNS + CloudWatch, us-east-1) and least-privilege IAM policy documents."""
 from __future__ import annotations
 
-from cardrec.repro.tools import ToolError
+from cardrec.errors import ToolError
 
 BILLING_REGION = "us-east-1"  # AWS/Billing metrics exist only there; the alarm and its topic must live there too
 

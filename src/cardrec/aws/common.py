@@ -4,25 +4,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from cardrec.repro.tools import ToolError
+from cardrec.errors import ToolError
 
 ARCHIVED = {"GLACIER", "DEEP_ARCHIVE"}  # storage classes that refuse GET until restored
 TIERS = ("Standard", "Bulk", "Expedited")
 MISSING = ("404", "NoSuchKey", "NotFound")
 DENIED = ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "UnrecognizedClientException",
           "InvalidClientTokenId")
-
-
-def settings(cfg: dict, bucket: str | None = None, project: str | None = None,
-             endpoint_url: str | None = None, need_bucket: bool = True) -> dict:
-    """``storage:`` of the config overridden by command-line flags, with ``prefix`` = project/<project>."""
-    st = dict(cfg.get("storage") or {})
-    st.update({k: v for k, v in (("bucket", bucket), ("project", project), ("endpoint_url", endpoint_url)) if v})
-    if need_bucket and not st.get("bucket"):
-        raise ToolError("no bucket: pass --bucket or set storage.bucket in config.yaml")
-    st["project"] = st.get("project") or "cardrec"
-    st["prefix"] = f"project/{st['project']}"
-    return st
 
 
 def client(st: dict, service: str = "s3", region: str | None = None):

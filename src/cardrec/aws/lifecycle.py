@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cardrec.aws.common import ARCHIVED, error_code
-from cardrec.repro.tools import ToolError
+from cardrec.errors import ToolError
 
 DEFAULT_RULES = [
     {"id": "ArchiveOldTrainingOutputs", "prefix": "models/embedding/", "transition_days": 90,

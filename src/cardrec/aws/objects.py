@@ -15,7 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from cardrec.aws.common import ARCHIVED, error_code, list_keys, request_restore, restore_state
-from cardrec.repro.tools import ToolError
+from cardrec.errors import ToolError
+from cardrec.config import PREFIX_ROOT
 
 DATED = re.compile(r"^(?P<stage>[^/]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<name>.+)$")
 
@@ -23,7 +24,7 @@ DATED = re.compile(r"^(?P<stage>[^/]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<name>.+)$
 def resolve(prefix: str, key: str) -> str:
     """A KEY|PREFIX argument relative to project/<name>/ (or already starting with project/)."""
     key = key.lstrip("/")
-    return key if key.startswith("project/") else f"{prefix}/{key}"
+    return key if key.startswith(f"{PREFIX_ROOT}/") else f"{prefix}/{key}"
 
 
 def objects(s3, bucket: str, key: str) -> list[str]:

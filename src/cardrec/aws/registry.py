@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from cardrec.aws.common import error_code
-from cardrec.repro.tools import ToolError
+from cardrec.errors import ToolError
 
 KINDS = ("teacher", "student", "hef")
 

@@ -14,7 +14,7 @@ import yaml
 
 from cardrec.aws.common import ARCHIVED, TIERS, check_bucket, request_restore, restore_state
 from cardrec.aws.common import client as aws_client
-from cardrec.repro.tools import ToolError
+from cardrec.errors import ToolError
 
 __all__ = ["ARCHIVED", "TIERS", "restore", "summary", "lock_hashes", "object_key"]
 
@@ -57,10 +57,6 @@ class RestoreReport:
         return not (self.requested or self.in_progress or self.missing or self.pending_dirs)
 
 
-def s3_client(st: dict):
-    return aws_client(st)
-
-
 def _dir_entries(client, bucket: str, key: str, cache: Path) -> list[str] | None:
     """md5s listed in a ``.dir`` object, from the local DVC cache or the remote (None: not readable yet)."""
     local = cache / key.split("/files/", 1)[1] if "/files/" in key else None
@@ -78,7 +74,7 @@ def restore(repo: Path, st: dict, days: int = 7, tier: str = "Standard", client=
 
     if tier not in TIERS:
         raise ToolError(f"--tier must be one of {', '.join(TIERS)}")
-    client = client or s3_client(st)
+    client = client or aws_client(st)
     bucket, prefix = st["bucket"], f"{st['prefix']}/dvc"
     cache = repo / ".dvc" / "cache"
     report = RestoreReport()

@@ -1,34 +1,38 @@
-"""The `cardrec aws ...` storage subcommands (parsers and handlers), registered by cli.py in its aws group."""
+"""``cardrec aws ...``: lifecycle, tiering, Glacier restores, profiling archives, billing alarm, IAM, registry."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from cardrec.aws import admin as aws_admin, lifecycle as aws_lifecycle, objects as aws_objects, registry as aws_registry
-from cardrec.aws.common import check_bucket, client, friendly_errors, settings
-from cardrec.repro.tools import ToolError, load_config
+from cardrec.aws.common import check_bucket, client, friendly_errors
+from cardrec.cli.common import storage_options, workdir_options, workflow_config
+from cardrec.config import storage_settings
+from cardrec.errors import ToolError
 
 
 def _settings(args: argparse.Namespace, need_bucket: bool = True) -> tuple[dict, dict]:
-    cfg = load_config(Path(args.workdir), list(args.configfile or []))
-    return cfg, settings(cfg, args.bucket, args.project, args.endpoint_url, need_bucket)
+    cfg = workflow_config(args)
+    return cfg, storage_settings(cfg, args.bucket, args.project, args.endpoint_url, need_bucket)
 
 
-def _s3(st: dict, what: str):
-    with friendly_errors(what):
+@contextlib.contextmanager
+def _bucket(st: dict, action: str) -> Iterator:
+    """An S3 client for the configured bucket (checked to exist); AWS failures inside become one line."""
+    with friendly_errors(f"{action} in s3://{st['bucket']}"):
         s3 = client(st)
         check_bucket(s3, st["bucket"])
-    return s3
+        yield s3
 
 
 def cmd_lifecycle(args: argparse.Namespace) -> int:
     cfg, st = _settings(args)
-    what = f"lifecycle of s3://{st['bucket']}"
-    s3 = _s3(st, what)
     desired = aws_lifecycle.desired_rules(cfg, st["prefix"])
-    with friendly_errors(what):
+    with _bucket(st, "lifecycle") as s3:
         current = aws_lifecycle.current_rules(s3, st["bucket"])
         plan = aws_lifecycle.plan(current, desired)
         if args.action == "show":
@@ -94,13 +98,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if args.dvc:
         from cardrec.aws.restore import restore, summary
 
-        st["dvc_url"] = f"s3://{st['bucket']}/{st['prefix']}/dvc"
         with friendly_errors("S3 request failed"):
             report = restore(Path(args.workdir), st, days=args.days, tier=args.tier)
         print(summary(report, args.tier))
         return 0 if report.pull_ready else 3
-    s3 = _s3(st, f"restore in s3://{st['bucket']}")
-    with friendly_errors(f"restore in s3://{st['bucket']}"):
+    with _bucket(st, "restore") as s3:
         keys = aws_objects.objects(s3, st["bucket"], aws_objects.resolve(st["prefix"], args.target))
         states = aws_objects.restore(s3, st["bucket"], keys, args.days, args.tier, dry_run=args.dry_run)
     for key, state in states.items():
@@ -112,8 +114,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_restore_status(args: argparse.Namespace) -> int:
     _, st = _settings(args)
-    s3 = _s3(st, f"restore-status in s3://{st['bucket']}")
-    with friendly_errors(f"restore-status in s3://{st['bucket']}"):
+    with _bucket(st, "restore-status") as s3:
         keys = aws_objects.objects(s3, st["bucket"], aws_objects.resolve(st["prefix"], args.target))
         states = aws_objects.restore_status(s3, st["bucket"], keys)
     for key, state in states.items():
@@ -124,8 +125,7 @@ def cmd_restore_status(args: argparse.Namespace) -> int:
 
 def cmd_compress_profiling(args: argparse.Namespace) -> int:
     _, st = _settings(args)
-    s3 = _s3(st, f"compress-profiling in s3://{st['bucket']}")
-    with friendly_errors(f"compress-profiling in s3://{st['bucket']}"):
+    with _bucket(st, "compress-profiling") as s3:
         counts = aws_objects.compress_profiling(s3, st["bucket"], st["prefix"], act=args.yes and not args.dry_run,
                                                    min_age_days=args.min_age_days)
     print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to do")
@@ -191,19 +191,24 @@ def cmd_registry(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(aws, common) -> None:
-    """Add the storage subcommands to the ``aws`` subparsers (``common`` adds --workdir/--configfile)."""
+def register(subparsers) -> None:
+    aws = subparsers.add_parser("aws", help="AWS storage, restores, billing, IAM and model registry").add_subparsers(
+        dest="aws_command", required=True)
 
     def sub(name: str, help: str, changes: bool = True) -> argparse.ArgumentParser:
-        p = common(aws.add_parser(name, help=help, description=help))
-        p.add_argument("--bucket", help="bucket (default: storage.bucket of the config)")
-        p.add_argument("--project", help="project name, prefix project/<name>/ (default: storage.project)")
-        p.add_argument("--endpoint-url", help="S3-compatible or local server, e.g. http://127.0.0.1:5000 "
-                                              "(default: storage.endpoint_url)")
+        p = storage_options(workdir_options(aws.add_parser(name, help=help, description=help)))
         if changes:
             p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
         return p
 
+    p = sub("restore", "restore archived (Glacier) objects: --dvc (what dvc.lock needs; exit 3 while pending) "
+                       "or KEY|PREFIX")
+    p.add_argument("target", nargs="?", metavar="KEY|PREFIX",
+                   help="restore archived objects at KEY or under PREFIX (relative to project/<name>/)")
+    p.add_argument("--dvc", action="store_true", help="the objects the current dvc.lock needs")
+    p.add_argument("--days", type=int, default=7, help="days the restored copy stays readable (default: 7)")
+    p.add_argument("--tier", default="Standard", choices=["Standard", "Bulk", "Expedited"], help="retrieval tier")
+    p.set_defaults(func=cmd_restore)
     p = sub("lifecycle", "show, diff or apply the lifecycle rules of aws.lifecycle (other rules are kept)")
     p.add_argument("action", choices=["show", "diff", "apply"], help="diff exits 1 when the bucket differs")
     p.add_argument("--force", action="store_true", help="allow rules that archive the DVC remote prefix")
@@ -242,12 +247,3 @@ def register(aws, common) -> None:
     p.add_argument("--group", help="model package group (default: <project>-card-recognition)")
     p.set_defaults(func=cmd_registry)
 
-
-def restore_parser(a: argparse.ArgumentParser) -> None:
-    """Extra options of `aws restore` (its --dvc/--days/--tier are defined in cli.py)."""
-    a.add_argument("target", nargs="?", metavar="KEY|PREFIX",
-                   help="restore archived objects at KEY or under PREFIX (relative to project/<name>/)")
-    a.add_argument("--bucket", help="bucket (default: storage.bucket of the config)")
-    a.add_argument("--project", help="project name (default: storage.project)")
-    a.add_argument("--endpoint-url", help="S3-compatible or local server (default: storage.endpoint_url)")
-    a.add_argument("--dry-run", action="store_true", help="KEY|PREFIX: show what would be restored")

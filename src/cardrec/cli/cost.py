@@ -1,34 +1,26 @@
-"""``cardrec cost report`` and ``cardrec cost actual``: wire with ``add_cost_commands(sub)`` in cli.py."""
+"""``cardrec cost report`` and ``cardrec cost actual``."""
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
 
-BENCHMARKS = {"teacher": "logs/teacher/train_teacher.benchmark.tsv",
-              "stage1": "logs/student/train_student_stage1.benchmark.tsv",
-              "stage2": "logs/student/train_student_stage2.benchmark.tsv"}
-
-
-def _config(args: argparse.Namespace) -> dict:
-    from cardrec.repro.tools import load_config
-
-    return load_config(Path(args.workdir), args.configfile or [])
+from cardrec.aws.common import friendly_errors
+from cardrec.cli.common import workdir_options, workflow_config
 
 
 def cmd_cost_report(args: argparse.Namespace) -> int:
     """Build the cost report from this workdir's benchmark files, job records and storage inventory."""
-    from cardrec.cost.training import benchmark_seconds
+    from cardrec.cost.training import TRAINING_STAGES, benchmark_seconds, training_benchmark
     from cardrec.cost.report import build, inventory, write_outputs
 
     repo = Path(args.workdir)
-    cfg = _config(args)
-    durations = {k: benchmark_seconds(repo / p) for k, p in BENCHMARKS.items() if (repo / p).exists()}
+    cfg = workflow_config(args)
+    found = {s: repo / training_benchmark(s) for s in TRAINING_STAGES}
+    durations = {s: benchmark_seconds(p) for s, p in found.items() if p.exists()}
     jobs = sorted((repo / "results" / "jobs").glob("*.json"))
-    try:
+    with friendly_errors("bucket inventory"):
         objs, source = inventory(cfg.get("storage") or {}, repo / "results")
-    except Exception as e:  # botocore: no endpoint, no credentials, no bucket
-        raise RuntimeError(f"bucket inventory failed: {e}") from None
     r = build(cfg["cost"], cfg["aws"]["lifecycle"], durations, jobs, objs, source)
     out = repo / args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -43,13 +35,11 @@ def cmd_cost_actual(args: argparse.Namespace) -> int:
 
     from cardrec.cost.actual import actual, beside_estimate
 
-    st = _config(args).get("storage") or {}
+    st = workflow_config(args).get("storage") or {}
     session = boto3.Session(profile_name=st.get("profile") or None)
     client = session.client("ce", region_name="us-east-1", endpoint_url=args.endpoint_url)  # CE lives in us-east-1
-    try:
+    with friendly_errors("Cost Explorer request"):
         spend = actual(client, args.month)
-    except Exception as e:
-        raise RuntimeError(f"Cost Explorer request failed: {e}") from None
     rp = Path(args.workdir) / args.report
     rows = beside_estimate(spend, json.loads(rp.read_text()) if rp.exists() else None)
     if args.json:
@@ -62,22 +52,14 @@ def cmd_cost_actual(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_cost_commands(subparsers) -> None:
-    """Add the ``cost`` command group (``report``, ``actual``) to an argparse subparsers object."""
+def register(subparsers) -> None:
     cost = subparsers.add_parser("cost", help="cost report and actual spend").add_subparsers(
         dest="cost_command", required=True)
-
-    def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--workdir", default=".", help="workflow directory (default: .)")
-        p.add_argument("--configfile", action="append", metavar="FILE",
-                       help="config overlay, as for snakemake (repeatable; relative to --workdir)")
-        return p
-
-    r = common(cost.add_parser("report", help="training, storage, lifecycle projection, cloud vs edge "
+    r = workdir_options(cost.add_parser("report", help="training, storage, lifecycle projection, cloud vs edge "
                                               "(Markdown, JSON, PNG)"))
     r.add_argument("--out", default="results/cost", help="output directory, relative to --workdir")
     r.set_defaults(func=cmd_cost_report)
-    a = common(cost.add_parser("actual", help="actual spend per service for one month (Cost Explorer)"))
+    a = workdir_options(cost.add_parser("actual", help="actual spend per service for one month (Cost Explorer)"))
     a.add_argument("--month", required=True, help="YYYY-MM")
     a.add_argument("--report", default="results/cost/cost_report.json", help="estimate to show beside it")
     a.add_argument("--endpoint-url", help="Cost Explorer endpoint (tests: a moto_server)")

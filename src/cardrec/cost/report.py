@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cardrec.config import project_prefix
 from cardrec.cost.training import job_cost, read_job_record, training_cost
 from cardrec.cost.edge import compare
 from cardrec.cost.projection import project, rules_from_lifecycle
@@ -21,9 +22,9 @@ NOTES = [
 def inventory(storage: dict, results_dir: str | Path, client=None) -> tuple[list[Obj], str]:
     """The live bucket under ``project/<project>/`` when a bucket is configured, else the local artifacts."""
     if storage.get("bucket"):
-        from cardrec.aws.restore import s3_client
+        from cardrec.aws.common import client as s3_client
 
-        prefix = f"project/{storage.get('project', 'cardrec')}"
+        prefix = project_prefix(storage.get("project"))
         client = client or s3_client(storage)
         return list_inventory(client, storage["bucket"], prefix), f"s3://{storage['bucket']}/{prefix}/"
     return local_inventory(results_dir), f"local artifacts in {results_dir}/ (as `dvc push` stores them, dvc/)"
@@ -163,7 +164,7 @@ def plot_storage(r: dict, path: str | Path) -> None:
 def write_outputs(r: dict, json_path: str | Path, md_path: str | Path, cumulative_png: str | Path,
                   storage_png: str | Path) -> None:
     """Write the report's JSON, Markdown and both plots."""
-    from cardrec.workflow.script import write_json
+    from cardrec.records import write_json
 
     write_json(json_path, r)
     Path(md_path).write_text(to_markdown(r))

@@ -5,6 +5,14 @@ import csv
 import json
 from pathlib import Path
 
+TRAINING_STAGES = ("teacher", "stage1", "stage2")
+
+
+def training_benchmark(stage: str) -> str:
+    """Where Snakemake writes a training rule's benchmark file (``stage`` may be the ``{stage}`` wildcard)."""
+    return ("logs/teacher/train_teacher.benchmark.tsv" if stage == "teacher"
+            else f"logs/student/train_student_{stage}.benchmark.tsv")
+
 
 def benchmark_seconds(tsv: str | Path) -> float:
     """Wall-clock seconds recorded in a Snakemake ``benchmark:`` TSV (mean over repeats)."""

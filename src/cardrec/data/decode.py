@@ -7,10 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from cardrec_edge.sources import FORMAT_SUFFIXES
 from PIL import Image
-
-FORMAT_SUFFIXES = {"PNG": {".png"}, "JPEG": {".jpg", ".jpeg"}, "WEBP": {".webp"}, "BMP": {".bmp"}}
-IMAGE_SUFFIXES = set().union(*FORMAT_SUFFIXES.values())
 
 
 @dataclass

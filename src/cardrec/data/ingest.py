@@ -11,12 +11,13 @@ from cardrec_edge.bundle import sha256_file
 from tqdm import tqdm
 
 from cardrec.data.decode import decode_card
+from cardrec.errors import CardrecError
 
 log = logging.getLogger(__name__)
 CARD_FIELDS = ("id", "name", "number", "rarity", "supertype", "subtypes", "types", "hp")
 
 
-class IngestError(RuntimeError):
+class IngestError(CardrecError):
     """Too many rejected files: the configured ``ingest.max_reject_fraction`` was exceeded."""
 
 

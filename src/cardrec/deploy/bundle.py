@@ -2,25 +2,12 @@
 from __future__ import annotations
 
 import json
-import platform
 import shutil
-from importlib import metadata
 from pathlib import Path
 
 from cardrec_edge.bundle import FORMAT_VERSION, MANIFEST, sha256_file
 
-VERSIONED = ("torch", "timm", "onnx", "onnxruntime", "usearch", "numpy", "opencv-python-headless", "snakemake")
-
-
-def package_versions(names=VERSIONED) -> dict[str, str | None]:
-    out = {"python": platform.python_version()}
-    for n in names:
-        try:
-            out[n] = metadata.version(n)
-        except metadata.PackageNotFoundError:
-            out[n] = None
-    return out
-
+from cardrec.records import package_versions
 
 def write_bundle(out_dir: Path, files: dict[str, str], contract: dict, threshold: float, variant: str,
                  hw_arch: str | None, extra: dict) -> dict:

@@ -9,12 +9,13 @@ import numpy as np
 
 from cardrec.evaluation.metrics import embedding_similarity, evaluate_similarity, unknown_ids
 from cardrec.data.shards import EvalSet
+from cardrec.errors import CardrecError
 
 log = logging.getLogger(__name__)
 Embed = Callable[[np.ndarray], np.ndarray]  # uint8 (N,H,W,3) letterboxed -> (N,D) unit-norm
 
 
-class QualityGateError(RuntimeError):
+class QualityGateError(CardrecError):
     """A compressed model drifted too far from FP32 on held-out queries."""
 
 

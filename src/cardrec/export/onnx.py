@@ -12,12 +12,13 @@ import torch
 from cardrec_edge.preprocess import Preprocess
 
 from cardrec.models.embedder import load_checkpoint
+from cardrec.errors import CardrecError
 
 log = logging.getLogger(__name__)
 INPUT, OUTPUT = "input", "embedding"
 
 
-class ParityError(RuntimeError):
+class ParityError(CardrecError):
     """ONNX output differs from torch beyond the configured tolerance."""
 
 

@@ -18,6 +18,8 @@ from cardrec_edge.preprocess import Preprocess
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from cardrec.errors import ConfigError
+
 log = logging.getLogger(__name__)
 METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
            "percentile": CalibrationMethod.Percentile}
@@ -48,7 +50,7 @@ def quantize(fp32_path: str, out_path: str, calib: np.ndarray, contract: Preproc
              reduce_range: bool = True, method: str = "minmax") -> dict:
     """QDQ INT8 calibrated on the NHWC uint8 calibration set; returns the settings used."""
     if method not in METHODS:
-        raise ValueError(f"quantize.method must be one of {sorted(METHODS)}, got {method!r}")
+        raise ConfigError(f"quantize.method must be one of {sorted(METHODS)}, got {method!r}")
     with tempfile.TemporaryDirectory() as tmp:
         prepped = str(Path(tmp) / "prepped.onnx")
         quant_pre_process(fp32_path, prepped, skip_symbolic_shape=True)

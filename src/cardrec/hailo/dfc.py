@@ -21,6 +21,8 @@ import numpy as np
 
 from cardrec_edge.preprocess import Preprocess
 
+from cardrec.errors import ConfigError, ToolError
+
 DFC_VERSION = "3.33.0"  # Hailo-8/8L are built by the DFC 3.x line
 HAILORT_VERSION = "4.23.0"  # runtime matching DFC 3.33 on the device
 PRECISIONS = ("a16_w16", "a8_w8")
@@ -65,11 +67,11 @@ class HailoConfig:
 
     def __post_init__(self) -> None:
         if self.output_precision not in PRECISIONS:
-            raise ValueError(f"output_precision must be one of {PRECISIONS}, got {self.output_precision!r}")
+            raise ConfigError(f"hailo.output_precision must be one of {PRECISIONS}, got {self.output_precision!r}")
         if not 0 <= self.optimization_level <= 4 or not 0 <= self.compression_level <= 5:
-            raise ValueError("optimization_level must be 0-4 and compression_level 0-5")
+            raise ConfigError("hailo.optimization_level must be 0-4 and hailo.compression_level 0-5")
         if self.calib_size < 1 or self.calib_batch_size < 1 or self.finetune_epochs < 1:
-            raise ValueError("calib_size, calib_batch_size and finetune_epochs must be >= 1")
+            raise ConfigError("hailo.calib_size, hailo.calib_batch_size and hailo.finetune_epochs must be >= 1")
 
     @classmethod
     def from_dict(cls, d: Optional[dict]) -> "HailoConfig":
@@ -77,14 +79,14 @@ class HailoConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d or {}) - known
         if unknown:
-            raise ValueError(f"unknown hailo config keys {sorted(unknown)}; valid: {sorted(known)}")
+            raise ConfigError(f"unknown hailo config keys {sorted(unknown)}; valid: {sorted(known)}")
         d = dict(d or {})
         if "docker_args" in d:
             d["docker_args"] = tuple(d["docker_args"] or ())
         return cls(**d)
 
 
-class HailoUnavailable(RuntimeError):
+class DfcUnavailable(ToolError):
     """The Hailo Dataflow Compiler is not importable here."""
 
 
@@ -109,12 +111,12 @@ def require_dfc() -> ModuleType:
         The ``hailo_sdk_client`` module.
 
     Raises:
-        HailoUnavailable: with installation instructions when it cannot be imported.
+        DfcUnavailable: with installation instructions when it cannot be imported.
     """
     try:
         return importlib.import_module("hailo_sdk_client")
     except ImportError as e:
-        raise HailoUnavailable(UNAVAILABLE_MESSAGE) from e
+        raise DfcUnavailable(UNAVAILABLE_MESSAGE) from e
 
 
 def model_script(cfg: HailoConfig, contract: Preprocess, output_layer: str) -> str:

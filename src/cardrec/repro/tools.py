@@ -1,4 +1,4 @@
-"""Running DVC and Snakemake as subprocesses, and reading the workflow's config and storage settings."""
+"""Running DVC and Snakemake as subprocesses (expected failures become ``ToolError``)."""
 from __future__ import annotations
 
 import json
@@ -8,11 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-
-class ToolError(RuntimeError):
-    """An expected failure of a user-facing command: printed without a traceback."""
+from cardrec.errors import ToolError
 
 
 def _bin(name: str) -> str:
@@ -53,30 +49,3 @@ def dvc_status(repo: Path, cloud: bool = False, remote: str | None = None) -> di
     out = dvc(*args, cwd=repo).stdout.strip()
     start = out.find("{")
     return json.loads(out[start:]) if start >= 0 else {}
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    for k, v in extra.items():
-        base[k] = _merge(dict(base.get(k) or {}), v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-    return base
-
-
-def load_config(repo: Path, configfiles: list[str] = ()) -> dict:
-    """config.yaml overlaid with ``--configfile`` files, as Snakemake merges them."""
-    cfg: dict = {}
-    for f in [repo / "config.yaml", *(repo / c for c in configfiles)]:
-        if not f.exists():
-            raise ToolError(f"config file not found: {f}")
-        cfg = _merge(cfg, yaml.safe_load(f.read_text()) or {})
-    return cfg
-
-
-def storage_settings(cfg: dict) -> dict:
-    """The ``storage:`` section, with the project prefix and the DVC remote URL."""
-    st = dict(cfg.get("storage") or {})
-    if not st.get("bucket"):
-        raise ToolError("config key storage.bucket is not set (config.yaml or a --configfile overlay)")
-    st.setdefault("project", "cardrec")
-    st["prefix"] = f"project/{st['project']}"
-    st["dvc_url"] = f"s3://{st['bucket']}/{st['prefix']}/dvc"
-    return st

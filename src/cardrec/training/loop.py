@@ -25,7 +25,7 @@ from cardrec_edge.preprocess import Preprocess
 from tqdm import tqdm
 
 from cardrec.data.augment import AugmentParams, render_view, stream_seed
-from cardrec.deploy.bundle import package_versions
+from cardrec.records import package_versions
 from cardrec.training.dist import Dist
 from cardrec.training.profiling import StepProfiler
 

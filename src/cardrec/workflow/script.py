@@ -1,4 +1,6 @@
-"""The edge between Snakemake script entry points and the library: logging and shared inputs."""
+"""The edge between Snakemake script entry points and the library: logging, shared inputs, expected failures.
+
+The only code that touches the ``snakemake`` object; scripts/ import it as ``cardrec.workflow``."""
 from __future__ import annotations
 
 import json
@@ -9,6 +11,7 @@ from pathlib import Path
 from cardrec_edge.preprocess import Preprocess
 
 from cardrec.data.augment import AugmentParams
+from cardrec.errors import CardrecError
 
 
 def start(smk) -> logging.Logger:
@@ -40,7 +43,6 @@ def train(smk, target: str, stage_cfg: dict, **extra) -> None:
               "unknown_fraction": smk.params.unknown_fraction, **extra}
     compute = (smk.config or {}).get("compute") or {}
     if compute.get("backend", "local") == "sagemaker":
-        from cardrec.aws.sagemaker.job import TrainingJobFailed
         from cardrec.aws.sagemaker.train import submit
 
         stage = Path(smk.output.profile).parent.name
@@ -48,7 +50,7 @@ def train(smk, target: str, stage_cfg: dict, **extra) -> None:
         try:
             submit(target, kwargs, compute, smk.config.get("storage") or {}, stage, record,
                    log=logging.getLogger("cardrec.sagemaker").info)
-        except (TrainingJobFailed, ValueError) as e:
+        except CardrecError as e:
             fail(str(e))
         return
     launch(target, kwargs, int(run.get("processes", 1)), smk.threads)
@@ -59,8 +61,3 @@ def fail(message: str, code: int = 1) -> None:
     logging.getLogger("cardrec").error(message)
     print(message, file=sys.__stderr__)
     sys.exit(code)
-
-
-def write_json(path, obj) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n")

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+from cardrec.errors import CardrecError, ConfigError
+from cardrec.config import project_prefix
 
 CHECKPOINT_LOCAL = "/opt/ml/checkpoints"
 INPUTS_CHANNEL = "inputs"
@@ -22,7 +24,7 @@ COMPLETE_MARKER = "_complete.json"
 TERMINAL = {"Completed", "Failed", "Stopped"}
 
 
-class TrainingJobFailed(RuntimeError):
+class TrainingJobFailed(CardrecError):
     """A training job ended Failed or Stopped; the message is one line with the job's FailureReason."""
 
 
@@ -47,7 +49,7 @@ class SageMakerSettings:
     def from_config(cls, cfg: dict) -> SageMakerSettings:
         missing = [k for k in ("role_arn",) if not cfg.get(k)]
         if missing:
-            raise ValueError(f"compute.sagemaker needs {', '.join(missing)} when compute.backend is sagemaker")
+            raise ConfigError(f"compute.sagemaker needs {', '.join(missing)} when compute.backend is sagemaker")
         return cls(**{k: v for k, v in cfg.items() if k in cls.__dataclass_fields__})
 
 
@@ -60,24 +62,20 @@ def framework_image(settings: SageMakerSettings, region: str) -> str:
                                    py_version=settings.py_version, instance_type=settings.instance_type,
                                    image_scope="training")
     except ValueError as e:
-        raise ValueError(f"compute.sagemaker.framework_version {settings.framework_version!r} / py_version "
+        raise ConfigError(f"compute.sagemaker.framework_version {settings.framework_version!r} / py_version "
                          f"{settings.py_version!r}: {e}") from None
 
 
 def stopping_condition(max_run_s: int, max_wait_s: int | None, use_spot: bool) -> dict:
     """``StoppingCondition``; managed spot needs MaxWaitTimeInSeconds ≥ MaxRuntimeInSeconds."""
     if max_run_s <= 0:
-        raise ValueError(f"compute.sagemaker.max_run_s must be positive, got {max_run_s}")
+        raise ConfigError(f"compute.sagemaker.max_run_s must be positive, got {max_run_s}")
     if not use_spot:
         return {"MaxRuntimeInSeconds": int(max_run_s)}
     wait = int(max_wait_s if max_wait_s is not None else 2 * max_run_s)
     if wait < max_run_s:
-        raise ValueError(f"compute.sagemaker.max_wait_s ({wait}) must be >= max_run_s ({max_run_s}) for spot")
+        raise ConfigError(f"compute.sagemaker.max_wait_s ({wait}) must be >= max_run_s ({max_run_s}) for spot")
     return {"MaxRuntimeInSeconds": int(max_run_s), "MaxWaitTimeInSeconds": wait}
-
-
-def project_prefix(project: str) -> str:
-    return f"project/{project}"
 
 
 def content_digest(files: dict[str, Path]) -> str:
@@ -144,7 +142,7 @@ def training_request(job_name: str, stage: str, settings: SageMakerSettings, buc
     base = f"s3://{bucket}/{project_prefix(project)}"
     image = image_uri or settings.image_uri
     if not image:
-        raise ValueError("compute.sagemaker needs image_uri, or a framework image resolved by framework_image()")
+        raise ConfigError("compute.sagemaker needs image_uri, or a framework image resolved by framework_image()")
     extra = {"cardrec_processes_per_host": processes}
     if source_uri:
         from cardrec.aws.sagemaker.source import ENTRY

@@ -14,6 +14,8 @@ from pathlib import Path
 from cardrec.aws.sagemaker.job import (CHECKPOINT_LOCAL, INPUTS_CHANNEL, SageMakerSettings, collect_files, framework_image,
                             run_training_job, training_request, upload_channel)
 from cardrec.aws.sagemaker.source import write_source_archive
+from cardrec.config import DEFAULT_PROJECT
+from cardrec.errors import ConfigError
 
 OUTPUT_KWARGS = ("out_model", "out_metrics", "profile_dir")
 PATH_KWARGS = ("shards", "teacher_emb", "init", "negatives")
@@ -41,9 +43,9 @@ def submit(target: str, kwargs: dict, compute: dict, storage: dict, stage: str,
 
     settings = SageMakerSettings.from_config(compute.get("sagemaker") or {})
     if not storage.get("bucket"):
-        raise ValueError("compute.backend sagemaker needs storage.bucket")
+        raise ConfigError("compute.backend sagemaker needs config key storage.bucket")
     s3, sm = client(storage, "s3"), client(storage, "sagemaker")
-    project = storage.get("project") or "cardrec"
+    project = storage.get("project") or DEFAULT_PROJECT
     uri, uploaded = upload_channel(s3, storage["bucket"], project, collect_files(input_paths(kwargs)))
     log(f"inputs at {uri} ({uploaded} files uploaded)")
     image, source = settings.image_uri, None
