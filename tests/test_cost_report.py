@@ -1,7 +1,6 @@
 """Cost report end to end: live bucket inventory (moto_server, paginated), Cost Explorer, CLI and the Snakemake rule."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -12,7 +11,7 @@ import pytest
 import yaml
 
 from cardrec.cost.actual import beside_estimate, month_period, request
-from cardrec.cli.cost import add_cost_commands
+from cardrec.cli import main as cardrec_main
 from cardrec.cost.storage import list_inventory
 
 from .conftest import make_workdir, snakemake
@@ -24,10 +23,7 @@ N_DVC = 1100  # > 1000: ListObjectsV2 needs a second page
 
 
 def run_cli(*argv: str) -> int:
-    ap = argparse.ArgumentParser()
-    add_cost_commands(ap.add_subparsers(dest="command", required=True))
-    args = ap.parse_args(list(argv))
-    return args.func(args)
+    return cardrec_main(list(argv))
 
 
 @pytest.fixture()

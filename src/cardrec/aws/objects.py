@@ -159,6 +159,8 @@ def compress_profiling(s3, bucket: str, prefix: str, act: bool = False, log=prin
     one); dry run unless ``act``; counts of folders by outcome."""
     import datetime as dt
 
+    from botocore.exceptions import BotoCoreError, ClientError
+
     profiling = f"{prefix}/profiling"
     folders, archives = dated_folders(s3, bucket, prefix)
     newest = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=min_age_days)).isoformat()
@@ -193,7 +195,7 @@ def compress_profiling(s3, bucket: str, prefix: str, act: bool = False, log=prin
             data = build_archive(members)
             try:
                 upload(s3, bucket, akey, data)
-            except Exception as e:
+            except (OSError, BotoCoreError, ClientError) as e:  # connection reset, timeout, refused
                 raise ToolError(f"upload of {akey} failed ({e}); originals kept") from None
             why = verify(s3, bucket, akey, members)
             if why is not None:

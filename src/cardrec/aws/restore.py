@@ -59,11 +59,13 @@ class RestoreReport:
 
 def _dir_entries(client, bucket: str, key: str, cache: Path) -> list[str] | None:
     """md5s listed in a ``.dir`` object, from the local DVC cache or the remote (None: not readable yet)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     local = cache / key.split("/files/", 1)[1] if "/files/" in key else None
     try:
         text = (local.read_text() if local and local.exists()
                 else client.get_object(Bucket=bucket, Key=key)["Body"].read())
-    except Exception:
+    except (OSError, BotoCoreError, ClientError):  # archived (InvalidObjectState), missing, unreadable
         return None
     return [e["md5"] for e in json.loads(text) if e.get("md5")]
 
