@@ -11,6 +11,7 @@ import numpy as np
 
 from .backends import open_backend
 from .bundle import Bundle
+from .defaults import MAX_GLARE, MIN_BLUR, RETRY_MARGIN, TOP_K
 from .detect import CARD_ASPECT, Detection, find_cards, rectify
 from .matcher import Matcher, Projection, decide
 from .quality import assess
@@ -75,7 +76,8 @@ class Recognizer:
     """
 
     def __init__(self, bundle: Bundle, backend: str = "auto", threads: int | None = None, exact: bool = False,
-                 min_blur: float = 40.0, max_glare: float = 0.25, retry_margin: float = 0.1, top_k: int = 5):
+                 min_blur: float = MIN_BLUR, max_glare: float = MAX_GLARE, retry_margin: float = RETRY_MARGIN,
+                 top_k: int = TOP_K):
         self.bundle = bundle
         self.cards = bundle.card_table()
         self.embedder = open_backend(bundle, backend, threads)

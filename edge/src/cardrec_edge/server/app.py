@@ -5,9 +5,9 @@ another computer, start it with ``--host 0.0.0.0`` and preferably ``--token SECR
 ``GET /health`` and the page itself then needs ``Authorization: Bearer SECRET`` (GET views also take
 ``?token=SECRET``, for links and headless browsers). Browsers allow the live camera only on https or localhost.
 
-Endpoints: ``GET /`` (page), ``GET /health``, ``POST /identify`` (multipart field ``image``, or a raw image
-body), ``GET /scans/{scan_id}`` (a recent result as HTML), ``GET /cards/{card_id}``, ``GET|POST /collection``,
-``DELETE /collection/{row_id}``, ``GET /collection.csv``. Expected errors answer 4xx JSON ``{"error": ...}``.
+Endpoints: ``GET /`` (page; its script and style sheet under ``GET /static/``), ``GET /health``,
+``POST /identify`` (multipart field ``image``, or a raw image body), ``GET /scans/{scan_id}`` (a recent result as
+HTML), ``GET /cards/{card_id}``, ``GET|POST /collection``, ``DELETE /collection/{row_id}``, ``GET /collection.csv``. Expected errors answer 4xx JSON ``{"error": ...}``.
 """
 from __future__ import annotations
 
@@ -37,9 +37,10 @@ try:
 except ImportError as e:  # pragma: no cover - depends on the install
     raise ImportError("the server needs the 'serve' extra: pip install 'cardrec-edge[serve]'") from e
 
-from .collection import Collection
-from .server_page import index_html, scan_html
-from .server_upload import DECLARED_OK, UploadError, check_image, decode_rgb, to_data_url
+from .. import defaults
+from ..collection import Collection
+from .page import STATIC_TYPES, index_html, scan_html, static_file
+from .upload import DECLARED_OK, UploadError, check_image, decode_rgb, to_data_url
 
 log = logging.getLogger("cardrec_edge.server")
 
@@ -156,8 +157,9 @@ def backend_name(recognizer) -> str:
     return "hailo" if type(recognizer.embedder).__name__ == "HailoEmbedder" else "onnx"
 
 
-def create_app(recognizer, collection: Collection, token: str | None = None, max_upload_bytes: int = 10 * 2**20,
-               max_pixels: int = 40_000_000) -> FastAPI:
+def create_app(recognizer, collection: Collection, token: str | None = None,
+               max_upload_bytes: int = int(defaults.MAX_UPLOAD_MB * 2**20),
+               max_pixels: int = defaults.MAX_PIXELS) -> FastAPI:
     """The HTTP app around a ``Recognizer`` and a ``Collection``; ``token`` turns on bearer authentication."""
     app = FastAPI(title="cardrec-edge", docs_url=None, redoc_url=None, openapi_url=None)
     cards_by_id = {c["id"]: c for c in recognizer.cards}
@@ -190,17 +192,24 @@ def create_app(recognizer, collection: Collection, token: str | None = None, max
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _error(500, f"internal error: {type(exc).__name__}")
 
-    def html(body: str, nonce: str | None = None) -> HTMLResponse:
-        script = f"'nonce-{nonce}'" if nonce else "'none'"
-        csp = (f"default-src 'self'; img-src 'self' data: blob:; style-src 'unsafe-inline'; script-src {script}; "
-               "connect-src 'self'; media-src 'self' blob: mediastream:; frame-ancestors 'none'; base-uri 'none'")
+    def html(body: str, scripts: bool = False) -> HTMLResponse:
+        script_src = "'self'" if scripts else "'none'"
+        csp = (f"default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+               f"script-src {script_src}; connect-src 'self'; "
+               "media-src 'self' blob: mediastream:; frame-ancestors 'none'; base-uri 'none'")
         return HTMLResponse(body, headers={"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff",
                                            "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
 
     @app.get("/", include_in_schema=False)
     def page() -> HTMLResponse:
-        nonce = secrets.token_urlsafe(16)
-        return html(index_html(nonce), nonce)
+        return html(index_html(), scripts=True)
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        if name not in STATIC_TYPES:
+            raise HTTPException(404, f"no static file {name!r}")
+        return Response(static_file(name), media_type=STATIC_TYPES[name],
+                        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
 
     @app.get("/health")
     def health() -> JSON:
@@ -294,9 +303,9 @@ def create_app(recognizer, collection: Collection, token: str | None = None, max
     return app
 
 
-def serve(bundle_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
-          db: str | Path = "collection.sqlite", backend: str = "auto", threads: int | None = None,
-          max_upload_mb: float = 10) -> None:
+def serve(bundle_dir: str | Path, host: str = defaults.HOST, port: int = defaults.PORT, token: str | None = None,
+          db: str | Path = defaults.DB, backend: str = "auto", threads: int | None = None,
+          max_upload_mb: float = defaults.MAX_UPLOAD_MB) -> None:
     """Load the bundle and run the server with uvicorn until interrupted.
 
     ``host`` defaults to 127.0.0.1 (this machine only); ``--host 0.0.0.0`` exposes it to the network, which
@@ -304,8 +313,8 @@ def serve(bundle_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, tok
     """
     import uvicorn
 
-    from .bundle import Bundle
-    from .pipeline import Recognizer
+    from ..bundle import Bundle
+    from ..pipeline import Recognizer
 
     recognizer = Recognizer(Bundle.load(bundle_dir), backend=backend, threads=threads)
     app = create_app(recognizer, Collection(db), token=token or None, max_upload_bytes=int(max_upload_mb * 2**20))

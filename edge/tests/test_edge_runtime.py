@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -18,9 +17,9 @@ from cardrec_edge.pipeline import Recognizer
 from cardrec_edge.runtime import OnnxEmbedder
 from cardrec_edge.tracking import Tracker
 
-from .edge_support import build_edge_bundle, card_face
+from edge_support import SHARED, build_edge_bundle, card_face
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
+PHOTOS = SHARED / "photos"
 
 
 def scene(card_id: str, turn: bool = False, blur: float = 0.0, seed: int = 0) -> np.ndarray:

@@ -23,12 +23,12 @@ import cv2
 import numpy as np
 import pytest
 from cardrec_edge.collection import CSV_HEADER
-from cardrec_edge.server_upload import image_dimensions
+from cardrec_edge.server.upload import image_dimensions
 
-from .edge_support import build_edge_bundle, card_face
+from edge_support import build_edge_bundle, card_face
 
 TOKEN = "s3cret-token"
-SERVE = ("import sys; from cardrec_edge.server import serve; "
+SERVE = ("import sys; from cardrec_edge.server.app import serve; "
          "serve(sys.argv[1], port=0, db=sys.argv[2], token=sys.argv[3] or None, threads=1)")
 
 
@@ -328,3 +328,27 @@ def test_pages_in_headless_chromium(server, pikachu_scan, tmp_path):
     assert 'id="upload-form"' in index and 'name="image"' in index and 'type="file"' in index
     assert "camera-btn" in index and "Download CSV" in index
     assert "12 cards · onnx" in index and f"<td>{html.escape(name)}</td>" in index
+
+
+def test_wheel_ships_the_page(tmp_path):
+    """The page's files are package data: a regular (non-editable) wheel install serves them too."""
+    edge = tmp_path / "edge"  # a clean copy: no build/ left over from earlier builds, none left in the checkout
+    shutil.copytree(Path(__file__).resolve().parents[1], edge,
+                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests"))
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path / "w"), str(edge)], capture_output=True, text=True, cwd=tmp_path)
+    assert build.returncode == 0, build.stderr[-3000:]
+    wheel = next((tmp_path / "w").glob("cardrec_edge-*.whl"))
+    target = tmp_path / "site"
+    inst = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+                           str(wheel)], capture_output=True, text=True)
+    assert inst.returncode == 0, inst.stderr[-3000:]
+    code = ("import cardrec_edge.server.page as p; print(p.__file__); "
+            "print(len(p.static_file('app.js')), len(p.static_file('style.css')), 'id=\"upload-form\"' in p.index_html())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(target)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    where, sizes = out.stdout.splitlines()
+    assert Path(where).is_relative_to(target)
+    js, css, has_form = sizes.split()
+    assert int(js) > 1000 and int(css) > 1000 and has_form == "True"
