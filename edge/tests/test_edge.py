@@ -6,11 +6,10 @@ import pytest
 from cardrec_edge.bundle import Bundle, BundleError
 from cardrec_edge.cli import main
 from cardrec_edge.matcher import Matcher, Projection, decide, l2_normalize
+from edge_support import INDEX_CFG
 
 from cardrec.bundle import write_bundle
 from cardrec.index import build_index, fit_projection, recall_at_1, save_projection
-
-from edge_support import INDEX_CFG
 
 
 def unit(n, d, seed=0):

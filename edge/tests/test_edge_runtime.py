@@ -16,7 +16,6 @@ from cardrec_edge.cli import main
 from cardrec_edge.pipeline import Recognizer
 from cardrec_edge.runtime import OnnxEmbedder
 from cardrec_edge.tracking import Tracker
-
 from edge_support import SHARED, build_edge_bundle, card_face
 
 PHOTOS = SHARED / "photos"
