@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -126,14 +127,39 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def server_token(args: argparse.Namespace) -> str | None:
+    """The access token from --token-file, --token or $CARDREC_EDGE_TOKEN (one source); ValueError if unusable."""
+    if args.token_file and args.token:
+        raise ValueError("give the token once: --token or --token-file, not both")
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text().strip()
+        except (OSError, UnicodeDecodeError) as e:
+            why = getattr(e, "strerror", None) or e
+            raise ValueError(f"cannot read --token-file {args.token_file}: {why}") from None
+        if not token:
+            raise ValueError(f"--token-file {args.token_file} is empty")
+        return token
+    return args.token or os.environ.get(defaults.TOKEN_ENV, "").strip() or None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
         from .server.app import serve
     except ImportError as e:
         print(f"cardrec-edge serve needs the [serve] extra (pip install 'cardrec-edge[serve]'): {e}", file=sys.stderr)
         return 2
-    serve(args.bundle, host=args.host, port=args.port, token=args.token, db=args.db, backend=args.backend,
-          threads=args.threads, max_upload_mb=args.max_upload_mb)
+    try:
+        if (args.workers is not None and args.workers < 1) or (args.queue is not None and args.queue < 0):
+            raise ValueError(f"--workers must be at least 1 and --queue at least 0 (got {args.workers}, {args.queue})")
+        token = server_token(args)
+    except ValueError as e:
+        print(f"cardrec-edge serve: {e}", file=sys.stderr)
+        return 2
+    serve(args.bundle, host=args.host, port=args.port, token=token, db=args.db, backend=args.backend,
+          threads=args.threads, max_upload_mb=args.max_upload_mb, allow_hosts=args.allow_host,
+          workers=args.workers, queue=args.queue, exact=args.exact, top_k=args.top_k, min_blur=args.min_blur,
+          max_glare=args.max_glare)
     return 0
 
 
@@ -189,7 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default=defaults.HOST,
                    help=f"bind address (default {defaults.HOST}; 0.0.0.0 exposes it)")
     s.add_argument("--port", type=int, default=defaults.PORT, help=f"TCP port (default: {defaults.PORT})")
-    s.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN' on the API")
+    s.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN' on the API (visible to "
+                   f"other users in `ps`: prefer --token-file or ${defaults.TOKEN_ENV})")
+    s.add_argument("--token-file", metavar="PATH", help="read the access token from this file (first line)")
+    s.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests for this host name (e.g. raspberrypi.local; repeatable; '*': any). "
+                        "Other names are refused (DNS rebinding)")
+    s.add_argument("--workers", type=int, default=None,
+                   help="frames recognised in parallel (default: one per core)")
+    s.add_argument("--queue", type=int, default=None, help="requests that may wait for a worker before the server "
+                   f"answers 503 (default: {defaults.QUEUE_PER_WORKER} per worker)")
     s.add_argument("--db", default=defaults.DB, help=f"SQLite collection file (default: {defaults.DB})")
     s.add_argument("--max-upload-mb", type=float, default=defaults.MAX_UPLOAD_MB,
                    help=f"largest accepted upload (default: {defaults.MAX_UPLOAD_MB:g} MB)")

@@ -11,3 +11,5 @@ PORT = 8000
 DB = "collection.sqlite"
 MAX_UPLOAD_MB = 10.0     # largest accepted upload
 MAX_PIXELS = 40_000_000  # largest image (width x height, from its header) that is decoded
+QUEUE_PER_WORKER = 8     # /identify requests that may wait per busy worker before the server answers 503
+TOKEN_ENV = "CARDREC_EDGE_TOKEN"  # environment variable holding the server's access token

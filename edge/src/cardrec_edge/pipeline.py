@@ -86,6 +86,7 @@ class Recognizer:
         self.matcher = Matcher(np.load(bundle.embeddings), None if exact else bundle.index,
                                search.get("expansion_search"), search.get("candidates", 16), projection)
         self.min_blur, self.max_glare, self.retry_margin, self.top_k = min_blur, max_glare, retry_margin, top_k
+        self.exact = exact
         c = bundle.contract
         self.crop_size = (c.height, max(1, round(c.height * CARD_ASPECT)))
 
