@@ -56,6 +56,18 @@ def test_foreign_host_names_are_refused(served):
         assert call(served.url + "/health", headers={"Host": host})[0] == 200, host
 
 
+def test_host_policy_by_bind_address():
+    from cardrec_edge.server.guard import HostPolicy
+
+    loop, every, lan = HostPolicy("127.0.0.1"), HostPolicy("0.0.0.0", ["Pi.Local"]), HostPolicy("192.168.1.7")
+    assert all(loop.allows(h) for h in ("127.0.0.1:8000", "localhost", "[::1]:8000"))
+    assert not any(loop.allows(h) for h in ("192.168.1.7:8000", "evil.example", "", None, "localhost.evil.example"))
+    assert all(every.allows(h) for h in ("192.168.1.7:8000", "[fe80::1]:80", "localhost:1", "pi.local:8000"))
+    assert not any(every.allows(h) for h in ("evil.example:8000", "pi.local.evil.example", "1.2.3.4.nip.io"))
+    assert lan.allows("192.168.1.7:8000") and not lan.allows("localhost:8000") and not lan.allows("evil.example")
+    assert HostPolicy("127.0.0.1", ["*"]).allows("anything.example")
+
+
 def test_cross_origin_writes_are_refused(served):
     before = len(rows(served.url))
     attempts = [

@@ -133,7 +133,7 @@ def server_token(args: argparse.Namespace) -> str | None:
         raise ValueError("give the token once: --token or --token-file, not both")
     if args.token_file:
         try:
-            token = Path(args.token_file).read_text().strip()
+            token = next(iter(Path(args.token_file).read_text().strip().splitlines()), "").strip()
         except (OSError, UnicodeDecodeError) as e:
             why = getattr(e, "strerror", None) or e
             raise ValueError(f"cannot read --token-file {args.token_file}: {why}") from None

@@ -23,10 +23,9 @@ import re
 import secrets
 import sys
 import threading
-from collections.abc import Iterable
-from contextlib import asynccontextmanager
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
