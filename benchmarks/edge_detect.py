@@ -3,7 +3,7 @@
     python benchmarks/edge_detect.py [--scenes 100] [--cards 1] [--crop 224x160] [--faces DIR] [--json out.json]
 
 Each scene warps real card faces (sv1, alpha on the rounded corners) with a random rotation, scale (long side
-25-80 % of the frame height) and perspective onto a textured background (cardrec_edge.scenes). Per frame it
+25-80 % of the frame height) and perspective onto a textured background (cardrec.data.scenes). Per frame it
 times ``find_cards`` (detect), ``rectify`` of every detection to the crop size (rectify) and both together, at
 one OpenCV thread, after a warm-up; reports p50/p90 ms, the corner error of the best-matching detection per card
 (fraction of the card diagonal, up to the 4 cyclic corner orders) and the share of cards found within 3 %.
@@ -26,7 +26,8 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from cardrec_edge.detect import find_cards, rectify  # noqa: E402
-from cardrec_edge.scenes import load_face, synthetic_scene  # noqa: E402
+
+from cardrec.data.scenes import load_face, synthetic_scene  # noqa: E402
 
 TARGET_MS = 5.0
 MATCH = 0.03

@@ -7,7 +7,7 @@ The bundle's model, contract and threshold are used as shipped. Its gallery is p
 entries with random unit vectors (labelled ``pad-N``) and re-indexed as the workflow does (projection +
 usearch graph, config.yaml's index section, written into the manifest), so search runs at
 production scale; the padding never matches a real card better than the card itself, it only makes
-the index bigger. Frames are synthetic 1280x720 scenes (``cardrec_edge.scenes``) of real sv1 card faces
+the index bigger. Frames are synthetic 1280x720 scenes (``cardrec.data.scenes``) of real sv1 card faces
 (../shared/data/cards/sv1) on textured backgrounds. Targets: detect + rectify <= 5 ms, the whole frame
 <= 25 ms, search <= 0.5 ms (p50).
 """
@@ -24,8 +24,8 @@ import numpy as np
 import yaml
 from cardrec_edge.bundle import Bundle
 from cardrec_edge.pipeline import Recognizer
-from cardrec_edge.scenes import load_face, synthetic_scene
 
+from cardrec.data.scenes import load_face, synthetic_scene
 from cardrec.deploy.bundle import write_bundle
 from cardrec.deploy.index import write_reference
 

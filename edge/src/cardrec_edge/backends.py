@@ -8,6 +8,7 @@ device, ``auto`` uses ONNX and ``hailo`` fails with a message saying what is mis
 from __future__ import annotations
 
 import importlib
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +69,13 @@ class HailoEmbedder:
         self._ctx = self.model.configure()
         self.configured = self._ctx.__enter__()
         self.out_shape = tuple(self.model.output().shape)
+        self._lock = threading.Lock()  # one configured model: one frame at a time (the server runs several)
 
     def embed_letterboxed(self, nhwc: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return self._embed(nhwc)
+
+    def _embed(self, nhwc: np.ndarray) -> np.ndarray:
         outs = []
         for img in np.asarray(nhwc, np.uint8):
             bindings = self.configured.create_bindings()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import defaults
 from .bundle import Bundle, BundleError
 from .sources import image_frames, open_stream
 from .tracking import Tracker
@@ -125,14 +127,39 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def server_token(args: argparse.Namespace) -> str | None:
+    """The access token from --token-file, --token or $CARDREC_EDGE_TOKEN (one source); ValueError if unusable."""
+    if args.token_file and args.token:
+        raise ValueError("give the token once: --token or --token-file, not both")
+    if args.token_file:
+        try:
+            token = next(iter(Path(args.token_file).read_text().strip().splitlines()), "").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            why = getattr(e, "strerror", None) or e
+            raise ValueError(f"cannot read --token-file {args.token_file}: {why}") from None
+        if not token:
+            raise ValueError(f"--token-file {args.token_file} is empty")
+        return token
+    return args.token or os.environ.get(defaults.TOKEN_ENV, "").strip() or None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
-        from .server import serve
+        from .server.app import serve
     except ImportError as e:
         print(f"cardrec-edge serve needs the [serve] extra (pip install 'cardrec-edge[serve]'): {e}", file=sys.stderr)
         return 2
-    serve(args.bundle, host=args.host, port=args.port, token=args.token, db=args.db, backend=args.backend,
-          threads=args.threads, max_upload_mb=args.max_upload_mb)
+    try:
+        if (args.workers is not None and args.workers < 1) or (args.queue is not None and args.queue < 0):
+            raise ValueError(f"--workers must be at least 1 and --queue at least 0 (got {args.workers}, {args.queue})")
+        token = server_token(args)
+    except ValueError as e:
+        print(f"cardrec-edge serve: {e}", file=sys.stderr)
+        return 2
+    serve(args.bundle, host=args.host, port=args.port, token=token, db=args.db, backend=args.backend,
+          threads=args.threads, max_upload_mb=args.max_upload_mb, allow_hosts=args.allow_host,
+          workers=args.workers, queue=args.queue, exact=args.exact, top_k=args.top_k, min_blur=args.min_blur,
+          max_glare=args.max_glare)
     return 0
 
 
@@ -152,11 +179,12 @@ def _runtime_args(p: argparse.ArgumentParser) -> None:
                    help="auto: the bundle's HEF on a Hailo device if there is one, else ONNX (default)")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
     p.add_argument("--exact", action="store_true", help="exact numpy search instead of the HNSW index")
-    p.add_argument("--top-k", type=int, default=5, help="candidates to report (default: 5)")
-    p.add_argument("--min-blur", type=float, default=40.0, help="variance of Laplacian below which a crop is "
-                   "too blurry to match (default: 40)")
-    p.add_argument("--max-glare", type=float, default=0.25, help="glare fraction above which a crop is not "
-                   "matched (default: 0.25)")
+    p.add_argument("--top-k", type=int, default=defaults.TOP_K,
+                   help=f"candidates to report (default: {defaults.TOP_K})")
+    p.add_argument("--min-blur", type=float, default=defaults.MIN_BLUR, help="variance of Laplacian below which a "
+                   f"crop is too blurry to match (default: {defaults.MIN_BLUR:g})")
+    p.add_argument("--max-glare", type=float, default=defaults.MAX_GLARE, help="glare fraction above which a crop "
+                   f"is not matched (default: {defaults.MAX_GLARE:g})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,11 +212,22 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=cmd_watch)
     s = sub.add_parser("serve", help="HTTP API and web page (POST /identify, GET /health, collection)")
     _runtime_args(s)
-    s.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 exposes it)")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN' on the API")
-    s.add_argument("--db", default="collection.sqlite", help="SQLite collection file (default: collection.sqlite)")
-    s.add_argument("--max-upload-mb", type=float, default=10, help="largest accepted upload (default: 10 MB)")
+    s.add_argument("--host", default=defaults.HOST,
+                   help=f"bind address (default {defaults.HOST}; 0.0.0.0 exposes it)")
+    s.add_argument("--port", type=int, default=defaults.PORT, help=f"TCP port (default: {defaults.PORT})")
+    s.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN' on the API (visible to "
+                   f"other users in `ps`: prefer --token-file or ${defaults.TOKEN_ENV})")
+    s.add_argument("--token-file", metavar="PATH", help="read the access token from this file (first line)")
+    s.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests for this host name (e.g. raspberrypi.local; repeatable; '*': any). "
+                        "Other names are refused (DNS rebinding)")
+    s.add_argument("--workers", type=int, default=None,
+                   help="frames recognised in parallel (default: one per core)")
+    s.add_argument("--queue", type=int, default=None, help="requests that may wait for a worker before the server "
+                   f"answers 503 (default: {defaults.QUEUE_PER_WORKER} per worker)")
+    s.add_argument("--db", default=defaults.DB, help=f"SQLite collection file (default: {defaults.DB})")
+    s.add_argument("--max-upload-mb", type=float, default=defaults.MAX_UPLOAD_MB,
+                   help=f"largest accepted upload (default: {defaults.MAX_UPLOAD_MB:g} MB)")
     s.set_defaults(func=cmd_serve)
     b = sub.add_parser("bench", help="per-stage latency and frames/s on images",
                        description="Runs the whole frame pipeline on the given images and reports p50/p90 per stage.")

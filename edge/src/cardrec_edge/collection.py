@@ -16,6 +16,9 @@ from typing import IO
 SCHEMA_VERSION = 1
 CONDITIONS = ("Mint", "Near Mint", "Lightly Played", "Moderately Played", "Heavily Played", "Damaged")
 PRINTINGS = ("Normal", "Holofoil", "Reverse Holofoil", "1st Edition")
+LANGUAGES = ("English", "Japanese", "French", "German", "Italian", "Spanish", "Portuguese", "Dutch", "Polish",
+             "Russian", "Korean", "Chinese (Simplified)", "Chinese (Traditional)", "Thai", "Indonesian")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting with one of these
 CSV_HEADER = ("Quantity", "Name", "Set", "Card Number", "Rarity", "Printing", "Condition", "Language")
 MAX_QUANTITY = 10_000
 ROW_FIELDS = ("id", "card_id", "name", "set_code", "set_name", "number", "rarity", "quantity", "condition",
@@ -51,8 +54,12 @@ def validate_entry(quantity: object, condition: object, printing: object, langua
         raise ValueError(f"quantity {quantity!r} must be a whole number from 1 to {MAX_QUANTITY}")
     _choice("condition", condition, CONDITIONS)
     _choice("printing", printing, PRINTINGS)
-    if not isinstance(language, str) or not language.strip() or len(language) > 40:
-        raise ValueError(f"language {language!r} must be a non-empty name of at most 40 characters")
+    _choice("language", language, LANGUAGES)
+
+
+def csv_cell(value: object) -> object:
+    """``value`` as a CSV cell a spreadsheet shows as text: a leading ' before a formula character."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
 class Collection:
@@ -82,7 +89,7 @@ class Collection:
             raise ValueError(f"card needs an id and a name, got {card!r}")
         scanned = datetime.now(timezone.utc).isoformat(timespec="seconds")
         values = (card["id"], card["name"], card.get("set"), card.get("set_name"), card.get("number"),
-                  card.get("rarity"), quantity, condition, printing, language.strip(), scanned)
+                  card.get("rarity"), quantity, condition, printing, language, scanned)
         with self._lock, closing(self._connect()) as con, con:
             cur = con.execute(f"INSERT INTO collection ({', '.join(ROW_FIELDS[1:])}) VALUES "
                               f"({', '.join('?' * len(values))})", values)
@@ -100,7 +107,8 @@ class Collection:
 
     def export_csv(self, file_obj: IO[str]) -> int:
         """Write the collection as CSV (``CSV_HEADER``), quantities summed per card, printing, condition and
-        language; ``Set`` is the set's name when the card table has one, else its code. Returns data rows."""
+        language; ``Set`` is the set's name when the card table has one, else its code. Cells that start like a
+        formula are neutralised (``csv_cell``). Returns data rows."""
         groups: dict[tuple, list] = {}
         for r in self.rows():
             key = (r["card_id"], r["printing"], r["condition"], r["language"])
@@ -111,5 +119,5 @@ class Collection:
                                r["rarity"] or "", r["printing"], r["condition"], r["language"]]
         writer = csv.writer(file_obj, lineterminator="\r\n")
         writer.writerow(CSV_HEADER)
-        writer.writerows(groups.values())
+        writer.writerows([csv_cell(v) for v in row] for row in groups.values())
         return len(groups)

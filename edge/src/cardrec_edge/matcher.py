@@ -1,6 +1,7 @@
 """Matching embeddings against the reference gallery: one score (cosine), one threshold."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,7 @@ class Matcher:
         self.candidates = max(1, int(candidates))
         self.projection = projection
         self._index = None
+        self._lock = threading.Lock()  # usearch's Python search is not documented as safe across threads
         if index is not None:
             if isinstance(index, (str, Path)):
                 from usearch.index import Index
@@ -74,7 +76,8 @@ class Matcher:
             top = np.argsort(-sims, axis=1)[:, :k]
             return [[Match(int(i), float(sims[r, i])) for i in row] for r, row in enumerate(top)]
         nav = self.projection(q) if self.projection is not None else q
-        res = self._index.search(nav, min(max(k, self.candidates), len(self.gallery)))
+        with self._lock:
+            res = self._index.search(nav, min(max(k, self.candidates), len(self.gallery)))
         keys = np.asarray(res.keys, np.int64).reshape(len(q), -1)  # one query: Matches, several: BatchMatches
         counts = np.asarray(res.counts if hasattr(res, "counts") else [keys.shape[1]]).reshape(-1, 1)
         valid = np.arange(keys.shape[1]) < counts

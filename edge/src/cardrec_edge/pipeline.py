@@ -11,6 +11,7 @@ import numpy as np
 
 from .backends import open_backend
 from .bundle import Bundle
+from .defaults import MAX_GLARE, MIN_BLUR, RETRY_MARGIN, TOP_K
 from .detect import CARD_ASPECT, Detection, find_cards, rectify
 from .matcher import Matcher, Projection, decide
 from .quality import assess
@@ -75,7 +76,8 @@ class Recognizer:
     """
 
     def __init__(self, bundle: Bundle, backend: str = "auto", threads: int | None = None, exact: bool = False,
-                 min_blur: float = 40.0, max_glare: float = 0.25, retry_margin: float = 0.1, top_k: int = 5):
+                 min_blur: float = MIN_BLUR, max_glare: float = MAX_GLARE, retry_margin: float = RETRY_MARGIN,
+                 top_k: int = TOP_K):
         self.bundle = bundle
         self.cards = bundle.card_table()
         self.embedder = open_backend(bundle, backend, threads)
@@ -84,6 +86,7 @@ class Recognizer:
         self.matcher = Matcher(np.load(bundle.embeddings), None if exact else bundle.index,
                                search.get("expansion_search"), search.get("candidates", 16), projection)
         self.min_blur, self.max_glare, self.retry_margin, self.top_k = min_blur, max_glare, retry_margin, top_k
+        self.exact = exact
         c = bundle.contract
         self.crop_size = (c.height, max(1, round(c.height * CARD_ASPECT)))
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .defaults import MAX_GLARE, MIN_BLUR
+
 SIZE = (128, 176)            # (width, height) the crop is resized to before measuring
 GLARE_VALUE = 250            # HSV value at or above which a pixel is near-saturated ...
 GLARE_SATURATION = 25        # ... and at or below which saturation (0-255) it is colourless: specular glare
@@ -27,7 +29,7 @@ class Quality:
                 "reasons": list(self.reasons)}
 
 
-def assess(crop_rgb: np.ndarray, min_blur: float = 40.0, max_glare: float = 0.25) -> Quality:
+def assess(crop_rgb: np.ndarray, min_blur: float = MIN_BLUR, max_glare: float = MAX_GLARE) -> Quality:
     """Sharpness and glare of an RGB uint8 card crop; ``ok`` when blur >= min_blur and glare <= max_glare."""
     if crop_rgb.ndim != 3 or crop_rgb.shape[2] != 3 or crop_rgb.size == 0:
         raise ValueError(f"expected an HxWx3 RGB crop, got shape {crop_rgb.shape}")

@@ -1,13 +1,17 @@
 """``cardrec-edge serve``: identify cards over HTTP, keep a collection, and a small web page to drive both.
 
 The server listens on 127.0.0.1 by default, reachable from this machine only. To use it from a phone or
-another computer, start it with ``--host 0.0.0.0`` and preferably ``--token SECRET``: every endpoint except
-``GET /health`` and the page itself then needs ``Authorization: Bearer SECRET`` (GET views also take
-``?token=SECRET``, for links and headless browsers). Browsers allow the live camera only on https or localhost.
+another computer, start it with ``--host 0.0.0.0`` and preferably a token (``CARDREC_EDGE_TOKEN`` or
+``--token-file``): every endpoint except ``GET /health`` and the page itself then needs
+``Authorization: Bearer SECRET`` (GET views also take ``?token=SECRET``, for links and headless browsers; the
+access log shows it as ``token=REDACTED``). Browsers allow the live camera only on https or localhost.
+Foreign ``Host`` names and cross-origin writes are refused (``guard.py``); recognition runs on a bounded
+worker pool (``workers.py``) that answers 503 when full.
 
-Endpoints: ``GET /`` (page), ``GET /health``, ``POST /identify`` (multipart field ``image``, or a raw image
-body), ``GET /scans/{scan_id}`` (a recent result as HTML), ``GET /cards/{card_id}``, ``GET|POST /collection``,
-``DELETE /collection/{row_id}``, ``GET /collection.csv``. Expected errors answer 4xx JSON ``{"error": ...}``.
+Endpoints: ``GET /`` (page; its script and style sheet under ``GET /static/``), ``GET /health``,
+``POST /identify`` (multipart field ``image``, or a raw image body), ``GET /scans/{scan_id}`` (a recent result as
+HTML), ``GET /cards/{card_id}``, ``GET|POST /collection``, ``DELETE /collection/{row_id}``, ``GET /collection.csv``.
+Expected errors answer 4xx JSON ``{"error": ...}``.
 """
 from __future__ import annotations
 
@@ -15,11 +19,13 @@ import base64
 import io
 import json
 import logging
+import re
 import secrets
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,9 +43,12 @@ try:
 except ImportError as e:  # pragma: no cover - depends on the install
     raise ImportError("the server needs the 'serve' extra: pip install 'cardrec-edge[serve]'") from e
 
-from .collection import Collection
-from .server_page import index_html, scan_html
-from .server_upload import DECLARED_OK, UploadError, check_image, decode_rgb, to_data_url
+from .. import defaults
+from ..collection import Collection
+from .guard import LOOPBACK, WILDCARD, GuardMiddleware, HostPolicy
+from .page import STATIC_TYPES, index_html, scan_html, static_file
+from .upload import DECLARED_OK, UploadError, check_image, decode_rgb, to_data_url
+from .workers import Busy, WorkerPool, default_workers
 
 log = logging.getLogger("cardrec_edge.server")
 
@@ -47,7 +56,7 @@ JSON_LIMIT = 64 * 1024  # request bodies of the JSON endpoints
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the uploaded file
 DRAIN_CAP = 64 * 2**20  # read (and drop) up to this much of a refused body so the client sees the answer
 KEEP_SCANS = 50
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+TOKEN_IN_QUERY = re.compile(r"(?<=[?&])token=[^&\s]*")
 
 
 def _np_default(o):
@@ -156,13 +165,38 @@ def backend_name(recognizer) -> str:
     return "hailo" if type(recognizer.embedder).__name__ == "HailoEmbedder" else "onnx"
 
 
-def create_app(recognizer, collection: Collection, token: str | None = None, max_upload_bytes: int = 10 * 2**20,
-               max_pixels: int = 40_000_000) -> FastAPI:
-    """The HTTP app around a ``Recognizer`` and a ``Collection``; ``token`` turns on bearer authentication."""
-    app = FastAPI(title="cardrec-edge", docs_url=None, redoc_url=None, openapi_url=None)
+class RedactToken(logging.Filter):
+    """Writes ``token=REDACTED`` for a ``?token=`` query value in access-log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(TOKEN_IN_QUERY.sub("token=REDACTED", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def create_app(recognizer, collection: Collection, token: str | None = None,
+               max_upload_bytes: int = int(defaults.MAX_UPLOAD_MB * 2**20),
+               max_pixels: int = defaults.MAX_PIXELS, host: str = defaults.HOST, allow_hosts: Iterable[str] = (),
+               workers: int | None = None, queue: int | None = None) -> FastAPI:
+    """The HTTP app around a ``Recognizer`` and a ``Collection``; ``token`` turns on bearer authentication.
+
+    ``host`` (the bound address) and ``allow_hosts`` decide which ``Host`` names are answered; ``workers``
+    (default: one per core) recognise in parallel, ``queue`` (default: ``defaults.QUEUE_PER_WORKER`` per
+    worker) more requests wait, and beyond that /identify answers 503.
+    """
+    workers = workers or default_workers()
+    pool = WorkerPool(workers, defaults.QUEUE_PER_WORKER * workers if queue is None else queue)
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        pool.shutdown()
+
+    app = FastAPI(title="cardrec-edge", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.add_middleware(GuardMiddleware, policy=HostPolicy(host, allow_hosts))
     cards_by_id = {c["id"]: c for c in recognizer.cards}
     scans = ScanStore()
-    infer_lock = threading.Lock()  # one frame at a time through the model (Hailo contexts are not shared)
     expected = token.encode() if token else None
 
     def authorize(request: Request) -> None:
@@ -190,31 +224,39 @@ def create_app(recognizer, collection: Collection, token: str | None = None, max
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _error(500, f"internal error: {type(exc).__name__}")
 
-    def html(body: str, nonce: str | None = None) -> HTMLResponse:
-        script = f"'nonce-{nonce}'" if nonce else "'none'"
-        csp = (f"default-src 'self'; img-src 'self' data: blob:; style-src 'unsafe-inline'; script-src {script}; "
-               "connect-src 'self'; media-src 'self' blob: mediastream:; frame-ancestors 'none'; base-uri 'none'")
+    def html(body: str, scripts: bool = False) -> HTMLResponse:
+        script_src = "'self'" if scripts else "'none'"
+        csp = (f"default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+               f"script-src {script_src}; connect-src 'self'; "
+               "media-src 'self' blob: mediastream:; frame-ancestors 'none'; base-uri 'none'")
         return HTMLResponse(body, headers={"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff",
                                            "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
 
     @app.get("/", include_in_schema=False)
     def page() -> HTMLResponse:
-        nonce = secrets.token_urlsafe(16)
-        return html(index_html(nonce), nonce)
+        return html(index_html(), scripts=True)
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        if name not in STATIC_TYPES:
+            raise HTTPException(404, f"no static file {name!r}")
+        return Response(static_file(name), media_type=STATIC_TYPES[name],
+                        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
 
     @app.get("/health")
     def health() -> JSON:
         return JSON({"status": "ok", "cards": len(recognizer.cards), "threshold": recognizer.bundle.threshold,
                      "backend": backend_name(recognizer),
                      "model_variant": recognizer.bundle.manifest.get("model_variant"),
-                     "auth_required": expected is not None})
+                     "auth_required": expected is not None, "top_k": recognizer.top_k, "exact": recognizer.exact,
+                     "min_blur": recognizer.min_blur, "max_glare": recognizer.max_glare,
+                     "workers": pool.workers, "queue": pool.queue})
 
     api = APIRouter(dependencies=[Depends(authorize)])
 
     def identify_upload(data: bytes, fmt: str) -> dict:
-        with infer_lock:  # also bounds memory: one decoded frame (up to max_pixels) at a time
-            rgb = decode_rgb(data, fmt)
-            result = recognizer.identify_frame(rgb)
+        rgb = decode_rgb(data, fmt)  # on a pool worker: at most `workers` decoded frames in memory
+        result = recognizer.identify_frame(rgb)
         out = result.to_json()
         for js, card in zip(out["cards"], result.cards):
             js["crop"] = to_data_url(card.crop) if card.crop is not None else None
@@ -230,9 +272,11 @@ def create_app(recognizer, collection: Collection, token: str | None = None, max
     async def identify(request: Request) -> JSON:
         data, declared = await read_image_upload(request, max_upload_bytes)
         try:
-            return JSON(await run_in_threadpool(identify_upload, data, check_image(data, declared, max_pixels)))
+            return JSON(await pool.run(identify_upload, data, check_image(data, declared, max_pixels)))
         except UploadError as e:
             return _error(e.status, str(e))
+        except Busy as e:
+            return _error(503, f"server busy: {e}; try again shortly", {"Retry-After": "1"})
 
     @api.get("/scans/{scan_id}", include_in_schema=False)
     def scan_page(scan_id: str) -> HTMLResponse:
@@ -260,6 +304,9 @@ def create_app(recognizer, collection: Collection, token: str | None = None, max
 
     @api.post("/collection")
     async def collection_add(request: Request) -> JSON:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise HTTPException(415, f"content type {ctype or 'none'!r}: send application/json")
         try:
             payload = json.loads(await read_body(request, JSON_LIMIT) or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -294,24 +341,33 @@ def create_app(recognizer, collection: Collection, token: str | None = None, max
     return app
 
 
-def serve(bundle_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
-          db: str | Path = "collection.sqlite", backend: str = "auto", threads: int | None = None,
-          max_upload_mb: float = 10) -> None:
+def serve(bundle_dir: str | Path, host: str = defaults.HOST, port: int = defaults.PORT, token: str | None = None,
+          db: str | Path = defaults.DB, backend: str = "auto", threads: int | None = None,
+          max_upload_mb: float = defaults.MAX_UPLOAD_MB, allow_hosts: Iterable[str] = (), workers: int | None = None,
+          queue: int | None = None, **recognizer_options) -> None:
     """Load the bundle and run the server with uvicorn until interrupted.
 
     ``host`` defaults to 127.0.0.1 (this machine only); ``--host 0.0.0.0`` exposes it to the network, which
-    should go with a ``token``. Raises ``BundleError`` for a bad bundle.
+    should go with a ``token``. ``recognizer_options`` (``exact``, ``top_k``, ``min_blur``, ``max_glare``) go
+    to the ``Recognizer``; onnxruntime gets ``threads`` (default: the cores shared among the workers).
+    Raises ``BundleError`` for a bad bundle.
     """
     import uvicorn
 
-    from .bundle import Bundle
-    from .pipeline import Recognizer
+    from ..bundle import Bundle
+    from ..pipeline import Recognizer
 
-    recognizer = Recognizer(Bundle.load(bundle_dir), backend=backend, threads=threads)
-    app = create_app(recognizer, Collection(db), token=token or None, max_upload_bytes=int(max_upload_mb * 2**20))
+    workers = workers or default_workers()
+    threads = threads or max(1, default_workers() // workers)
+    recognizer = Recognizer(Bundle.load(bundle_dir), backend=backend, threads=threads, **recognizer_options)
+    app = create_app(recognizer, Collection(db), token=token or None, max_upload_bytes=int(max_upload_mb * 2**20),
+                     host=host, allow_hosts=allow_hosts, workers=workers, queue=queue)
     if host not in LOOPBACK and not token:
-        print(f"warning: serving on {host} without --token: anyone on the network can use this server and edit "
+        print(f"warning: serving on {host} without a token: anyone on the network can use this server and edit "
               "the collection", file=sys.stderr)
-    print(f"cardrec-edge: {len(recognizer.cards)} cards, {backend_name(recognizer)} backend, collection {db}; "
-          f"open http://{'localhost' if host in LOOPBACK else host}:{port}/", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, limit_concurrency=64)
+    print(f"cardrec-edge: {len(recognizer.cards)} cards, {backend_name(recognizer)} backend, {workers} workers, "
+          f"collection {db}; open http://{'localhost' if host in LOOPBACK | WILDCARD else host}:{port}/",
+          file=sys.stderr, flush=True)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", server_header=False, limit_concurrency=64)
+    logging.getLogger("uvicorn.access").addFilter(RedactToken())  # after Config, which sets up uvicorn's logging
+    uvicorn.Server(config).run()

@@ -6,11 +6,10 @@ import pytest
 from cardrec_edge.bundle import Bundle, BundleError
 from cardrec_edge.cli import main
 from cardrec_edge.matcher import Matcher, Projection, decide, l2_normalize
+from edge_support import INDEX_CFG
 
-from cardrec.bundle import write_bundle
-from cardrec.index import build_index, fit_projection, recall_at_1, save_projection
-
-from .edge_support import INDEX_CFG
+from cardrec.deploy.bundle import write_bundle
+from cardrec.deploy.index import build_index, fit_projection, recall_at_1, save_projection
 
 
 def unit(n, d, seed=0):
@@ -122,7 +121,7 @@ def test_edge_imports_without_torch():
 
     code = ("import sys; sys.modules['torch'] = None; sys.modules['timm'] = None; sys.modules['cardrec'] = None\n"
             "import cardrec_edge.cli, cardrec_edge.runtime, cardrec_edge.matcher, cardrec_edge.bundle\n"
-            "import cardrec_edge.pipeline, cardrec_edge.server, cardrec_edge.collection, cardrec_edge.scenes\n"
+            "import cardrec_edge.pipeline, cardrec_edge.server.app, cardrec_edge.collection\n"
             "print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

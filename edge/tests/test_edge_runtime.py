@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,10 +16,9 @@ from cardrec_edge.cli import main
 from cardrec_edge.pipeline import Recognizer
 from cardrec_edge.runtime import OnnxEmbedder
 from cardrec_edge.tracking import Tracker
+from edge_support import SHARED, build_edge_bundle, card_face
 
-from .edge_support import build_edge_bundle, card_face
-
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
+PHOTOS = SHARED / "photos"
 
 
 def scene(card_id: str, turn: bool = False, blur: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -156,7 +154,7 @@ def test_backend_choice_without_hailort(bundle_dir, tmp_path, monkeypatch):
     assert isinstance(open_backend(plain, "auto"), OnnxEmbedder)
     with pytest.raises(BundleError, match="has no HEF"):
         open_backend(plain, "hailo")
-    from cardrec.bundle import write_bundle  # a bundle that ships a HEF beside the ONNX model
+    from cardrec.deploy.bundle import write_bundle  # a bundle that ships a HEF beside the ONNX model
     hef = tmp_path / "student.hef"
     hef.write_bytes(b"HEF bytes from hailo_compile")
     files = {k: str(bundle_dir / plain.manifest["files"][k]["path"]) for k in ("model", "embeddings", "index", "cards")}

@@ -8,14 +8,15 @@ from pathlib import Path
 import numpy as np
 from cardrec_edge.preprocess import Preprocess
 from cardrec_edge.runtime import OnnxEmbedder
-from cardrec_edge.scenes import load_face, on_white
 
-from cardrec.bundle import write_bundle
-from cardrec.export import export_onnx
-from cardrec.index import build_index, write_thumbnails
-from cardrec.models import create_embedder, save_checkpoint
+from cardrec.deploy.bundle import write_bundle
+from cardrec.data.scenes import load_face, on_white
+from cardrec.export.onnx import export_onnx
+from cardrec.deploy.index import build_index, write_thumbnails
+from cardrec.models.embedder import create_embedder, save_checkpoint
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "data"  # the project's shared data, beside the checkout
 SV1_CARDS = SHARED / "cards" / "sv1"
 SV1_JSON = SHARED / "pokemon-tcg-data" / "cards" / "en" / "sv1.json"
 CONTRACT = Preprocess(height=128, width=96)

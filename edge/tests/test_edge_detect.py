@@ -1,5 +1,5 @@
 """Model-free card detection, rectification and the quality gate of the edge runtime, on real images:
-16 phone photos, and synthetic scenes of real sv1 card faces with known corners (cardrec_edge.scenes)."""
+16 phone photos, and synthetic scenes of real sv1 card faces with known corners (cardrec.data.scenes)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from cardrec_edge.detect import CARD_ASPECT, FULL_FRAME_SCORE, Detection, find_cards, rectify, side_ratio
 from cardrec_edge.quality import assess
-from cardrec_edge.scenes import background, load_face, on_white, paste, synthetic_scene
+from edge_support import SHARED
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from cardrec.data.scenes import background, load_face, on_white, paste, synthetic_scene
+
 PHOTOS = SHARED / "photos"
 SV1 = SHARED / "cards" / "sv1"
 PHOTO_FILES = [PHOTOS / f"photo_{i:02d}.jpg" for i in range(1, 17)]

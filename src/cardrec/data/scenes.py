@@ -12,8 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from .detect import CARD_ASPECT
+from cardrec_edge.detect import CARD_ASPECT
 
 
 @dataclass(frozen=True)

@@ -5,88 +5,22 @@ import base64
 import html
 import json
 import os
-import re
 import shutil
-import signal
 import struct
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-import uuid
 import zlib
-from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from cardrec_edge.collection import CSV_HEADER
-from cardrec_edge.server_upload import image_dimensions
-
-from .edge_support import build_edge_bundle, card_face
+from cardrec_edge.server.upload import image_dimensions
+from edge_support import build_edge_bundle, card_face
+from serve_support import call, chromium, encode, multipart, post_image, running_server
 
 TOKEN = "s3cret-token"
-SERVE = ("import sys; from cardrec_edge.server import serve; "
-         "serve(sys.argv[1], port=0, db=sys.argv[2], token=sys.argv[3] or None, threads=1)")
-
-
-@contextmanager
-def running_server(bundle: Path, workdir: Path, token: str | None = None):
-    """Start ``serve`` (port 0) in its own process group; yield its base URL; always stop it."""
-    log_path = workdir / f"server-{uuid.uuid4().hex[:6]}.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-c", SERVE, str(bundle), str(workdir / "collection.sqlite"),
-                                 token or ""], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline, url = time.monotonic() + 120, None
-        while url is None:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not start (exit {proc.poll()}):\n{log_path.read_text()[-4000:]}")
-            m = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", log_path.read_text())
-            url = m.group(1) if m else None
-            time.sleep(0.2)
-        assert call(url + "/health")[0] == 200
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-def call(url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None,
-         timeout: float = 120) -> tuple[int, dict, bytes]:
-    """(status, headers, body) of one HTTP request; 4xx/5xx are returned, not raised."""
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
-
-
-def multipart(data: bytes, content_type: str = "image/png", field: str = "image") -> tuple[bytes, dict]:
-    boundary = uuid.uuid4().hex
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="card"\r\n'
-            f"Content-Type: {content_type}\r\n\r\n").encode()
-    return head + data + f"\r\n--{boundary}--\r\n".encode(), \
-        {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-
-
-def encode(rgb: np.ndarray, ext: str) -> bytes:
-    ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    assert ok
-    return buf.tobytes()
-
-
-def post_image(url: str, data: bytes, content_type: str = "image/png", headers: dict | None = None):
-    body, h = multipart(data, content_type)
-    return call(url + "/identify", "POST", body, {**h, **(headers or {})})
 
 
 def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
@@ -141,8 +75,8 @@ def bundle(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(bundle, tmp_path_factory):
-    with running_server(bundle, tmp_path_factory.mktemp("serve_open")) as url:
-        yield url
+    with running_server(bundle, tmp_path_factory.mktemp("serve_open")) as served:
+        yield served.url
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +201,8 @@ def test_collection_api_and_csv(server):
 
 
 def test_token_mode(bundle, tmp_path):
-    with running_server(bundle, tmp_path, token=TOKEN) as url:
+    with running_server(bundle, tmp_path, "--token", TOKEN) as served:
+        url = served.url
         health = json.loads(call(url + "/health")[2])
         assert health["auth_required"] is True
         assert call(url + "/")[0] == 200  # the page asks for the token itself
@@ -283,22 +218,6 @@ def test_token_mode(bundle, tmp_path):
         scan_id = json.loads(body)["scan_id"]
         assert call(f"{url}/scans/{scan_id}")[0] == 401
         assert call(f"{url}/scans/{scan_id}?token={TOKEN}")[0] == 200
-
-
-def chromium(*args: str, profile: Path, timeout: float = 120) -> str:
-    """Run headless Debian chromium; its stdout (the DOM with --dump-dom)."""
-    cmd = [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,900",
-           "--hide-scrollbars", "--force-device-scale-factor=1", "--no-first-run", "--disable-dev-shm-usage",
-           f"--user-data-dir={profile}", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"chromium timed out: {' '.join(cmd)}")
-    assert proc.returncode == 0, err[-3000:]
-    return out
 
 
 def test_pages_in_headless_chromium(server, pikachu_scan, tmp_path):
@@ -328,3 +247,27 @@ def test_pages_in_headless_chromium(server, pikachu_scan, tmp_path):
     assert 'id="upload-form"' in index and 'name="image"' in index and 'type="file"' in index
     assert "camera-btn" in index and "Download CSV" in index
     assert "12 cards · onnx" in index and f"<td>{html.escape(name)}</td>" in index
+
+
+def test_wheel_ships_the_page(tmp_path):
+    """The page's files are package data: a regular (non-editable) wheel install serves them too."""
+    edge = tmp_path / "edge"  # a clean copy: no build/ left over from earlier builds, none left in the checkout
+    shutil.copytree(Path(__file__).resolve().parents[1], edge,
+                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests"))
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path / "w"), str(edge)], capture_output=True, text=True, cwd=tmp_path)
+    assert build.returncode == 0, build.stderr[-3000:]
+    wheel = next((tmp_path / "w").glob("cardrec_edge-*.whl"))
+    target = tmp_path / "site"
+    inst = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+                           str(wheel)], capture_output=True, text=True)
+    assert inst.returncode == 0, inst.stderr[-3000:]
+    code = ("import cardrec_edge.server.page as p; print(p.__file__); print(len(p.static_file('app.js')), "
+            "len(p.static_file('style.css')), 'id=\"upload-form\"' in p.index_html())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(target)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    where, sizes = out.stdout.splitlines()
+    assert Path(where).is_relative_to(target)
+    js, css, has_form = sizes.split()
+    assert int(js) > 1000 and int(css) > 1000 and has_form == "True"

@@ -69,6 +69,8 @@ def test_empty_export_is_header_only(tmp_path):
     ({"quantity": 2.5}, "quantity 2.5"),
     ({"quantity": True}, "quantity True"),
     ({"language": " "}, "language"),
+    ({"language": '=HYPERLINK("http://evil.example")'}, "language '=HYPERLINK"),
+    ({"language": "english"}, "language 'english' is not one of English"),
 ])
 def test_validation_names_the_value(tmp_path, kwargs, word):
     col = Collection(tmp_path / "c.sqlite")
@@ -92,3 +94,15 @@ def test_persists_across_reopen_and_versioned(tmp_path):
         con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(ValueError, match="schema"):
         Collection(path)
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path):
+    """CSV formula injection: a cell starting with = + - @ tab or CR is prefixed with ' (shown as text)."""
+    col = Collection(tmp_path / "c.sqlite")
+    names = ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\t=x", "\r=x", "Mr. Mime", "Ho-Oh"]
+    for i, name in enumerate(names):
+        col.add({"id": f"x-{i}", "name": name, "set": "=evil", "number": "-1", "rarity": "@r"})
+    body = export(col)[1:]
+    assert [r[1] for r in body] == ["'=1+2", "'+SUM(A1)", "'-2+3", "'@cmd", "'\t=x", "'\r=x", "Mr. Mime", "Ho-Oh"]
+    assert all((r[2], r[3], r[4]) == ("'=evil", "'-1", "'@r") for r in body)
+    assert all(r[0].isdigit() for r in body)  # quantities stay numbers
