@@ -1,4 +1,5 @@
-"""Entry point of rules hailo_parse, hailo_optimize, hailo_emulate and hailo_compile (cardrec.hailo_steps)."""
+"""Entry point of rules hailo_parse, hailo_optimize, hailo_emulate, hailo_embed and hailo_compile
+(cardrec.hailo_steps)."""
 from cardrec.hailo_steps import StepError, run_step
 from cardrec.snakescript import fail, start
 
