@@ -227,7 +227,8 @@ def test_container_kwargs_honour_sagemaker_env(tmp_path):
 
     job, digest = job_channel(tmp_path, kwargs={"run": {"checkpoint_every": 5}, "shards": ["results/preprocess/syn1"]})
     hps = {"cardrec_job_sha256": digest, "cardrec_processes_per_host": "4", "sagemaker_program": "entry.py"}
-    env = {"SM_MODEL_DIR": "/opt/ml/model", "SM_CHANNEL_INPUTS": "/opt/ml/input/data/inputs", "SM_CHANNEL_JOB": str(job)}
+    env = {"SM_MODEL_DIR": "/opt/ml/model", "SM_CHANNEL_INPUTS": "/opt/ml/input/data/inputs",
+           "SM_CHANNEL_JOB": str(job)}
     target, kwargs, processes, inputs = container_kwargs(hps, env)
     assert (target, processes, str(inputs)) == ("m:f", 4, "/opt/ml/input/data/inputs")
     assert kwargs["out_model"] == "/opt/ml/model/model.pt" and kwargs["profile_dir"] == "/opt/ml/model/profile"
