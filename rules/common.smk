@@ -155,8 +155,11 @@ def get_eval_inputs(wildcards):
     if wildcards.variant in MODEL_FILES:
         inputs["model"] = MODEL_FILES[wildcards.variant]
         inputs["embeddings"] = embedding_files(wildcards.variant, get_sets())
-    elif wildcards.variant == "hef":
-        inputs["har"] = "results/hailo/model_quantized.har"
+    elif wildcards.variant == "hef":  # emulator embeddings, and the bundle's pairing: the deployed model's gallery
+        inputs["hef_gallery"] = "results/hailo/embeddings/gallery.npy"
+        inputs["hef_queries"] = "results/hailo/embeddings/queries.npy"
+        inputs["embeddings"] = embedding_files(config["deploy"]["model"], get_sets())
+        inputs["deployed_metrics"] = f"results/evaluate/{config['deploy']['model']}/metrics.json"
     return inputs
 
 
@@ -210,4 +213,5 @@ def get_bundle_inputs(wildcards):
     if "hef" in config["export"]["targets"]:
         inputs["hef"] = "results/hailo/student.hef"
         inputs["hef_manifest"] = "results/hailo/manifest.json"
+        inputs["hef_metrics"] = "results/evaluate/hef/metrics.json"  # the pairing the Pi runs, gated
     return inputs

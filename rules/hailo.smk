@@ -65,6 +65,26 @@ rule hailo_emulate:
         "../scripts/hailo_step.py"
 
 
+rule hailo_embed:
+    input:
+        har="results/hailo/model_quantized.har",
+        gallery=shard_files(get_sets()),
+        queries=query_files(get_sets()),
+    output:
+        gallery="results/hailo/embeddings/gallery.npy",
+        queries="results/hailo/embeddings/queries.npy",
+    params:
+        hailo=get_config("hailo"),
+    log:
+        "logs/hailo/hailo_embed.log",
+    benchmark:
+        "logs/hailo/hailo_embed.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/hailo_step.py"
+
+
 rule hailo_compile:
     input:
         har="results/hailo/model_quantized.har",

@@ -3,7 +3,9 @@ import json
 from pathlib import Path
 
 from cardrec.deploy.bundle import write_bundle
-from cardrec.workflow import start
+from cardrec.export.gate import QualityGateError
+from cardrec.hailo.pairing import enforce_pairing
+from cardrec.workflow import fail, start
 
 log = start(snakemake)
 inp, p = snakemake.input, snakemake.params
@@ -12,8 +14,13 @@ files = {"model": inp.model, "embeddings": inp.embeddings, "index": inp.index, "
          "thumbnails": inp.thumbnails, "projection": inp.projection}
 extra = {"seed": p.seed, "evaluation": json.loads(Path(inp.summary).read_text()), "index": p.index}
 if "hef" in inp.keys():
+    pairing = json.loads(Path(inp.hef_metrics).read_text())["deployed_pairing"]
+    try:
+        pairing = enforce_pairing(metrics, pairing, p.gate["max_top1_drop"])
+    except QualityGateError as e:
+        fail(f"edge_bundle: {e}")
     files["hef"] = inp.hef
-    extra["hailo"] = json.loads(Path(inp.hef_manifest).read_text())
+    extra["hailo"] = {**json.loads(Path(inp.hef_manifest).read_text()), "deployed_pairing": pairing}
 manifest = write_bundle(Path(snakemake.output.manifest).parent, files, json.loads(Path(inp.contract).read_text()),
                         metrics["threshold"], p.variant, p.hw_arch if "hef" in files else None, extra)
 log.info("bundle written: %s", {k: v["bytes"] for k, v in manifest["files"].items()})

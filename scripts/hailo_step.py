@@ -1,4 +1,5 @@
-"""Entry point of rules hailo_parse, hailo_optimize, hailo_emulate and hailo_compile (cardrec.hailo.steps)."""
+"""Entry point of rules hailo_parse, hailo_optimize, hailo_emulate, hailo_embed and hailo_compile
+(cardrec.hailo.steps)."""
 from cardrec.hailo.steps import StepError, run_step
 from cardrec.workflow import fail, start
 

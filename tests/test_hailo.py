@@ -2,10 +2,10 @@
 DfcUnavailable path, and the DFC call sequence against a recording stand-in."""
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
 import runpy
 import sys
@@ -21,59 +21,10 @@ from cardrec.hailo import steps as hailo_steps
 from cardrec.hailo.dfc import HailoConfig, DfcUnavailable
 from cardrec_edge.preprocess import Preprocess
 
+from .hailo_support import LAYER, InferenceContext, RecordingClientRunner
+
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = Preprocess(height=32, width=24)
-LAYER = "cardrec_student/fc1"
-
-
-class InferenceContext:
-    """Stand-in for hailo_sdk_client.InferenceContext (found through the runner's module)."""
-
-    SDK_QUANTIZED = "sdk_quantized"
-
-
-class RecordingClientRunner:
-    """Records every DFC call; mimics the parts of ClientRunner that cardrec.hailo.dfc uses."""
-
-    calls: list[tuple] = []
-    dim = 8
-    emulator = None
-
-    def __init__(self, hw_arch: str | None = None, har: str | None = None) -> None:
-        self.calls.append(("init", {"hw_arch": hw_arch, "har": har}))
-
-    def translate_onnx_model(self, model, net_name, **kw):
-        self.calls.append(("translate_onnx_model", model, net_name, kw))
-
-    def get_hn_dict(self) -> dict:
-        return {"net_params": {"output_layers_order": [LAYER]},
-                "layers": {LAYER: {"type": "dense"},
-                           "cardrec_student/output_layer1": {"type": "output_layer", "input": [LAYER]}}}
-
-    def load_model_script(self, script: str) -> None:
-        self.calls.append(("load_model_script", script))
-
-    def optimize(self, calib) -> None:
-        self.calls.append(("optimize", calib))
-
-    def save_har(self, path: str) -> None:
-        Path(path).write_bytes(b"har")
-        self.calls.append(("save_har", path))
-
-    @contextlib.contextmanager
-    def infer_context(self, kind):
-        self.calls.append(("infer_context", kind))
-        yield "ctx"
-
-    def infer(self, ctx, data):
-        self.calls.append(("infer", ctx, data))
-        if self.emulator is not None:  # a test may plug in the FP32 model as "perfect" emulation
-            return self.emulator(data)
-        return np.arange(len(data) * self.dim, dtype=np.float32).reshape(len(data), 1, 1, self.dim) + 1
-
-    def compile(self) -> bytes:
-        self.calls.append(("compile",))
-        return b"HEF-bytes"
 
 
 @pytest.fixture
@@ -276,6 +227,9 @@ def dfc(monkeypatch, runner):
     module = ModuleType("hailo_sdk_client")
     module.ClientRunner, module.InferenceContext, module.__version__ = runner, InferenceContext, "3.33.0"
     monkeypatch.setitem(sys.modules, "hailo_sdk_client", module)
+    hailort = ModuleType("hailo_platform")  # HailoRT's Python package, installed beside the DFC in the suite
+    hailort.__version__ = "4.23.1"
+    monkeypatch.setitem(sys.modules, "hailo_platform", hailort)
     return runner
 
 
@@ -332,7 +286,9 @@ def test_dfc_steps_call_sequence(dfc, tmp_path, monkeypatch):
     assert (h / "student.hef").read_bytes() == b"HEF-bytes" and manifest["hef"] == "student.hef"
     assert manifest["hef_sha256"] == hashlib.sha256(b"HEF-bytes").hexdigest()
     assert manifest["hw_arch"] == "hailo8l" and manifest["dfc_version"] == "3.33.0"
-    assert manifest["hailort_version"] == hailo.HAILORT_VERSION == "4.23.0"
+    # the HailoRT beside the DFC (hailo_platform.__version__), not the pinned constant
+    assert manifest["hailort_version"] == "4.23.1" != hailo.HAILORT_VERSION
+    assert manifest["hailort_version_source"] == "hailo_platform.__version__"
     assert manifest["preprocess"] == CONTRACT.to_dict()
     assert manifest["optimize"]["calib_count"] == 4 and manifest["parse"]["end_node"] == "/head/Gemm"
     assert manifest["emulate"]["mean_cosine"] == emulated["mean_cosine"]
@@ -384,3 +340,144 @@ def test_end_node_auto_without_normalisation_is_the_output_node(tmp_path):
     path = tmp_path / "tiny.onnx"
     onnx.save(helper.make_model(helper.make_graph([node], "g", io[:1], io[1:])), str(path))
     assert hailo.embedding_end_node(path) == "/head/Relu"
+
+
+def test_hailort_version_without_hailort_is_the_pinned_one_and_says_so(monkeypatch):
+    monkeypatch.setitem(sys.modules, "hailo_platform", None)
+    monkeypatch.setattr(hailo.metadata, "version", lambda name: (_ for _ in ()).throw(
+        hailo.metadata.PackageNotFoundError(name)))
+    version, source = hailo.hailort_version()
+    assert version == hailo.HAILORT_VERSION and source.startswith("pinned for DFC 3.33.0")
+
+
+# -- evaluation of the HEF, and the pairing the Pi runs ------------------------------------------
+
+class Named(dict):
+    """Snakemake's named lists/params as the rule scripts use them: attributes and ``keys()``."""
+
+    __getattr__ = dict.__getitem__
+
+
+def run_rule_script(name: str, monkeypatch, tmp_path: Path, **smk) -> None:
+    """Run scripts/<name>.py as Snakemake would, with a ``snakemake`` object holding ``smk``."""
+    monkeypatch.setattr(sys, "stderr", sys.stderr)  # the script reassigns it; restore afterwards
+    monkeypatch.setattr(logging.root, "handlers", list(logging.root.handlers))
+    ns = SimpleNamespace(rule=name, log=[str(tmp_path / f"{name}.log")], threads=1, **smk)
+    runpy.run_path(str(ROOT / "scripts" / f"{name}.py"), init_globals={"snakemake": ns})
+
+
+def _evaluate(variant: str, tmp_path: Path, monkeypatch, gallery, queries, **inputs) -> dict:
+    out = tmp_path / "evaluate" / variant
+    run_rule_script("evaluate", monkeypatch, tmp_path, wildcards=Named(variant=variant),
+                    params=Named(evaluate={"unknown_fraction": 0.0, "max_false_reject": 0.0, "top_k": 2}),
+                    input=Named(gallery=gallery, queries=queries, contract=str(tmp_path / "contract.json"), **inputs),
+                    output=Named(metrics=str(out / "metrics.json"), confusions=str(out / "confusions.png")))
+    return json.loads((out / "metrics.json").read_text())
+
+
+def _fp32_run(tmp_path: Path, monkeypatch) -> tuple[dict, list[str], list[str], Path]:
+    """A real ONNX model as the deployed CPU model: its gallery embeddings and its evaluation."""
+    from cardrec_edge.runtime import OnnxEmbedder
+
+    onnx_path = _embedder_onnx(tmp_path / "student.onnx")
+    (tmp_path / "contract.json").write_text(json.dumps(CONTRACT.to_dict()))
+    gallery, queries = _eval_files(tmp_path)
+    emb = tmp_path / "embeddings" / "fp32.npy"
+    emb.parent.mkdir()
+    np.save(emb, OnnxEmbedder(onnx_path, CONTRACT).embed_letterboxed(np.load(gallery[0])))
+    deployed = _evaluate("fp32", tmp_path, monkeypatch, gallery, queries, model=str(onnx_path), embeddings=[str(emb)])
+    return deployed, gallery, queries, emb
+
+
+def _hef_embed_out(tmp_path: Path) -> dict:
+    return {"gallery": str(tmp_path / "hailo/embeddings/gallery.npy"),
+            "queries": str(tmp_path / "hailo/embeddings/queries.npy")}
+
+
+def test_hef_evaluation_runs_in_the_container_without_a_local_dfc(monkeypatch, tmp_path):
+    """hailo.docker_image set, no DFC on the host: the HEF's emulation for rule evaluate goes through the same
+    runner as the other hailo_* steps (rule hailo_embed), and evaluate itself needs no DFC.
+
+    The docker CLI is the boundary: tests/fake_dfc/docker stands for it on PATH, records its argv and runs the
+    container's command here, with tests/fake_dfc/hailo_sdk_client.py (the recording ClientRunner) as the
+    image's DFC."""
+    deployed, gallery, queries, emb = _fp32_run(tmp_path, monkeypatch)
+    monkeypatch.setitem(sys.modules, "hailo_sdk_client", None)  # no DFC on the host
+    fake = ROOT / "tests" / "fake_dfc"
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_DOCKER_LOG", str(tmp_path / "docker.log"))
+    monkeypatch.setenv("FAKE_DOCKER_PYTHONPATH", f"{fake}{os.pathsep}{ROOT}")
+    monkeypatch.setenv("FAKE_DOCKER_PYTHON", sys.executable)
+    monkeypatch.setenv("CARDREC_TEST_DFC_LOG", str(tmp_path / "dfc.log"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "q.har").write_bytes(b"har")
+    out = _hef_embed_out(tmp_path)
+    hailo_steps.run_step("embed", {"har": "q.har", "gallery": gallery, "queries": queries}, out,
+                         {"hailo": {"docker_image": "hailo_ai_sw_suite_2025-10:1"}})
+
+    (argv,) = [json.loads(line) for line in (tmp_path / "docker.log").read_text().splitlines()]
+    assert argv[:3] == ["docker", "run", "--rm"] and argv[-6:-1] == [
+        "hailo_ai_sw_suite_2025-10:1", "python3", "-m", "cardrec.hailo.steps", "embed"]
+    dfc_calls = [json.loads(line) for line in (tmp_path / "dfc.log").read_text().splitlines()]
+    assert dfc_calls.count(["infer_context", InferenceContext.SDK_QUANTIZED]) == 2  # gallery, queries
+    assert np.load(out["gallery"]).shape == (4, RecordingClientRunner.dim)
+    assert np.load(out["queries"]).shape == (8, RecordingClientRunner.dim)
+
+    metrics = _evaluate("hef", tmp_path, monkeypatch, gallery, queries, hef_gallery=out["gallery"],
+                        hef_queries=out["queries"], embeddings=[str(emb)],
+                        deployed_metrics=str(tmp_path / "evaluate/fp32/metrics.json"))
+    assert metrics["variant"] == "hef" and metrics["queries_test"] == 4
+    pairing = metrics["deployed_pairing"]
+    assert (pairing["query_model"], pairing["gallery_model"]) == ("hef", "fp32")
+    assert pairing["threshold"] == deployed["threshold"]  # scored at the bundle's threshold, not its own
+
+
+def _bundle(tmp_path: Path, monkeypatch, deployed_metrics: Path, hef_metrics: Path) -> Path:
+    """Rule edge_bundle with a HEF, on small stand-in files (the bundle copies and hashes them)."""
+    files = {}
+    for role in ("model", "embeddings", "index", "cards", "thumbnails", "projection", "hef", "hef_manifest",
+                 "summary"):
+        files[role] = tmp_path / "in" / f"{role}.json"
+        files[role].parent.mkdir(exist_ok=True)
+        files[role].write_text(json.dumps({"role": role}))
+    run_rule_script("edge_bundle", monkeypatch, tmp_path,
+                    input=Named({k: str(v) for k, v in files.items()}, metrics=str(deployed_metrics),
+                                hef_metrics=str(hef_metrics), contract=str(tmp_path / "contract.json")),
+                    params=Named(variant="fp32", hw_arch="hailo8l", seed=1, index={},
+                                 gate={"min_cosine": 0.99, "max_top1_drop": 0.05}),
+                    output=Named(manifest=str(tmp_path / "edge" / "manifest.json")))
+    return tmp_path / "edge" / "manifest.json"
+
+
+@pytest.mark.parametrize("faithful", [True, False])
+def test_bundle_gates_the_pairing_the_pi_runs(dfc, tmp_path, monkeypatch, capfd, faithful):
+    """The bundle's gallery and threshold come from the deployed CPU model while a Hailo device embeds queries
+    with the HEF: that pairing is scored (evaluate, variant hef) and gated (edge_bundle). An emulator that
+    reproduces the model passes and the manifest records the pairing; one that does not fails the bundle."""
+    deployed, gallery, queries, emb = _fp32_run(tmp_path, monkeypatch)
+    if faithful:  # the FP32 model as "perfect" quantisation; otherwise the stand-in's unrelated vectors
+        from cardrec_edge.runtime import OnnxEmbedder
+        fp32 = OnnxEmbedder(tmp_path / "student.onnx", CONTRACT)
+        dfc.emulator = staticmethod(
+            lambda x: fp32.session.run(None, {"input": CONTRACT.normalize(x.astype(np.uint8))})[0])
+    (tmp_path / "q.har").write_bytes(b"har")
+    out = _hef_embed_out(tmp_path)
+    hailo_steps.run_step("embed", {"har": str(tmp_path / "q.har"), "gallery": gallery, "queries": queries}, out,
+                         {"hailo": {}})
+    _evaluate("hef", tmp_path, monkeypatch, gallery, queries, hef_gallery=out["gallery"], hef_queries=out["queries"],
+              embeddings=[str(emb)], deployed_metrics=str(tmp_path / "evaluate/fp32/metrics.json"))
+    metrics = tmp_path / "evaluate/fp32/metrics.json", tmp_path / "evaluate/hef/metrics.json"
+    if faithful:
+        manifest = json.loads(_bundle(tmp_path, monkeypatch, *metrics).read_text())
+        pairing = manifest["hailo"]["deployed_pairing"]
+        assert pairing["top1"] == deployed["top1"] == 1.0 and pairing["gate_max_drop"] == 0.05
+        assert pairing["threshold"] == manifest["threshold"] == deployed["threshold"]
+        return
+    with pytest.raises(SystemExit) as e:
+        _bundle(tmp_path, monkeypatch, *metrics)
+    sys.stderr.close()
+    assert e.value.code == 1
+    err = capfd.readouterr().err
+    assert "edge_bundle: HEF queries against the fp32 gallery at its threshold" in err
+    assert "lose more than gate.max_top1_drop=0.05: top1 1.000 -> " in err and "Traceback" not in err
+    assert not (tmp_path / "edge" / "manifest.json").exists()

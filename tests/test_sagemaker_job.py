@@ -210,17 +210,33 @@ def test_submit_puts_outputs_where_the_rule_expects_them(tmp_path, aws, moto_s3,
     assert [m for m in logs if m.startswith("image ")][1].endswith("(0 files uploaded)")  # same bytes: skipped
 
 
-def test_container_kwargs_honour_sagemaker_env():
+def job_channel(root: Path, target: str = "m:f", kwargs: dict | None = None) -> tuple[Path, str]:
+    """A ``job`` channel directory as SageMaker lays it out, and the sha256 the request carries."""
+    import hashlib
+
+    from cardrec.aws.sagemaker.job import JOB_FILE, job_spec
+
+    spec = job_spec(target, kwargs or {})
+    (root / "job").mkdir(parents=True, exist_ok=True)
+    (root / "job" / JOB_FILE).write_bytes(spec)
+    return root / "job", hashlib.sha256(spec).hexdigest()
+
+
+def test_container_kwargs_honour_sagemaker_env(tmp_path):
     from cardrec.aws.sagemaker.train import container_kwargs
 
-    hps = {"cardrec_target": "m:f", "cardrec_processes_per_host": "4", "sagemaker_program": "entry.py",
-           "run": '{"checkpoint_every": 5}', "shards": '["results/preprocess/syn1"]'}
-    env = {"SM_MODEL_DIR": "/opt/ml/model", "SM_CHANNEL_INPUTS": "/opt/ml/input/data/inputs"}
+    job, digest = job_channel(tmp_path, kwargs={"run": {"checkpoint_every": 5}, "shards": ["results/preprocess/syn1"]})
+    hps = {"cardrec_job_sha256": digest, "cardrec_processes_per_host": "4", "sagemaker_program": "entry.py"}
+    env = {"SM_MODEL_DIR": "/opt/ml/model", "SM_CHANNEL_INPUTS": "/opt/ml/input/data/inputs",
+           "SM_CHANNEL_JOB": str(job)}
     target, kwargs, processes, inputs = container_kwargs(hps, env)
     assert (target, processes, str(inputs)) == ("m:f", 4, "/opt/ml/input/data/inputs")
     assert kwargs["out_model"] == "/opt/ml/model/model.pt" and kwargs["profile_dir"] == "/opt/ml/model/profile"
     assert kwargs["run"] == {"checkpoint_every": 5, "checkpoint_dir": "/opt/ml/checkpoints"}
     assert kwargs["shards"] == ["results/preprocess/syn1"] and "sagemaker_program" not in kwargs
+    (job / "job.json").write_text((job / "job.json").read_text().replace("syn1", "syn2"))
+    with pytest.raises(RuntimeError, match="does not match the job's cardrec_job_sha256"):
+        container_kwargs(hps, env)
 
 
 def fake_rule(tmp_path, backend):
@@ -264,7 +280,7 @@ def test_failed_job_fails_the_rule_with_one_line(tmp_path, monkeypatch, caplog):
         "SageMaker training job j failed: AlgorithmError: boom"]
 
 
-def test_container_finds_its_node_among_the_job_hosts():
+def test_container_finds_its_node_among_the_job_hosts(tmp_path):
     from cardrec.aws.sagemaker.train import container_kwargs, container_nodes
     from cardrec.training.dist import Nodes
 
@@ -273,7 +289,9 @@ def test_container_finds_its_node_among_the_job_hosts():
     assert container_nodes({"SM_HOSTS": '["algo-1"]', "SM_CURRENT_HOST": "algo-1"}) == Nodes()
     with pytest.raises(RuntimeError, match="algo-9"):
         container_nodes({**env, "SM_CURRENT_HOST": "algo-9"})
-    _, _, processes, _ = container_kwargs({"cardrec_target": "m:f", "cardrec_processes_per_host": "0"}, env)
+    job, digest = job_channel(tmp_path)
+    _, _, processes, _ = container_kwargs({"cardrec_job_sha256": digest, "cardrec_processes_per_host": "0"},
+                                          {**env, "SM_CHANNEL_JOB": str(job)})
     assert processes == 4  # one rank per GPU of the instance
 
 
@@ -319,3 +337,66 @@ def test_job_records_are_declared_outputs_with_sagemaker_backend(tmp_path):
         assert sum(record in o for o in training_outputs) == 1
     local = snakemake(wd, "-n").stdout
     assert "results/jobs/" not in local
+
+
+def full_config_kwargs(root: Path) -> dict:
+    """The teacher rule's kwargs at config/full.yaml's scale: one shard per pokemon-tcg-data set (163)."""
+    from .conftest import REPO, SHARED
+
+    full = yaml.safe_load((REPO / "config" / "full.yaml").read_text())
+    sets = sorted(p.stem for p in (SHARED / "pokemon-tcg-data" / "cards" / "en").glob("*.json"))
+    shards = [f"results/preprocess/{s}" for s in sets]
+    for s in shards:
+        (root / s).mkdir(parents=True)
+        (root / s / "cards.json").write_text("[]")
+    return {"shards": shards, "out_model": "results/teacher/model.pt", "out_metrics": "results/teacher/metrics.csv",
+            "profile_dir": "results/profiling/teacher", "cfg": full["teacher"], "contract": full["preprocess"],
+            "augment": {}, "run": {"processes": 1}, "unknown_fraction": 0.1}
+
+
+def test_full_config_job_fits_sagemaker_hyperparameter_limits(tmp_path, aws, moto_s3, monkeypatch):
+    """config/full.yaml's 163 shards (about 4,500 characters as JSON) travel in a content-addressed job
+    specification (S3 object, channel ``job``); every hyperparameter stays within SageMaker's limits and the
+    container side rebuilds the exact arguments from the channel."""
+    from cardrec.aws.sagemaker import train as sagemaker_train
+    from cardrec.aws.sagemaker.train import container_kwargs
+
+    s3, sm = aws
+    monkeypatch.chdir(tmp_path)
+    for k, v in (("AWS_ACCESS_KEY_ID", ACCESS_KEY), ("AWS_SECRET_ACCESS_KEY", SECRET_KEY)):
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    kwargs = full_config_kwargs(tmp_path)
+    assert len(kwargs["shards"]) == 163 and len(json.dumps(kwargs["shards"])) > 4000
+    monkeypatch.setattr(sagemaker_train, "job_name", lambda stage: "job-full")
+    s3.put_object(Bucket=BUCKET, Key="project/cardrec/models/embedding/teacher/job-full/output/model.tar.gz",
+                  Body=model_tar({"model.pt": b"w", "metrics.csv": b"step\n"}))  # stands for the job's output
+    Path("results/teacher").mkdir(parents=True)
+    storage = {"bucket": BUCKET, "project": "cardrec", "endpoint_url": moto_s3.endpoint, "region": "us-east-1"}
+    compute = {"backend": "sagemaker", "sagemaker": {"role_arn": SETTINGS.role_arn, "image_uri": "img:1", "poll_s": 0}}
+    sagemaker_train.submit("m:f", kwargs, compute, storage, "teacher", "results/jobs/teacher.json", log=lambda m: None)
+
+    desc = sm.describe_training_job(TrainingJobName="job-full")
+    hps = desc["HyperParameters"]
+    assert len(hps) <= 100
+    assert max(map(len, hps)) <= 256 and max(map(len, hps.values())) <= 256, {k: len(v) for k, v in hps.items()}
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in desc["InputDataConfig"]}
+    bucket, prefix = channels["job"].removeprefix("s3://").split("/", 1)
+    assert prefix.startswith("project/cardrec/data/")  # content-addressed like the inputs
+    job_dir = tmp_path / "opt/ml/input/data/job"  # what SageMaker copies into the container
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]:
+        (job_dir / obj["Key"][len(prefix):]).parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, obj["Key"], str(job_dir / obj["Key"][len(prefix):]))
+    target, got, processes, _ = container_kwargs(hps, {"SM_CHANNEL_JOB": str(job_dir), "SM_MODEL_DIR": "/opt/ml/model"})
+    assert target == "m:f" and processes == 1
+    assert got["shards"] == kwargs["shards"] and got["cfg"] == kwargs["cfg"] and got["contract"] == kwargs["contract"]
+    assert got["out_model"] == "/opt/ml/model/model.pt" and got["run"]["checkpoint_dir"] == CHECKPOINT_LOCAL
+
+
+def test_oversized_hyperparameter_is_refused_with_its_name():
+    from cardrec.aws.sagemaker.job import hyperparameters
+
+    with pytest.raises(ValueError, match=r"hyperparameter 'shards' is 4\d\d\d characters.*2500"):
+        hyperparameters({"shards": [f"results/preprocess/set{i:03d}" for i in range(163)]})
+    with pytest.raises(ValueError, match="101 hyperparameters.*100"):
+        hyperparameters({f"k{i}": "v" for i in range(101)})

@@ -1,4 +1,5 @@
 """Training mechanics on a tiny shard: samplers, determinism, checkpoints + resume, DDP with 2 CPU ranks."""
+import contextlib
 import hashlib
 import json
 import signal
@@ -154,3 +155,51 @@ def test_ddp_two_gloo_ranks_match_one_process(shard, tmp_path):
 def test_ddp_batch_must_split_evenly(shard, tmp_path):
     with pytest.raises(AssertionError, match="multiple of training.processes"):
         run_job(shard, tmp_path / "odd", run={"processes": 2}, batch_cards=3, views=1)
+
+
+def test_ddp_failure_names_the_failing_rank_and_its_error(shard, tmp_path):
+    """The launcher's own last line carries the rank's error, not "see the log" (torchrun's output above it
+    grows with the checkout path and would push the cause out of any tail the caller shows)."""
+    proc = run_job(shard, tmp_path / "odd", run={"processes": 2}, background=True, batch_cards=3, views=1)
+    out = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 1
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("RuntimeError: torchrun with 2 processes on node 0 of 1 failed (exit 1): rank ")
+    assert "ValueError: global batch of 3 images does not split over 2 processes" in last
+    assert "multiple of training.processes" in last
+
+
+def test_sigterm_to_the_launcher_reaches_every_rank(tmp_path):
+    """SIGTERM to the process that called launch() (Snakemake cancelling the job, a spot interruption) is
+    passed to each torchrun rank, so training ranks checkpoint instead of being orphaned."""
+    import os
+    from pathlib import Path
+
+    code = ("import sys; from cardrec.training.dist import launch; "
+            "launch('tests.dist_probe:wait_for_sigterm', {'out': sys.argv[1]}, 2, 2)")
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=repo, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    ready = [tmp_path / f"rank{r}.ready" for r in (0, 1)]
+    try:
+        deadline = time.time() + 120
+        while not all(p.exists() and p.read_text() for p in ready) and time.time() < deadline:
+            assert proc.poll() is None, proc.communicate()[0][-3000:]
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        deadline = time.time() + 60
+        while not all((tmp_path / f"rank{r}.sigterm").exists() for r in (0, 1)) and time.time() < deadline:
+            time.sleep(0.1)
+        assert [(tmp_path / f"rank{r}.sigterm").exists() for r in (0, 1)] == [True, True]
+        out = proc.communicate(timeout=60)[0]
+        assert proc.returncode == 1
+        assert "stopped by SIGTERM: rank " in out.strip().splitlines()[-1]
+        assert "stopped by signal" in out.strip().splitlines()[-1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for p in ready:  # ranks run in their own sessions: end the ones this test started, if any are left
+            if p.exists() and p.read_text():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(p.read_text()), signal.SIGKILL)

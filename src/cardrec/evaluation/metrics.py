@@ -37,8 +37,9 @@ def rank_queries(sims: np.ndarray, true_idx: np.ndarray, k: int) -> dict:
 
 
 def evaluate_similarity(sim_fn, card_ids: list[str], rows: list[dict], unknown: set[str], max_false_reject: float,
-                        top_k: int) -> dict:
-    """Metrics from ``sim_fn(query_idx, gallery_idx) -> (Q,G) similarity``, the one score for every model."""
+                        top_k: int, threshold: float | None = None) -> dict:
+    """Metrics from ``sim_fn(query_idx, gallery_idx) -> (Q,G) similarity``, the one score for every model.
+    ``threshold``: score at a given threshold (e.g. the bundle's) instead of choosing one on the val queries."""
     gal = [i for i, c in enumerate(card_ids) if c not in unknown]
     gal_pos = {card_ids[g]: n for n, g in enumerate(gal)}
     out: dict = {"gallery": len(gal), "unknown_cards": len(unknown)}
@@ -51,7 +52,7 @@ def evaluate_similarity(sim_fn, card_ids: list[str], rows: list[dict], unknown: 
         res[split]["queries"], res[split]["true_idx"] = known, true_idx
     unk = [i for i, r in enumerate(rows) if r["split"] == "test" and r["card_id"] in unknown]
     unk_best = sim_fn(np.asarray(unk, int), np.asarray(gal, int)).max(1) if unk else np.zeros(0)
-    thr = choose_threshold(res["val"]["best"], max_false_reject)
+    thr = choose_threshold(res["val"]["best"], max_false_reject) if threshold is None else float(threshold)
     t = res["test"]
     wrong = np.flatnonzero(t["pred"] != t["true_idx"])
     wrong = wrong[np.argsort(-t["best"][wrong], kind="stable")][:50]  # most confident mistakes first

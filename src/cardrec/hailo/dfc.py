@@ -13,6 +13,7 @@ import importlib
 import logging
 import sys
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Optional
@@ -24,7 +25,7 @@ from cardrec_edge.preprocess import Preprocess
 from cardrec.errors import ConfigError, ToolError
 
 DFC_VERSION = "3.33.0"  # Hailo-8/8L are built by the DFC 3.x line
-HAILORT_VERSION = "4.23.0"  # runtime matching DFC 3.33 on the device
+HAILORT_VERSION = "4.23.0"  # runtime pinned with DFC 3.33; the manifest records the one beside the DFC
 PRECISIONS = ("a16_w16", "a8_w8")
 log = logging.getLogger(__name__)
 
@@ -301,6 +302,25 @@ def dfc_version() -> str:
     return str(version)
 
 
+def hailort_version() -> tuple[str, str]:
+    """(version, where it came from) of the HailoRT the DFC environment pairs with the HEF.
+
+    The AI Software Suite (and a DFC install beside HailoRT) has HailoRT's Python package: its
+    ``hailo_platform.__version__`` (e.g. ``4.23.0``), else the installed ``hailort`` wheel's metadata. Only
+    when neither is present is the pinned pairing used, with a warning, and the manifest says so.
+    """
+    try:
+        return str(importlib.import_module("hailo_platform").__version__), "hailo_platform.__version__"
+    except (ImportError, AttributeError):
+        pass
+    try:
+        return metadata.version("hailort"), "hailort package metadata"
+    except metadata.PackageNotFoundError:
+        log.warning("HailoRT (hailo_platform) is not installed beside the DFC: recording the pinned HailoRT %s",
+                    HAILORT_VERSION)
+        return HAILORT_VERSION, f"pinned for DFC {DFC_VERSION} (HailoRT not installed beside the DFC)"
+
+
 def manifest(hef_path: Path | str, alls: str, cfg: HailoConfig, contract: Preprocess, steps: dict) -> dict:
     """What the edge runtime checks before loading the HEF: versions, hw_arch, input format, hashes.
 
@@ -308,8 +328,11 @@ def manifest(hef_path: Path | str, alls: str, cfg: HailoConfig, contract: Prepro
         steps: the parse/optimize/emulate reports (end node, output layer, calibration count, gate).
     """
     hef = Path(hef_path).read_bytes()
+    runtime, source = hailort_version()
+    if runtime.split(".")[:2] != HAILORT_VERSION.split(".")[:2]:
+        log.warning("HailoRT %s beside the DFC is not the pinned %s line", runtime, HAILORT_VERSION)
     return {
-        "format": "hef", "dfc_version": dfc_version(), "hailort_version": HAILORT_VERSION,
+        "format": "hef", "dfc_version": dfc_version(), "hailort_version": runtime, "hailort_version_source": source,
         "hw_arch": cfg.hw_arch, "net_name": cfg.net_name, "config": dataclasses.asdict(cfg),
         "alls_sha256": hashlib.sha256(alls.encode()).hexdigest(),
         "hef_sha256": hashlib.sha256(hef).hexdigest(), "hef_bytes": len(hef),

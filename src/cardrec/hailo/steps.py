@@ -1,4 +1,4 @@
-"""The four Dataflow Compiler rules as steps: hailo_parse, hailo_optimize, hailo_emulate, hailo_compile.
+"""The Dataflow Compiler rules as steps: hailo_parse, hailo_optimize, hailo_emulate, hailo_embed, hailo_compile.
 
 A step reads ``{"inputs": {...}, "outputs": {...}, "params": {...}}`` (a rule's named inputs, outputs
 and params; paths relative to the working directory). It runs in this environment when
@@ -80,6 +80,20 @@ def step_emulate(inputs: dict, outputs: dict, params: dict) -> None:
     except QualityGateError as e:
         raise StepError(str(e)) from None
     write_json(outputs["report"], report)
+
+
+@_step
+def step_embed(inputs: dict, outputs: dict, params: dict) -> None:
+    """The gallery and the held-out queries embedded by the quantised HAR in the emulator (what the HEF computes,
+    bit-exact): rule evaluate's ``hef`` variant scores these on the host."""
+    import numpy as np
+
+    from cardrec.data.shards import EvalSet
+
+    data = EvalSet.load(inputs["gallery"], inputs["queries"])
+    for name, images in (("gallery", data.gallery), ("queries", data.queries)):
+        Path(outputs[name]).parent.mkdir(parents=True, exist_ok=True)
+        np.save(outputs[name], dfc.emulate(inputs["har"], images))
 
 
 @_step

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+
+from cardrec.training.supervise import first_error, forward_signals, record_error
 
 
 @dataclass(frozen=True)
@@ -104,13 +107,19 @@ def launch(target: str, kwargs: dict, processes: int, threads: int, nodes: Nodes
     processes = max(1, processes)
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp) / "job.json"
-        job.write_text(json.dumps({"target": target, "kwargs": kwargs, "threads": max(1, threads // processes)}))
-        proc = subprocess.run(torchrun_command(str(job), processes, nodes),
-                              env={**os.environ, "OMP_NUM_THREADS": str(max(1, threads // processes))},
-                              stdout=sys.stderr, stderr=sys.stderr)  # into the rule's log
-        if proc.returncode:
-            raise RuntimeError(f"torchrun with {processes} processes on node {nodes.rank} of {nodes.count} failed "
-                               f"(exit {proc.returncode}): see the log")
+        job.write_text(json.dumps({"target": target, "kwargs": kwargs, "threads": max(1, threads // processes),
+                                   "errors": tmp}))
+        proc = subprocess.Popen(torchrun_command(str(job), processes, nodes),
+                                env={**os.environ, "OMP_NUM_THREADS": str(max(1, threads // processes))},
+                                stdout=sys.stderr, stderr=sys.stderr)  # into the rule's log
+        with forward_signals(proc) as received:  # SIGTERM: torchrun passes it on, the ranks checkpoint
+            code = proc.wait()
+        if code:
+            where = f"torchrun with {processes} processes on node {nodes.rank} of {nodes.count}"
+            cause = first_error(tmp) or "no rank reported an error, see torchrun's output in the log"
+            if received:
+                raise SystemExit(f"{where} stopped by {signal.Signals(received[0]).name}: {cause}")
+            raise RuntimeError(f"{where} failed (exit {code}): {cause}")
 
 
 def _resolve(target: str):
@@ -125,6 +134,9 @@ def _worker(job_file: str) -> None:
                         format=f"%(asctime)s rank{ctx.rank} %(name)s %(message)s")
     try:
         _resolve(job["target"])(**job["kwargs"], threads=job["threads"])
+    except BaseException as e:
+        record_error(job.get("errors"), ctx.rank, e)  # the launcher's message names it
+        raise
     finally:
         if ctx.world > 1:
             dist.destroy_process_group()

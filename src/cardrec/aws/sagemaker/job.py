@@ -1,7 +1,9 @@
 """SageMaker training jobs through plain boto3 ``CreateTrainingJob`` (no sagemaker SDK).
 
 Pure request builders (``stopping_condition``, ``training_request``), content-addressed input upload
-(``upload_channel``: ``project/<name>/data/<sha256>/``, skipped when present), ``wait_for_job`` (progress
+(``upload_channel``: ``project/<name>/data/<sha256>/``, skipped when present), the job specification
+(``job_spec``: target and arguments as a content-addressed S3 object in channel ``job``, since SageMaker
+hyperparameters are small strings), ``wait_for_job`` (progress
 from ``SecondaryStatusTransitions``; a failed or stopped job raises with its ``FailureReason``),
 ``download_model`` (model.tar.gz unpacked) and ``job_record`` (``results/jobs/<stage>.json`` for cost.py).
 """
@@ -20,6 +22,9 @@ from cardrec.config import project_prefix
 
 CHECKPOINT_LOCAL = "/opt/ml/checkpoints"
 INPUTS_CHANNEL = "inputs"
+JOB_CHANNEL, JOB_FILE = "job", "job.json"  # the job specification: target and arguments (job_spec)
+# CreateTrainingJob's limits (botocore's SageMaker service model): entries, key and value characters
+MAX_HYPERPARAMETERS, MAX_KEY_CHARS, MAX_VALUE_CHARS = 100, 256, 2500
 COMPLETE_MARKER = "_complete.json"
 TERMINAL = {"Completed", "Failed", "Stopped"}
 
@@ -126,8 +131,35 @@ def upload_channel(s3, bucket: str, project: str, files: dict[str, Path]) -> tup
 
 
 def hyperparameters(values: dict) -> dict[str, str]:
-    """SageMaker hyperparameters are strings: strings stay, everything else is JSON."""
-    return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in values.items()}
+    """SageMaker hyperparameters are strings: strings stay, everything else is JSON.
+
+    Raises:
+        ConfigError: over SageMaker's limits (at most 100 entries, keys of 256 and values of 2,500 characters);
+            large arguments belong in the job specification (``job_spec``), not here.
+    """
+    out = {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in values.items()}
+    if len(out) > MAX_HYPERPARAMETERS:
+        raise ConfigError(f"{len(out)} hyperparameters; SageMaker allows at most {MAX_HYPERPARAMETERS}")
+    for k, v in out.items():
+        if len(k) > MAX_KEY_CHARS or len(v) > MAX_VALUE_CHARS:
+            raise ConfigError(f"SageMaker hyperparameter {k[:40]!r} is {len(v)} characters (key {len(k)}), over the "
+                              f"{MAX_VALUE_CHARS} ({MAX_KEY_CHARS} for a key) SageMaker allows: pass it in the job "
+                              f"specification (channel {JOB_CHANNEL!r}) instead")
+    return out
+
+
+def job_spec(target: str, kwargs: dict) -> bytes:
+    """The job specification (``module:function`` and its arguments) as canonical JSON bytes."""
+    return json.dumps({"target": target, "kwargs": kwargs}, sort_keys=True, separators=(",", ":")).encode()
+
+
+def read_job_spec(job_dir: Path, sha256: str | None) -> tuple[str, dict]:
+    """(target, kwargs) from the ``job`` channel, checked against the sha256 the request carries."""
+    raw = (Path(job_dir) / JOB_FILE).read_bytes()
+    if sha256 and hashlib.sha256(raw).hexdigest() != sha256:
+        raise RuntimeError(f"{Path(job_dir) / JOB_FILE} does not match the job's cardrec_job_sha256 {sha256}")
+    spec = json.loads(raw)
+    return spec["target"], spec["kwargs"]
 
 
 def training_request(job_name: str, stage: str, settings: SageMakerSettings, bucket: str, project: str,

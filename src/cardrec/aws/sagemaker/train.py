@@ -1,8 +1,9 @@
 """A training stage on SageMaker: ``submit`` (rule side, compute.backend: sagemaker) and ``container_main``
 (inside the training container: ``python -m cardrec.aws.sagemaker.train``, honouring SM_MODEL_DIR,
-SM_CHANNEL_INPUTS and /opt/ml/checkpoints)."""
+SM_CHANNEL_INPUTS, SM_CHANNEL_JOB (the job specification) and /opt/ml/checkpoints)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -11,8 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from cardrec.aws.sagemaker.job import (CHECKPOINT_LOCAL, INPUTS_CHANNEL, SageMakerSettings, collect_files, framework_image,
-                            run_training_job, training_request, upload_channel)
+from cardrec.aws.sagemaker.job import (CHECKPOINT_LOCAL, INPUTS_CHANNEL, JOB_CHANNEL, JOB_FILE, SageMakerSettings,
+                                       collect_files, framework_image, job_spec, read_job_spec, run_training_job,
+                                       training_request, upload_channel)
 from cardrec.aws.sagemaker.source import write_source_archive
 from cardrec.config import DEFAULT_PROJECT
 from cardrec.errors import ConfigError
@@ -57,10 +59,14 @@ def submit(target: str, kwargs: dict, compute: dict, storage: dict, stage: str,
             prefix, n = upload_channel(s3, storage["bucket"], project, {archive.name: archive})
         source = prefix + archive.name
         log(f"image {image}, source {source} ({n} files uploaded)")
-    remote = {k: v for k, v in kwargs.items() if k not in OUTPUT_KWARGS}
-    request = training_request(job_name(stage), stage, settings, storage["bucket"], project, {INPUTS_CHANNEL: uri},
-                               {**remote, "cardrec_target": target}, settings.processes_per_host, image, source,
-                               storage.get("region"))
+    spec = job_spec(target, {k: v for k, v in kwargs.items() if k not in OUTPUT_KWARGS})
+    with tempfile.TemporaryDirectory() as tmp:  # the arguments travel as a file: hyperparameters are small
+        (Path(tmp) / JOB_FILE).write_bytes(spec)
+        spec_uri, _ = upload_channel(s3, storage["bucket"], project, {JOB_FILE: Path(tmp) / JOB_FILE})
+    request = training_request(job_name(stage), stage, settings, storage["bucket"], project,
+                               {INPUTS_CHANNEL: uri, JOB_CHANNEL: spec_uri},
+                               {"cardrec_job_sha256": hashlib.sha256(spec).hexdigest()}, settings.processes_per_host,
+                               image, source, storage.get("region"))
     with tempfile.TemporaryDirectory() as tmp:
         record = run_training_job(sm, s3, request, Path(tmp), Path(record_path), settings.poll_s, log)
         shutil.move(Path(tmp) / "model.pt", kwargs["out_model"])
@@ -72,19 +78,13 @@ def submit(target: str, kwargs: dict, compute: dict, storage: dict, stage: str,
 
 
 def container_kwargs(hps: dict[str, str], env: dict[str, str]) -> tuple[str, dict, int, Path]:
-    """(target, kwargs, processes per host, input dir) of a job, with outputs in SM_MODEL_DIR and
-    checkpoints in /opt/ml/checkpoints (where SageMaker syncs them to CheckpointConfig.S3Uri).
+    """(target, kwargs, processes per host, input dir) of a job, from its job specification (channel ``job``,
+    checked against ``cardrec_job_sha256``), with outputs in SM_MODEL_DIR and checkpoints in
+    /opt/ml/checkpoints (where SageMaker syncs them to CheckpointConfig.S3Uri).
     ``cardrec_processes_per_host`` 0 means one process per GPU of the instance (SM_NUM_GPUS)."""
-    values = {}
-    for k, v in hps.items():
-        try:
-            values[k] = json.loads(v)
-        except (TypeError, ValueError):
-            values[k] = v
-    target = values.pop("cardrec_target")
-    processes = int(values.pop("cardrec_processes_per_host", 0)) or int(env.get("SM_NUM_GPUS") or 0) or 1
-    for key in [k for k in values if k.startswith("sagemaker_")]:  # the framework toolkit's own settings
-        values.pop(key)
+    job_dir = Path(env.get(f"SM_CHANNEL_{JOB_CHANNEL.upper()}", f"/opt/ml/input/data/{JOB_CHANNEL}"))
+    target, values = read_job_spec(job_dir, hps.get("cardrec_job_sha256"))
+    processes = int(hps.get("cardrec_processes_per_host") or 0) or int(env.get("SM_NUM_GPUS") or 0) or 1
     model_dir = Path(env.get("SM_MODEL_DIR", "/opt/ml/model"))
     values.update(out_model=str(model_dir / "model.pt"), out_metrics=str(model_dir / "metrics.csv"),
                   profile_dir=str(model_dir / "profile"))
