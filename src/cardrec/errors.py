@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from cardrec_edge.errors import CardrecError  # one base for cardrec and cardrec-edge
 
-__all__ = ["CardrecError", "ConfigError", "ToolError"]
+__all__ = ["CardrecError", "ConfigError", "ToolError", "UsageError"]
 
 
 class ConfigError(CardrecError, ValueError):
@@ -15,3 +15,7 @@ class ConfigError(CardrecError, ValueError):
 
 class ToolError(CardrecError):
     """An external tool or service (dvc, snakemake, docker, AWS) failed or is missing."""
+
+
+class UsageError(CardrecError, ValueError):
+    """A command-line argument is invalid; the message names the option."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from cardrec.errors import CardrecError
+from cardrec.errors import UsageError
 
 # Cost Explorer's SERVICE names for what the report estimates.
 SERVICES = {"sagemaker": "Amazon SageMaker", "s3": "Amazon Simple Storage Service"}
@@ -13,7 +13,7 @@ SERVICES = {"sagemaker": "Amazon SageMaker", "s3": "Amazon Simple Storage Servic
 def month_period(month: str) -> dict[str, str]:
     """``YYYY-MM`` -> Cost Explorer TimePeriod (End is exclusive: the first day of the next month)."""
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        raise CardrecError(f"--month must be YYYY-MM, got {month!r}")
+        raise UsageError(f"--month must be YYYY-MM, got {month!r}")
     y, m = map(int, month.split("-"))
     end = date(y + 1, 1, 1) if m == 12 else date(y, m + 1, 1)
     return {"Start": date(y, m, 1).isoformat(), "End": end.isoformat()}
