@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from .bundle import Bundle, BundleError
-from .sources import image_frames, open_stream
+from .sources import image_files, image_frames, open_stream
 from .tracking import Tracker
 
 
@@ -57,11 +57,13 @@ def cmd_identify(args: argparse.Namespace) -> int:
     failures = 0
     if args.annotate:
         Path(args.annotate).mkdir(parents=True, exist_ok=True)
-    for name, rgb in image_frames(args.images):
+    for name, rgb, error in image_files(args.images):
         if rgb is None:
             failures += 1
-            print(json.dumps({"file": name, "error": "not a readable image"}) if args.json
-                  else f"{name}: error: not a readable image", flush=True)
+            if args.json:
+                print(json.dumps({"file": name, "error": error}), flush=True)
+            else:
+                print(f"{name}: error: {error}", file=sys.stderr, flush=True)
             continue
         if args.crop:
             cards, timings = [rec.identify_crop(rgb)], {}
