@@ -143,8 +143,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     problems = bundle.verify()
     for p in problems:
         print(p)
+    print(f"{args.bundle}: bundle_id {bundle.bundle_id}")
     if not problems:
-        print(f"{args.bundle}: {len(bundle.manifest['files'])} files verified")
+        print(f"{args.bundle}: manifest and {len(bundle.manifest['files'])} files verified")
     return 1 if problems else 0
 
 
@@ -200,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--warmup", type=int, default=5, help="untimed frames first (default: 5)")
     b.add_argument("--json", action="store_true", help="print the report as JSON")
     b.set_defaults(func=cmd_bench)
-    v = sub.add_parser("verify-bundle", help="check every sha256 in the bundle manifest")
+    v = sub.add_parser("verify-bundle", help="check the manifest against its bundle_id and every file's sha256",
+                       description="Prints the bundle_id (sha256 of the canonical manifest, which lists every "
+                                   "file's sha256) and every problem found; exit status 1 when there is one.")
     v.add_argument("bundle", nargs="?", default="results/edge")
     v.set_defaults(func=cmd_verify)
     return ap
