@@ -23,7 +23,8 @@ def _recognizer(args: argparse.Namespace):
 
 
 def annotate(rgb: np.ndarray, cards: list) -> np.ndarray:
-    """BGR copy of the frame with each card's quad and its verdict drawn on it."""
+    """BGR copy of the frame with each card's quad and its verdict drawn on it (the label on a dark box, kept
+    inside the image: readable on a yellow border and for a card at the frame's edge)."""
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     scale = max(1.0, max(img.shape[:2]) / 1000)
     for c in cards:
@@ -31,10 +32,22 @@ def annotate(rgb: np.ndarray, cards: list) -> np.ndarray:
         pts = np.round(np.asarray(c.corners)).astype(np.int32)
         cv2.polylines(img, [pts], True, colour, max(2, int(3 * scale)))
         label = f"{c.name} {c.score:.2f}" if c.card_id else (c.status if c.score is None else f"unknown {c.score:.2f}")
-        org = tuple(int(v) for v in pts[np.argmin(pts.sum(1))])
-        cv2.putText(img, label, (org[0], max(20, org[1] - 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, colour,
-                    max(1, int(2 * scale)), cv2.LINE_AA)
+        _draw_label(img, label, tuple(int(v) for v in pts[np.argmin(pts.sum(1))]), colour, scale)
     return img
+
+
+def _draw_label(img: np.ndarray, text: str, corner: tuple[int, int], colour, scale: float) -> None:
+    """``text`` on a near-black box just above ``corner`` (below it when there is no room), inside ``img``."""
+    font, size, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, max(1, int(2 * scale))
+    (tw, th), base = cv2.getTextSize(text, font, size, thick)
+    pad = max(3, int(4 * scale))
+    bw, bh = tw + 2 * pad, th + base + 2 * pad
+    h, w = img.shape[:2]
+    x = min(max(0, corner[0]), max(0, w - bw))
+    y = corner[1] - bh - pad if corner[1] - bh - pad >= 0 else corner[1] + pad
+    y = min(max(0, y), max(0, h - bh))
+    cv2.rectangle(img, (x, y), (x + bw - 1, y + bh - 1), (20, 20, 20), cv2.FILLED)
+    cv2.putText(img, text, (x + pad, y + pad + th), font, size, colour, thick, cv2.LINE_AA)
 
 
 def _print_cards(name: str, cards: list, threshold: float) -> None:
