@@ -52,7 +52,7 @@ def test_photo_01_quad_is_the_card_not_its_toploader():
     dets = find_cards(rgb)
     assert len(dets) == 1
     bottom = np.sort(dets[0].corners[:, 1])[2:]
-    assert bottom.max() < 1130, f"bottom corners at y = {bottom}: the toploader's bottom (~1210), not the card's (~1100)"
+    assert bottom.max() < 1130, f"bottom corners at y = {bottom}: the toploader's (~1210), not the card's (~1100)"
 
 
 def test_labels_are_on_a_dark_box_inside_the_image():

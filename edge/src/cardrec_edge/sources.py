@@ -30,7 +30,11 @@ def _stderr_silenced() -> Iterator[None]:
     """File descriptor 2 points at /dev/null meanwhile: libpng and OpenCV print their own complaints about a
     corrupt file there, and the caller reports one line of its own instead."""
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:                 # no fd 2 at all: nothing to silence
+        yield
+        return
     try:
         with open(os.devnull, "wb") as null:
             os.dup2(null.fileno(), 2)
