@@ -100,7 +100,7 @@ def test_identify_cli_json_and_annotated_images(bundle_dir, tmp_path, capsys):
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert code == 1  # the broken file
     broken, desk = sorted(lines, key=lambda x: x["file"])
-    assert broken["error"] == "not a readable image"
+    assert broken["error"] == "corrupt PNG: its header has no readable image size"
     assert desk["cards"][0]["card_id"] == "sv1-3" and desk["cards"][0]["status"] == "identified"
     annotated = cv2.imread(str(tmp_path / "out" / "desk.annotated.jpg"))
     assert annotated.shape == (720, 1280, 3)

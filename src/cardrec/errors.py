@@ -4,7 +4,7 @@ Anything else that escapes is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
-from cardrec_edge.errors import CardrecError  # one base for cardrec and cardrec-edge
+from cardrec_edge.errors import CardrecError, UsageError  # one base for cardrec and cardrec-edge
 
 __all__ = ["CardrecError", "ConfigError", "ToolError", "UsageError"]
 
@@ -15,7 +15,3 @@ class ConfigError(CardrecError, ValueError):
 
 class ToolError(CardrecError):
     """An external tool or service (dvc, snakemake, docker, AWS) failed or is missing."""
-
-
-class UsageError(CardrecError, ValueError):
-    """A command-line argument is invalid; the message names the option."""

@@ -6,15 +6,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CardrecError
+from .manifest import ID_KEY, BundleError, bundle_id, validate
 from .preprocess import Preprocess
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
-
-
-class BundleError(CardrecError, ValueError):
-    """A bundle that is missing, incomplete, corrupt or built for other hardware."""
+__all__ = ["MANIFEST", "FORMAT_VERSION", "Bundle", "BundleError", "sha256_file"]
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -43,18 +40,21 @@ class Bundle:
 
     @classmethod
     def load(cls, root: str | Path, device_arch: str | None = None, verify: bool = True) -> "Bundle":
-        """Read ``root/manifest.json``; check format, every file's sha256 (unless ``verify`` is false) and,
-        when given, the device's hw_arch. A changed byte in any file refuses the bundle, naming the file."""
+        """Read ``root/manifest.json``; check its format and fields, its ``bundle_id`` and every file's sha256
+        (unless ``verify`` is false) and, when given, the device's hw_arch. An edited manifest or a changed byte in
+        any file refuses the bundle, naming what changed."""
         root = Path(root)
         path = root / MANIFEST
         if not path.is_file():
             raise BundleError(f"no {MANIFEST} in {root}: is this an edge bundle (results/edge/)?")
         try:
             m = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise BundleError(f"{path} is not valid JSON: {e}") from None
-        if m.get("format_version") != FORMAT_VERSION:
-            raise BundleError(f"bundle format {m.get('format_version')!r}, this runtime reads {FORMAT_VERSION}")
+        if not isinstance(m, dict) or m.get("format_version") != FORMAT_VERSION:
+            got = m.get("format_version") if isinstance(m, dict) else None
+            raise BundleError(f"bundle format {got!r}, this runtime reads {FORMAT_VERSION}")
+        validate(m)
         if device_arch and m.get("hw_arch") and m["hw_arch"] != device_arch:
             raise BundleError(f"bundle built for {m['hw_arch']}, device is {device_arch}")
         files = m["files"]
@@ -69,13 +69,21 @@ class Bundle:
                      projection=root / files["projection"]["path"] if "projection" in files else None)
         problems = bundle.verify() if verify else []
         if problems:
-            raise BundleError(f"bundle {root} refused, files do not match its manifest: {'; '.join(problems)} "
+            raise BundleError(f"bundle {root} refused, it does not match its manifest: {'; '.join(problems)} "
                               f"(copy the bundle again; `cardrec-edge verify-bundle {root}` lists them)")
         return bundle
 
+    @property
+    def bundle_id(self) -> str:
+        """The identity recorded in the manifest (see ``cardrec_edge.manifest``)."""
+        return self.manifest[ID_KEY]
+
     def verify(self) -> list[str]:
-        """Return a list of problems: files whose sha256 differs from the manifest."""
+        """Return a list of problems: a manifest edited since its ``bundle_id`` was computed, files whose sha256
+        differs from the manifest."""
         problems = []
+        if bundle_id(self.manifest) != self.manifest[ID_KEY]:
+            problems.append(f"{MANIFEST}: its content does not match its {ID_KEY} (edited after the bundle was built)")
         for key, entry in self.manifest["files"].items():
             p = self.root / entry["path"]
             if not p.is_file():

@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 
 from . import defaults
-from .bundle import Bundle, BundleError
-from .sources import image_frames, open_stream
+from .bundle import Bundle
+from .errors import UsageError, run_cli
+from .sources import image_files, image_frames, open_stream
 from .tracking import Tracker
 
 
@@ -25,7 +26,8 @@ def _recognizer(args: argparse.Namespace):
 
 
 def annotate(rgb: np.ndarray, cards: list) -> np.ndarray:
-    """BGR copy of the frame with each card's quad and its verdict drawn on it."""
+    """BGR copy of the frame with each card's quad and its verdict drawn on it (the label on a dark box, kept
+    inside the image: readable on a yellow border and for a card at the frame's edge)."""
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     scale = max(1.0, max(img.shape[:2]) / 1000)
     for c in cards:
@@ -33,10 +35,22 @@ def annotate(rgb: np.ndarray, cards: list) -> np.ndarray:
         pts = np.round(np.asarray(c.corners)).astype(np.int32)
         cv2.polylines(img, [pts], True, colour, max(2, int(3 * scale)))
         label = f"{c.name} {c.score:.2f}" if c.card_id else (c.status if c.score is None else f"unknown {c.score:.2f}")
-        org = tuple(int(v) for v in pts[np.argmin(pts.sum(1))])
-        cv2.putText(img, label, (org[0], max(20, org[1] - 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, colour,
-                    max(1, int(2 * scale)), cv2.LINE_AA)
+        _draw_label(img, label, tuple(int(v) for v in pts[np.argmin(pts.sum(1))]), colour, scale)
     return img
+
+
+def _draw_label(img: np.ndarray, text: str, corner: tuple[int, int], colour, scale: float) -> None:
+    """``text`` on a near-black box just above ``corner`` (below it when there is no room), inside ``img``."""
+    font, size, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, max(1, int(2 * scale))
+    (tw, th), base = cv2.getTextSize(text, font, size, thick)
+    pad = max(3, int(4 * scale))
+    bw, bh = tw + 2 * pad, th + base + 2 * pad
+    h, w = img.shape[:2]
+    x = min(max(0, corner[0]), max(0, w - bw))
+    y = corner[1] - bh - pad if corner[1] - bh - pad >= 0 else corner[1] + pad
+    y = min(max(0, y), max(0, h - bh))
+    cv2.rectangle(img, (x, y), (x + bw - 1, y + bh - 1), (20, 20, 20), cv2.FILLED)
+    cv2.putText(img, text, (x + pad, y + pad + th), font, size, colour, thick, cv2.LINE_AA)
 
 
 def _print_cards(name: str, cards: list, threshold: float) -> None:
@@ -59,11 +73,13 @@ def cmd_identify(args: argparse.Namespace) -> int:
     failures = 0
     if args.annotate:
         Path(args.annotate).mkdir(parents=True, exist_ok=True)
-    for name, rgb in image_frames(args.images):
+    for name, rgb, error in image_files(args.images):
         if rgb is None:
             failures += 1
-            print(json.dumps({"file": name, "error": "not a readable image"}) if args.json
-                  else f"{name}: error: not a readable image", flush=True)
+            if args.json:
+                print(json.dumps({"file": name, "error": error}), flush=True)
+            else:
+                print(f"{name}: error: {error}", file=sys.stderr, flush=True)
             continue
         if args.crop:
             cards, timings = [rec.identify_crop(rgb)], {}
@@ -128,17 +144,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def server_token(args: argparse.Namespace) -> str | None:
-    """The access token from --token-file, --token or $CARDREC_EDGE_TOKEN (one source); ValueError if unusable."""
+    """The access token from --token-file, --token or $CARDREC_EDGE_TOKEN (one source); UsageError if unusable."""
     if args.token_file and args.token:
-        raise ValueError("give the token once: --token or --token-file, not both")
+        raise UsageError("give the token once: --token or --token-file, not both")
     if args.token_file:
         try:
             token = next(iter(Path(args.token_file).read_text().strip().splitlines()), "").strip()
         except (OSError, UnicodeDecodeError) as e:
             why = getattr(e, "strerror", None) or e
-            raise ValueError(f"cannot read --token-file {args.token_file}: {why}") from None
+            raise UsageError(f"cannot read --token-file {args.token_file}: {why}") from None
         if not token:
-            raise ValueError(f"--token-file {args.token_file} is empty")
+            raise UsageError(f"--token-file {args.token_file} is empty")
         return token
     return args.token or os.environ.get(defaults.TOKEN_ENV, "").strip() or None
 
@@ -149,13 +165,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(f"cardrec-edge serve needs the [serve] extra (pip install 'cardrec-edge[serve]'): {e}", file=sys.stderr)
         return 2
-    try:
-        if (args.workers is not None and args.workers < 1) or (args.queue is not None and args.queue < 0):
-            raise ValueError(f"--workers must be at least 1 and --queue at least 0 (got {args.workers}, {args.queue})")
-        token = server_token(args)
-    except ValueError as e:
-        print(f"cardrec-edge serve: {e}", file=sys.stderr)
-        return 2
+    if (args.workers is not None and args.workers < 1) or (args.queue is not None and args.queue < 0):
+        raise UsageError(f"--workers must be at least 1 and --queue at least 0 (got {args.workers}, {args.queue})")
+    token = server_token(args)
     serve(args.bundle, host=args.host, port=args.port, token=token, db=args.db, backend=args.backend,
           threads=args.threads, max_upload_mb=args.max_upload_mb, allow_hosts=args.allow_host,
           workers=args.workers, queue=args.queue, exact=args.exact, top_k=args.top_k, min_blur=args.min_blur,
@@ -168,8 +180,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     problems = bundle.verify()
     for p in problems:
         print(p)
+    print(f"{args.bundle}: bundle_id {bundle.bundle_id}")
     if not problems:
-        print(f"{args.bundle}: {len(bundle.manifest['files'])} files verified")
+        print(f"{args.bundle}: manifest and {len(bundle.manifest['files'])} files verified")
     return 1 if problems else 0
 
 
@@ -237,21 +250,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--warmup", type=int, default=5, help="untimed frames first (default: 5)")
     b.add_argument("--json", action="store_true", help="print the report as JSON")
     b.set_defaults(func=cmd_bench)
-    v = sub.add_parser("verify-bundle", help="check every sha256 in the bundle manifest")
+    v = sub.add_parser("verify-bundle", help="check the manifest against its bundle_id and every file's sha256",
+                       description="Prints the bundle_id (sha256 of the canonical manifest, which lists every "
+                                   "file's sha256) and every problem found; exit status 1 when there is one.")
     v.add_argument("bundle", nargs="?", default="results/edge")
     v.set_defaults(func=cmd_verify)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except BundleError as e:
-        print(f"cardrec-edge: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return run_cli(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,14 @@
 3. each side is re-found among the edge pixels near it by a small Hough search (9 tilts x 0.5 px offsets; within a
    narrow band the outermost strong line wins, as a card's border and art edges lie inside its outline; else the
    nearest within a wide band), refit on the side's middle 80 % (rounded corners do not bias the corners) and
-   scored by its edge coverage minus that of a parallel line just outside (texture and noise score ~0);
+   scored by its edge coverage minus that of a parallel line just outside (texture and noise score ~0); an
+   accepted quad whose aspect is off by more than LENGTHEN_ABOVE (one side on inner structure, e.g. the band under
+   a full-art card's name) is also tried with one side moved out by the missing length and re-found there;
 4. nested/overlapping quads are resolved: near-identical ones keep the best aspect; a same-orientation quad well
    inside a bigger one is a card in a holder (the inner quad wins); a cross-oriented one inside a card is its art
    box (the outer quad wins); the rest are taken largest first without overlap;
-5. each kept side is snapped to the outermost strong step of full-resolution colour profiles across it.
+5. each kept side is snapped to the outermost strong step of full-resolution colour profiles across it; corners
+   are clipped to the frame.
 
 When no quad is found and the frame itself has a card's aspect (a tight phone shot), one ``full_frame``
 detection with the image corners is returned (not for a blank frame); it also replaces a lone large quad whose
@@ -43,6 +46,7 @@ STRONG_OUTLINE = 0.85       # a fitted quad scoring this much is not re-fitted f
 CLEARLY_BETTER = 0.15       # score margin for a nested near-identical quad to replace the outer one
 TIGHT_SHOT_AREA = 0.5       # a lone quad above this fraction of a card-shaped frame may be a partial outline
 MAX_ROUGH = 40              # at most this many rough quads are refined per frame (largest first)
+LENGTHEN_ABOVE = 0.08       # a fitted quad this far from the card's aspect is also tried with one side moved out
 
 
 @dataclass(frozen=True, eq=False)              # eq=False: identity equality/hash (corners is an array)
@@ -259,9 +263,10 @@ def _ring_points(q: np.ndarray, edges: np.ndarray, d: float) -> np.ndarray:
     return np.zeros((0, 2), np.float32) if nz is None else nz.reshape(-1, 2).astype(np.float32) + (x0, y0)
 
 
-def _fit_quad(q: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, float]:
+def _fit_quad(q: np.ndarray, edges: np.ndarray, only: int | None = None) -> tuple[np.ndarray, float]:
     """Re-find each side of the ordered quad ``q`` among nearby edge pixels; returns (quad, mean side support).
-    Sides are first searched within ``band`` (outermost line), then within ``wide`` (nearest line)."""
+    Sides are first searched within ``band`` (outermost line), then within ``wide`` (nearest line). With ``only``
+    just that side is re-found (the others keep their lines) and the support is that side's."""
     q = q.astype(np.float32)
     size = float(np.sqrt(abs(_shoelace(q))))
     band, wide = max(3.0, 0.05 * size), max(4.0, 0.15 * size)
@@ -279,6 +284,9 @@ def _fit_quad(q: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, float]:
     near, far = project(_ring_points(q, edges, band + 2)), None
     lines, support = [], 0.0
     for k in range(4):
+        if only is not None and k != only:
+            lines.append(np.concatenate([u[k], q[k]]))
+            continue
         fit = _fit_side(near[:, k], near[:, 4 + k], float(length[k]), band, True)
         if fit is None:
             far = project(_ring_points(q, edges, wide + 2)) if far is None else far
@@ -289,7 +297,7 @@ def _fit_quad(q: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, float]:
         direction = u[k] + b * n_out[k]
         point = q[k] + u[k] * length[k] / 2 + a * n_out[k]
         lines.append(np.concatenate([direction / np.hypot(direction[0], direction[1]), point]))
-        support += s / 4
+        support += s if only is not None else s / 4
     new = _corners_of(lines)
     if new is None:
         return q, 0.0
@@ -333,6 +341,30 @@ def _fit_side(t: np.ndarray, off: np.ndarray, length: float, band: float,
     out = np.count_nonzero(np.bincount(steps[np.abs(res - 2.5) < 1.0], minlength=1))
     support = min(1.0, max(0.0, (on - out) / (0.8 * length)))
     return (a, b, support) if support >= MIN_SIDE_SUPPORT else None
+
+
+def _lengthened(q: np.ndarray, edges: np.ndarray, support: float) -> list[tuple[np.ndarray, float]]:
+    """A quad too short for a card along one axis (the band under a full-art card's name taken for its top edge)
+    with one side moved outward by the missing length and re-found there: (quad, support) per side that fits."""
+    s = _sides(q.astype(np.float64))
+    short, long_ = (s[0] + s[2]) / 2, (s[1] + s[3]) / 2
+    if short > CARD_ASPECT * long_:
+        d, ks = short / CARD_ASPECT - long_, (0, 2)               # too short: a short side moves out
+    else:
+        d, ks = long_ * CARD_ASPECT - short, (1, 3)               # too narrow: a long side moves out
+    u = q[_NEXT] - q
+    u /= np.hypot(u[:, 0], u[:, 1])[:, None]
+    n_out = np.stack([u[:, 1], -u[:, 0]], axis=1)
+    out = []
+    for k in ks:
+        lines = [np.concatenate([u[i], q[i] + (d * n_out[i] if i == k else 0)]) for i in range(4)]
+        moved = _corners_of(lines)
+        if moved is None:
+            continue
+        fit, s_k = _fit_quad(moved.astype(np.float32), edges, only=k)
+        if s_k > 0:
+            out.append((fit, (3 * support + s_k) / 4))
+    return out
 
 
 # --- nested / overlapping quads ------------------------------------------------------------------------------
@@ -475,25 +507,38 @@ def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.
     edges = cv2.bitwise_or(_edge_map(grey, 40.0), _edge_map(chroma, 80.0))
     min_area = min_area_fraction * sh * sw
     cands: list[tuple[np.ndarray, float]] = []
+    supports: list[float] = []
     for rough in _rough_quads(edges, min_area, aspect_tolerance):          # largest first
         if any(_needs_no_fit(rough, c, score) for c, score in cands):
             continue
         q, support = _fit_quad(rough, edges)
         if support <= 0 or _shoelace(q) < min_area or not _squareish(q) or not cv2.isContourConvex(q):
             continue
-        err = aspect_error(q)
-        if err <= aspect_tolerance:
-            cands.append((order_corners(q), support * (1 - 0.5 * err / max(aspect_tolerance, 1e-6))))
+        if aspect_error(q) <= aspect_tolerance:
+            cands.append((order_corners(q), _score(q, support, aspect_tolerance)))
+            supports.append(support)
+    for (q, score), support in list(zip(cands, supports)):         # a card with one side on inner structure?
+        if score >= MIN_SCORE and aspect_error(q) > LENGTHEN_ABOVE and not any(
+                _overlap(c, q) >= 0.85 * abs(_shoelace(q)) and _shoelace(c) > _shoelace(q) and cs >= MIN_SCORE
+                for c, cs in cands):                                # (not a part of a card found whole)
+            cands += [(order_corners(f), _score(f, fs, aspect_tolerance)) for f, fs in _lengthened(q, edges, support)
+                      if aspect_error(f) <= aspect_tolerance and _squareish(f) and cv2.isContourConvex(f)]
     scale = np.float32([w / sw, h / sh])
     radius = int(np.ceil(float(scale.max()))) + 1
     dets = []
     for q, score in _resolve(cands, max_cards):
         full = (q + 0.5) * scale - 0.5                      # small-pixel centres -> input pixel centres
-        dets.append(Detection(order_corners(_snap(rgb, full, radius)), float(np.clip(score, 0, 1)), False))
+        corners = np.clip(order_corners(_snap(rgb, full, radius)), 0, np.float32([w - 1, h - 1]))  # in the frame
+        dets.append(Detection(corners, float(np.clip(score, 0, 1)), False))
     ff = _full_frame(rgb, aspect_tolerance)
     if ff is not None and _partial_outline(dets, h * w, ff):
         return [ff]
     return dets if dets or ff is None else [ff]
+
+
+def _score(q: np.ndarray, support: float, tol: float) -> float:
+    """Edge support times aspect fit (1 at the card's aspect, 0.5 at the tolerance)."""
+    return support * (1 - 0.5 * aspect_error(q) / max(tol, 1e-6))
 
 
 def _partial_outline(dets: list[Detection], frame_area: float, ff: Detection) -> bool:

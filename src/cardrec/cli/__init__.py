@@ -6,9 +6,8 @@ Each command group is a module here with a ``register(subparsers)`` function; ex
 from __future__ import annotations
 
 import argparse
-import sys
 
-from cardrec.errors import CardrecError
+from cardrec_edge.errors import run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,10 +21,5 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except CardrecError as e:
-        print(f"cardrec {args.command}: {e}", file=sys.stderr)
-        return 2
+    return run_cli(build_parser(), argv)
 

@@ -6,12 +6,14 @@ import shutil
 from pathlib import Path
 
 from cardrec_edge.bundle import FORMAT_VERSION, MANIFEST, sha256_file
+from cardrec_edge.manifest import ID_KEY, bundle_id, validate
 
 from cardrec.records import package_versions
 
 def write_bundle(out_dir: Path, files: dict[str, str], contract: dict, threshold: float, variant: str,
                  hw_arch: str | None, extra: dict) -> dict:
-    """Copy ``files`` (role -> source path) into ``out_dir`` and write ``manifest.json`` last."""
+    """Copy ``files`` (role -> source path) into ``out_dir`` and write ``manifest.json`` last, with its
+    ``bundle_id`` (sha256 of the canonical manifest: the same inputs give the same bytes and id)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = {}
     for role, src in files.items():
@@ -21,5 +23,8 @@ def write_bundle(out_dir: Path, files: dict[str, str], contract: dict, threshold
     manifest = {"format_version": FORMAT_VERSION, "model_variant": variant, "hw_arch": hw_arch,
                 "threshold": threshold, "score": "cosine similarity of L2-normalised embeddings",
                 "preprocess": contract, "files": entries, "versions": package_versions(), **extra}
+    manifest = json.loads(json.dumps(manifest))  # exactly what a reader will see (lists, string keys)
+    manifest[ID_KEY] = bundle_id(manifest)
+    validate(manifest)  # never write a bundle the runtime refuses
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return manifest

@@ -79,7 +79,8 @@ def write_reference(cards: list[dict], emb_files: list[str], cfg: dict, out_emb:
 
 
 def write_thumbnails(cards: list[dict], gallery_files: list[str], out_zip: Path, quality: int = 85) -> int:
-    """The letterboxed gallery faces as ``<card id>.jpg`` in one zip, for the edge page's card images."""
+    """The letterboxed gallery faces as ``<card id>.jpg`` in one zip, for the edge page's card images; entries
+    sorted by name with a fixed date and mode, so rebuilding from the same inputs gives the same bytes."""
     import zipfile
 
     import cv2
@@ -88,8 +89,11 @@ def write_thumbnails(cards: list[dict], gallery_files: list[str], out_zip: Path,
     if len(images) != len(cards):
         raise ValueError(f"{len(images)} gallery images for {len(cards)} cards")
     with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_STORED) as zf:  # JPEG does not compress further
-        for card, rgb in zip(cards, images):
+        for card, rgb in sorted(zip(cards, images), key=lambda ci: ci[0]["id"]):
             ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR),
                                    [cv2.IMWRITE_JPEG_QUALITY, quality])
-            zf.writestr(f"{card['id']}.jpg", jpg.tobytes())
+            # a fixed date and mode, not the build time: the same inputs give the same bytes
+            entry = zipfile.ZipInfo(f"{card['id']}.jpg", date_time=(1980, 1, 1, 0, 0, 0))
+            entry.external_attr = 0o644 << 16
+            zf.writestr(entry, jpg.tobytes(), compress_type=zipfile.ZIP_STORED)
     return out_zip.stat().st_size
