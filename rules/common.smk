@@ -102,9 +102,10 @@ def get_set_images(wildcards):
         return f"results/synthetic/images/{wildcards.set}"
     if config["data"].get("download"):
         return f"results/download/{wildcards.set}.done"
-    from cardrec.ingest import set_images
+    from cardrec.ingest import card_ids, set_images
 
-    return [str(p) for p in set_images(Path(config["data"]["images_dir"]), wildcards.set)]
+    ids = card_ids(_cards_json_files()[wildcards.set])
+    return [str(p) for p in set_images(Path(config["data"]["images_dir"]), wildcards.set, ids)]
 
 
 def get_images_dir():
