@@ -7,6 +7,24 @@ from snakemake.utils import validate
 validate(config, schema="../config/schema.yaml")
 
 
+def stop_if_times_not_restored():
+    """After a plain `dvc pull`/`dvc checkout` the artifacts' times are in arbitrary order: say so in one line
+    and stop before planning (cardrec.dvc_mtimes). Not in `--touch` runs (that is how `cardrec pull` restores)."""
+    import sys
+
+    if workflow.exec_mode.name != "DEFAULT" or {"--touch", "-t"} & set(sys.argv):
+        return
+    from cardrec.dvc_mtimes import unrestored_message
+
+    message = unrestored_message(Path.cwd())
+    if message:
+        print(message, file=sys.stderr)
+        sys.exit(1)
+
+
+stop_if_times_not_restored()
+
+
 wildcard_constraints:
     set=r"[A-Za-z0-9_.]+",
     model="teacher|stage1|stage2|fp32|int8",

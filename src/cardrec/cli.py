@@ -86,6 +86,15 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 1 if res.changed else 0
 
 
+def cmd_commit(args: argparse.Namespace) -> int:
+    """dvc commit -f after a complete run, then restore mtimes in DAG order (dvc commit rewrites them)."""
+    from .dvc_pull import commit
+
+    commit(Path(args.workdir), _overlays(args))
+    print("dvc.lock recorded from the workspace; modification times restored in DAG order (commit dvc.lock, then dvc push)")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """Which artifacts are stale and why (Snakemake's dry-run reasons + DVC's status)."""
     from .dvc_status import mark_changed, status
@@ -136,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--remote", "-r", help="DVC remote (default: the default remote)")
     p.add_argument("--jobs", "-j", type=int, help="parallel transfers")
     p.set_defaults(func=cmd_pull)
+    c = common(sub.add_parser("commit", help="dvc commit -f after a complete run, then mtimes in DAG order again"))
+    c.set_defaults(func=cmd_commit)
     t = common(sub.add_parser("status", help="stale artifacts and why (param/input changed, missing, only remote)"))
     t.add_argument("--mark-changed", action="store_true",
                    help="touch artifacts whose content differs from dvc.lock (e.g. an edited raw image inside a "

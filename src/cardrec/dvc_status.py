@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from .dvc_mtimes import write_stamp
 from .dvc_pull import changed_paths
 from .dvc_tools import ToolError, dvc_status, snakemake
 
@@ -102,6 +103,7 @@ def mark_changed(repo: Path) -> list[str]:
         stamp = target / ".snakemake_timestamp" if target.is_dir() else target
         stamp.touch()
         touched.append(path)
+    write_stamp(repo)  # deliberate marks, not times lost by a plain `dvc pull`
     return sorted(set(touched))
 
 
