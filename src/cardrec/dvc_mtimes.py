@@ -26,8 +26,7 @@ def write_stamp(repo: Path) -> None:
     """Record that the artifacts' times were just restored (or deliberately marked) by cardrec."""
     stamp = Path(repo) / STAMP
     stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.touch()
-    os.utime(stamp)
+    stamp.touch()  # an existing stamp gets the current time
 
 
 def lock_out_paths(lock: Path) -> list[str]:
