@@ -224,7 +224,8 @@ def test_price_change_on_pulled_clone_runs_only_the_cost_report(origin, tmp_path
     assert "nothing to be done" in res.stdout, res.stdout
     assert (clone / "logs/teacher/train_teacher.benchmark.tsv").exists()
     price = tmp_path / "price.yaml"
-    price.write_text(yaml.safe_dump({"cost": {"prices": {"electricity": {"read_on": "2026-12-02", "usd_per_kwh": 0.3}}}}))
+    electricity = {"read_on": "2026-12-02", "usd_per_kwh": 0.3}
+    price.write_text(yaml.safe_dump({"cost": {"prices": {"electricity": electricity}}}))
     assert planned_jobs(clone, clone / "tiny.yaml", price) == {"cost_report": 1}
     assert planned_jobs(clone, clone / "tiny.yaml", extra=("--forcerun", "cost_report")) == {"cost_report": 1}
 

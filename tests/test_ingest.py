@@ -104,8 +104,8 @@ def _files_overlay(tmp_path, cards_json, images, **ingest):
     import yaml
 
     path = tmp_path / "files.yaml"
-    path.write_text(yaml.safe_dump({"data": {"source": "files", "cards_json": str(cards_json), "images_dir": str(images),
-                                             "sets": "all", "train_sets": "all"}, **({"ingest": ingest} if ingest else {})}))
+    data = {"source": "files", "cards_json": str(cards_json), "images_dir": str(images), "sets": "all", "train_sets": "all"}
+    path.write_text(yaml.safe_dump({"data": data, **({"ingest": ingest} if ingest else {})}))
     return path
 
 

@@ -91,7 +91,8 @@ def cmd_commit(args: argparse.Namespace) -> int:
     from .dvc_pull import commit
 
     commit(Path(args.workdir), _overlays(args))
-    print("dvc.lock recorded from the workspace; modification times restored in DAG order (commit dvc.lock, then dvc push)")
+    print("dvc.lock recorded from the workspace; modification times restored in DAG order "
+          "(commit dvc.lock, then dvc push)")
     return 0
 
 

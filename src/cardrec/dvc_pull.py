@@ -131,7 +131,8 @@ def commit(repo: Path, configfiles: list[str] = ()) -> None:
     dry = snakemake("-n", "--quiet", "rules", cwd=repo, configfiles=list(configfiles), check=False)
     stale = planned_rules(dry.stdout)
     if dry.returncode != 0 or stale:
-        detail = f"{len(stale)} rules to run: {', '.join(stale)}" if stale else (dry.stderr or dry.stdout).strip()[-500:]
+        detail = (f"{len(stale)} rules to run: {', '.join(stale)}" if stale
+                  else (dry.stderr or dry.stdout).strip()[-500:])
         raise ToolError(f"the workflow is not up to date ({detail}): run it before committing")
     dvc("commit", "-f", "-q", cwd=repo)
     restore_mtimes(repo, list(configfiles), {})
