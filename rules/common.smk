@@ -9,6 +9,24 @@ from cardrec.cost.training import TRAINING_STAGES, training_benchmark
 validate(config, schema="../config/schema.yaml")
 
 
+def stop_if_times_not_restored():
+    """After a plain `dvc pull`/`dvc checkout` the artifacts' times are in arbitrary order: say so in one line
+    and stop before planning (cardrec.repro.mtimes). Not in `--touch` runs (that is how `cardrec pull` restores)."""
+    import sys
+
+    if workflow.exec_mode.name != "DEFAULT" or {"--touch", "-t"} & set(sys.argv):
+        return
+    from cardrec.repro.mtimes import unrestored_message
+
+    message = unrestored_message(Path.cwd())
+    if message:
+        print(message, file=sys.stderr)
+        sys.exit(1)
+
+
+stop_if_times_not_restored()
+
+
 wildcard_constraints:
     set=r"[A-Za-z0-9_.]+",
     model="teacher|stage1|stage2|fp32|int8",
@@ -111,9 +129,10 @@ def get_set_images(wildcards):
         return f"results/synthetic/images/{wildcards.set}"
     if config["data"].get("download"):
         return f"results/download/{wildcards.set}.done"
-    from cardrec.data.ingest import set_images
+    from cardrec.data.ingest import card_ids, set_images
 
-    return [str(p) for p in set_images(Path(config["data"]["images_dir"]), wildcards.set)]
+    ids = card_ids(_cards_json_files()[wildcards.set])
+    return [str(p) for p in set_images(Path(config["data"]["images_dir"]), wildcards.set, ids)]
 
 
 def get_images_dir():

@@ -31,6 +31,7 @@ rule calibration_set:
     params:
         calibration=get_config("calibration"),
         augment=get_config("queries/augment"),
+        unknown_fraction=get_config("evaluate/unknown_fraction"),
     log:
         "logs/calibration/calibration_set.log",
     benchmark:

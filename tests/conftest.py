@@ -36,9 +36,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = 
     return proc
 
 
-def planned_jobs(workdir: Path, *configfiles: Path) -> dict[str, int]:
-    """Rule -> job count of a dry run (`snakemake -n`), parsed from its job-stats table."""
-    args = ["-n", "--configfile", *map(str, configfiles)] if configfiles else ["-n"]
+def planned_jobs(workdir: Path, *configfiles: Path, extra: tuple[str, ...] = ()) -> dict[str, int]:
+    """Rule -> job count of a dry run (`snakemake -n`, plus ``extra`` arguments), parsed from its job-stats table."""
+    args = ["-n", *extra, "--configfile", *map(str, configfiles)] if configfiles else ["-n", *extra]
     out = snakemake(workdir, *args).stdout
     if "Nothing to be done" in out:
         return {}

@@ -105,7 +105,7 @@ def test_restore_clear_errors(tmp_path, moto_s3):
 
 
 @pytest.mark.parametrize("args", [["aws", "restore", "--help"], ["pull", "--help"], ["status", "--help"],
-                                  ["dvc-yaml", "--help"], ["dvc-remote", "--help"]])
+                                  ["dvc-yaml", "--help"], ["dvc-remote", "--help"], ["commit", "--help"]])
 def test_help(args, tmp_path):
     out = cardrec(tmp_path, *args)
     assert "usage: cardrec" in out.stdout

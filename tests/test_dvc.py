@@ -13,7 +13,7 @@ import yaml
 
 from cardrec.repro.dvc_yaml import workflow_jobs
 
-from .conftest import REPO, TINY, make_workdir, planned_jobs
+from .conftest import REPO, TINY, make_workdir, planned_jobs, snakemake
 from .s3_servers import Server, free_port, s3_env, start_seaweedfs
 
 BUCKET = "cardrec-test"
@@ -81,12 +81,13 @@ def origin(tiny_run, seaweedfs, tmp_path_factory) -> Path:
     (repo / "storage.yaml").write_text(yaml.safe_dump({"storage": {
         "bucket": BUCKET, "project": "tiny", "region": "us-east-1", "endpoint_url": seaweedfs.endpoint}}))
     (repo / ".gitignore").write_text("results/\nlogs/\n.snakemake/\ncheckpoints/\n")
-    shutil.copytree(tiny_run / "results", repo / "results", symlinks=True)
+    for built in ("results", "logs", ".snakemake/metadata"):  # what the building machine has, times included
+        shutil.copytree(tiny_run / built, repo / built, symlinks=True)
     sh(repo, "git", "init", "-q")
     cardrec(repo, "dvc-yaml", "--configfile", "tiny.yaml")
     dvc(repo, "init", "-q")
     cardrec(repo, "dvc-remote", "--configfile", "storage.yaml")
-    dvc(repo, "commit", "-f", "-q")  # records dvc.lock from the Snakemake run, runs nothing
+    cardrec(repo, "commit", "--configfile", "tiny.yaml")  # dvc.lock from the Snakemake run, then times in DAG order
     dvc(repo, "push", "-q")
     git_commit(repo, "tiny run")
     return repo
@@ -115,7 +116,11 @@ def test_dvc_yaml_in_sync_with_dag(tmp_path):
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     outs = {o for st in stages.values() for o in st["outs"]}
     assert "results/edge/manifest.json" in outs and "results/teacher/model.pt" in outs
-    assert not any(o.startswith(("logs/", "checkpoints/")) for o in outs)
+    assert not any(o.startswith("checkpoints/") for o in outs)
+    logs = {o for o in outs if o.startswith("logs/")}  # only the timings the cost report reads travel with DVC
+    assert logs == {f"logs/{d}.benchmark.tsv" for d in ("teacher/train_teacher", "student/train_student_stage1",
+                                                         "student/train_student_stage2")}
+    assert logs <= set(stages["cost_report"]["deps"])
     (tmp_path / "drift.yaml").write_text((REPO / "dvc.yaml").read_text().replace("model.pt", "model2.pt", 1))
     drift = cardrec(wd, "dvc-yaml", "--check", "--output", str(tmp_path / "drift.yaml"), check=False)
     assert drift.returncode == 1 and "differs" in drift.stderr
@@ -195,6 +200,52 @@ def test_pull_leaves_changed_content_stale(clones):
     res = cardrec(clone, "pull", "--configfile", "tiny.yaml", check=False)
     assert res.returncode == 1 and "results/teacher/metrics.csv" in res.stdout, res.stdout + res.stderr
     assert set(planned_jobs(clone, clone / "tiny.yaml")) == descendants(clone, "train_teacher")
+
+
+def fresh_clone(origin: Path, root: Path, name: str) -> Path:
+    sh(root, "git", "clone", "-q", str(origin), name)
+    return root / name
+
+
+def test_building_machine_is_not_asked_to_pull(origin):
+    """After `cardrec commit`, the machine that built plans nothing and is never told to run `cardrec pull`
+    (a bare `dvc commit` rewrites every artifact's time in its own order: 10 rules were stale at random)."""
+    from cardrec.repro.mtimes import lock_out_paths, unrestored
+
+    assert sorted(lock_out_paths(origin / "dvc.lock")) == lock_outs(origin)  # the fast reader agrees with YAML
+    assert "logs/teacher/train_teacher.benchmark.tsv" in lock_outs(origin)
+    assert unrestored(origin) == [] and planned_jobs(origin, origin / "tiny.yaml") == {}
+
+
+def test_price_change_on_pulled_clone_runs_only_the_cost_report(origin, tmp_path):
+    """The timings the cost report prices travel with DVC: a pulled clone re-prices without retraining."""
+    clone = fresh_clone(origin, tmp_path, "priced")
+    res = cardrec(clone, "pull", "--configfile", "tiny.yaml")
+    assert "nothing to be done" in res.stdout, res.stdout
+    assert (clone / "logs/teacher/train_teacher.benchmark.tsv").exists()
+    price = tmp_path / "price.yaml"
+    electricity = {"read_on": "2026-12-02", "usd_per_kwh": 0.3}
+    price.write_text(yaml.safe_dump({"cost": {"prices": {"electricity": electricity}}}))
+    assert planned_jobs(clone, clone / "tiny.yaml", price) == {"cost_report": 1}
+    assert planned_jobs(clone, clone / "tiny.yaml", extra=("--forcerun", "cost_report")) == {"cost_report": 1}
+
+
+def test_plain_dvc_pull_is_caught_before_planning(origin, tmp_path):
+    """`dvc pull` (or `dvc checkout`) without restored times: one line pointing at `cardrec pull`, no plan."""
+    clone = fresh_clone(origin, tmp_path, "plain")
+    dvc(clone, "pull", "-q")
+    proc = snakemake(clone, "-n", "--configfile", "tiny.yaml", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Job stats" not in out and "Traceback" not in out, out
+    lines = [ln for ln in out.splitlines() if "cardrec pull" in ln]
+    assert len(lines) == 1 and "dvc" in lines[0] and "make pull" in lines[0], out
+
+    assert "nothing to be done" in cardrec(clone, "pull", "--configfile", "tiny.yaml").stdout
+    assert planned_jobs(clone, clone / "tiny.yaml") == {}
+    (clone / "results/teacher/model.pt").unlink()  # `dvc checkout` brings it back, newer than its consumers
+    dvc(clone, "checkout", "-q")
+    again = snakemake(clone, "-n", "--configfile", "tiny.yaml", check=False)
+    assert again.returncode == 1 and "results/teacher/model.pt" in again.stdout + again.stderr
 
 
 def test_pull_errors_are_clear(origin, tmp_path):

@@ -46,3 +46,24 @@ def test_phash_identical_images_score_one():
     sim = hash_similarity(codes, codes)(np.arange(3), np.arange(3))
     np.testing.assert_allclose(np.diag(sim), 1.0)
     assert (sim[~np.eye(3, dtype=bool)] < 0.9).all()
+
+
+def test_max_false_reject_is_bounded_by_the_schema(tmp_path):
+    """`max_false_reject: 1` would index past the scores: the config check names the key before planning."""
+    import yaml
+
+    from .conftest import TINY, make_workdir, snakemake
+
+    wd = make_workdir(tmp_path / "wd")
+    tiny = yaml.safe_load(TINY.read_text())
+    for bad in (1, 0.9, -0.1):
+        overlay = tmp_path / "bad.yaml"
+        overlay.write_text(yaml.safe_dump({"evaluate": {**tiny["evaluate"], "max_false_reject": bad}}))
+        proc = snakemake(wd, "-n", "--configfile", str(TINY), str(overlay), check=False)
+        assert proc.returncode != 0 and "max_false_reject" in proc.stdout + proc.stderr, (bad, proc.stderr[-2000:])
+    try:
+        choose_threshold(np.linspace(0, 1, 10), 1.0)
+    except ValueError as e:
+        assert "max_false_reject" in str(e)
+    else:
+        raise AssertionError("choose_threshold accepted max_false_reject=1")

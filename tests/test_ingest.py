@@ -98,3 +98,57 @@ def test_16bit_rgb_png_is_noted_and_pillow_limit_restored(tmp_path):
     assert got.rgb is not None and got.rgb.dtype == np.uint8
     assert "16-bit RGB PNG reduced to 8-bit" in got.notes
     assert Image.MAX_IMAGE_PIXELS == limit  # Pillow's own bomb check is back for other code in the process
+
+
+def _files_overlay(tmp_path, cards_json, images, **ingest):
+    import yaml
+
+    path = tmp_path / "files.yaml"
+    data = {"source": "files", "cards_json": str(cards_json), "images_dir": str(images), "sets": "all", "train_sets": "all"}
+    path.write_text(yaml.safe_dump({"data": data, **({"ingest": ingest} if ingest else {})}))
+    return path
+
+
+def test_images_are_found_by_card_id_whatever_the_json_is_called(tmp_path):
+    """README: images are `<card id>.png` (or `<set>/<card id>.png`); the JSON's name does not matter."""
+    from .conftest import TINY, make_workdir, snakemake
+
+    images = tmp_path / "images"
+    (images / "sv1").mkdir(parents=True)
+    (images / "mycards").mkdir()
+    face = np.random.default_rng(0).integers(0, 255, (140, 100, 3), dtype=np.uint8)
+    where = {1: images, 2: images, 3: images / "sv1", 4: images / "mycards"}  # flat, the card's set, the JSON's set
+    for n, folder in where.items():
+        Image.fromarray(face).save(folder / f"sv1-{n}.png")
+    (tmp_path / "mycards.json").write_text(json.dumps([{"id": f"sv1-{n}", "name": f"C{n}", "number": str(n)}
+                                                       for n in where]))
+    wd = make_workdir(tmp_path / "wd")
+    snakemake(wd, "results/ingest/mycards/cards.json", "--configfile", str(TINY),
+              str(_files_overlay(tmp_path, tmp_path / "mycards.json", images)))
+    accepted = {c["id"]: c["path"] for c in json.loads((wd / "results/ingest/mycards/cards.json").read_text())}
+    assert accepted == {f"sv1-{n}": str(where[n] / f"sv1-{n}.png") for n in where}
+    assert (wd / "results/ingest/mycards/rejected.csv").read_text().strip() == "id,path,reason"
+
+
+def test_failed_ingest_keeps_its_reasons_where_the_message_points(tmp_path):
+    """Too many rejects fail the job; the first reasons are in the message and the file it names survives."""
+    import re
+
+    from .conftest import TINY, make_workdir, snakemake
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for n in range(1, 6):
+        (images / f"bad-{n}.png").write_bytes(b"")
+    (tmp_path / "bad.json").write_text(json.dumps([{"id": f"bad-{n}", "name": "x"} for n in range(1, 6)]))
+    wd = make_workdir(tmp_path / "wd")
+    proc = snakemake(wd, "results/ingest/bad/cards.json", "--configfile", str(TINY),
+                     str(_files_overlay(tmp_path, tmp_path / "bad.json", images)), check=False)
+    assert proc.returncode != 0
+    line = next(ln for ln in (proc.stdout + proc.stderr).splitlines() if "max_reject_fraction" in ln)
+    assert "bad-1" in line and "0 bytes" in line, line  # the first reasons, in the message itself
+    named = re.findall(r"(?:results|logs)/[\w/.-]+\.(?:csv|log|txt)", line)
+    assert named, line
+    for rel in named:
+        text = (wd / rel).read_text()
+        assert all(f"bad-{n}" in text for n in range(1, 6)) and "0 bytes" in text, (rel, text)

@@ -55,3 +55,24 @@ def test_calibration_format_and_contract():
     assert calib.shape == (5, 64, 48, 3) and calib.dtype == np.uint8 and len(ids) == 5
     assert calib.max() > 128  # raw 0-255 pixels, not normalised
     np.testing.assert_array_equal(c.denormalize(c.normalize(calib)), calib)
+
+
+def test_calibration_set_leaves_out_the_unknown_cards(tmp_path):
+    """The rule's calibration renders never show a card held out as unknown (real Snakemake, tiny config)."""
+    import json
+
+    import yaml
+
+    from cardrec.evaluation.metrics import unknown_ids
+
+    from .conftest import TINY, make_workdir, snakemake
+
+    wd = make_workdir(tmp_path / "wd")
+    many = tmp_path / "calib.yaml"  # more renders than cards: every card the rule may use is drawn
+    many.write_text(yaml.safe_dump({"calibration": {"count": 40, "seed": 4}}))
+    snakemake(wd, "results/calibration/calib.json", "--configfile", str(TINY), str(many))
+    cards = [c["id"] for s in ("syn1", "syn2") for c in json.loads((wd / f"results/ingest/{s}/cards.json").read_text())]
+    unknown = unknown_ids(cards, yaml.safe_load(TINY.read_text())["evaluate"]["unknown_fraction"])
+    used = set(json.loads((wd / "results/calibration/calib.json").read_text())["card_ids"])
+    assert unknown and used and not used & unknown, sorted(used & unknown)
+    assert used == set(cards) - unknown

@@ -71,6 +71,16 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 1 if res.changed else 0
 
 
+def cmd_commit(args: argparse.Namespace) -> int:
+    """dvc commit -f after a complete run, then restore mtimes in DAG order (dvc commit rewrites them)."""
+    from cardrec.repro.pull import commit
+
+    commit(Path(args.workdir), overlays(args))
+    print("dvc.lock recorded from the workspace; modification times restored in DAG order "
+          "(commit dvc.lock, then dvc push)")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """Which artifacts are stale and why (Snakemake's dry-run reasons + DVC's status)."""
     from cardrec.repro.status import mark_changed, status
@@ -104,6 +114,8 @@ def register(subparsers) -> None:
     p.add_argument("--remote", "-r", help="DVC remote (default: the default remote)")
     p.add_argument("--jobs", "-j", type=int, help="parallel transfers")
     p.set_defaults(func=cmd_pull)
+    c = add("commit", "dvc commit -f after a complete run, then mtimes in DAG order again")
+    c.set_defaults(func=cmd_commit)
     t = add("status", "stale artifacts and why (param/input changed, missing, only remote)")
     t.add_argument("--mark-changed", action="store_true",
                    help="touch artifacts whose content differs from dvc.lock (e.g. an edited raw image inside a "

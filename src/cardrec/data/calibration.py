@@ -7,6 +7,7 @@ import numpy as np
 from cardrec_edge.preprocess import Preprocess
 
 from cardrec.data.augment import AugmentParams, id_key, render_view, stream_seed
+from cardrec.errors import ConfigError
 
 
 def stratified_pick(cards: list[dict], count: int, seed: int) -> list[int]:
@@ -29,9 +30,15 @@ def stratified_pick(cards: list[dict], count: int, seed: int) -> list[int]:
 
 
 def build_calibration(cards: list[dict], faces: np.ndarray, count: int, seed: int, contract: Preprocess,
-                      params: AugmentParams) -> tuple[np.ndarray, list[str]]:
-    """(count,H,W,3) uint8 letterboxed renders from the calibration seed stream, and their card ids."""
-    picks = stratified_pick(cards, count, seed)
+                      params: AugmentParams, exclude: set[str] = frozenset()) -> tuple[np.ndarray, list[str]]:
+    """(count,H,W,3) uint8 letterboxed renders from the calibration seed stream, and their card ids.
+
+    Cards in ``exclude`` (those the evaluation holds out as unknown) are never rendered.
+    """
+    allowed = [i for i, c in enumerate(cards) if c["id"] not in exclude]
+    if not allowed:
+        raise ConfigError("no card left for the calibration set after holding out evaluate.unknown_fraction")
+    picks = [allowed[k] for k in stratified_pick([cards[i] for i in allowed], count, seed)]
     images = [contract.letterbox(render_view(np.asarray(faces[i]), stream_seed(seed, "calibration",
                                                                                 id_key(cards[i]["id"]), n), params))
               for n, i in enumerate(picks)]

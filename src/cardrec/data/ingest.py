@@ -6,6 +6,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from cardrec_edge.bundle import sha256_file
 from tqdm import tqdm
@@ -38,11 +39,24 @@ def load_cards_json(path: Path) -> list[dict]:
     return data
 
 
-def set_images(images_dir: Path, set_id: str) -> list[Path]:
-    """Image files of a set: ``<dir>/<set>-*.<ext>`` or anything under ``<dir>/<set>/``."""
+def set_images(images_dir: Path, set_id: str, card_ids: Iterable[str] = ()) -> list[Path]:
+    """Image files of a set: ``<dir>/<set>-*.<ext>``, anything under ``<dir>/<set>/``, and each card's
+    ``<card id>.<ext>`` in ``<dir>``, ``<dir>/<set>/`` or ``<dir>/<card's set>/`` (its id up to the last ``-``),
+    so a metadata file of any name finds its cards' images."""
     images_dir = Path(images_dir)
-    found = list(images_dir.glob(f"{set_id}-*")) + list((images_dir / set_id).glob("*"))
+    found = set(images_dir.glob(f"{set_id}-*")) | set((images_dir / set_id).glob("*"))
+    ids = {c for c in card_ids if c}
+    folders = {images_dir, images_dir / set_id} | {images_dir / c.rsplit("-", 1)[0] for c in ids
+                                                   if "-" in c and "/" not in c and not c.startswith(".")}
+    for folder in folders if ids else ():
+        if folder.is_dir():
+            found |= {p for p in folder.iterdir() if p.stem in ids}
     return sorted(p for p in found if p.is_file() and not p.name.startswith("."))
+
+
+def card_ids(cards_json: Path) -> list[str]:
+    """The ids of a metadata file's cards (entries without one are skipped)."""
+    return [str(c["id"]) for c in load_cards_json(cards_json) if isinstance(c, dict) and c.get("id")]
 
 
 def ingest_set(set_id: str, cards_json: Path, images: list[Path], cfg: IngestConfig,
@@ -92,8 +106,11 @@ def ingest_set(set_id: str, cards_json: Path, images: list[Path], cfg: IngestCon
     total = len(accepted) + len(rejected)
     frac = len(rejected) / max(total, 1)
     summary = {"set": set_id, "accepted": len(accepted), "rejected": len(rejected), "reject_fraction": frac}
+    for r in rejected:  # the log survives a failed job; Snakemake deletes its outputs
+        log.info("rejected %s %s: %s", r["id"] or "(no id)", r["path"] or "-", r["reason"])
     log.info("ingest %s", summary)
     if not accepted or frac > cfg.max_reject_fraction:
+        first = "; ".join(f"{r['id'] or '(no id)'}: {r['reason']}" for r in rejected[:3])
         raise IngestError(f"set {set_id}: {len(rejected)} of {total} entries rejected ({frac:.0%} > "
-                          f"ingest.max_reject_fraction={cfg.max_reject_fraction}); reasons in {out_rejected}")
+                          f"ingest.max_reject_fraction={cfg.max_reject_fraction}); first: {first}")
     return summary

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from cardrec.data.augment import id_key
+from cardrec.errors import ConfigError
 
 
 def unknown_ids(card_ids: list[str], fraction: float) -> set[str]:
@@ -19,6 +20,8 @@ def unknown_ids(card_ids: list[str], fraction: float) -> set[str]:
 
 def choose_threshold(best_scores: np.ndarray, max_false_reject: float) -> float:
     """Largest threshold rejecting at most ``max_false_reject`` of these known-card best scores."""
+    if not 0 <= max_false_reject < 1:
+        raise ConfigError(f"evaluate.max_false_reject must be in [0, 1), got {max_false_reject}")
     s = np.sort(np.asarray(best_scores, np.float64))
     if len(s) == 0:
         return 0.0

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cardrec.repro.mtimes import write_stamp
 from cardrec.repro.dvc_yaml import artifacts, workflow_jobs
 from cardrec.errors import ToolError
 from cardrec.repro.tools import dvc, dvc_status, snakemake
@@ -70,6 +71,7 @@ def restore_mtimes(repo: Path, configfiles: list[str], changed: dict[str, str]) 
     consumers rerun). Directories carry their time in ``.snakemake_timestamp``, as Snakemake reads it.
     """
     snakemake("--touch", "--forceall", "--quiet", "all", cwd=repo, configfiles=configfiles)
+    write_stamp(repo)
     if not changed:
         return []
     made = artifacts(workflow_jobs(repo, [repo / c for c in configfiles]))
@@ -87,6 +89,7 @@ def restore_mtimes(repo: Path, configfiles: list[str], changed: dict[str, str]) 
             stamp.touch()
             os.utime(stamp, (now, now))
             marked.append(path)
+    write_stamp(repo)  # after the marks: they are deliberate, not a plain `dvc pull`
     return marked
 
 
@@ -119,3 +122,18 @@ def pull(repo: Path, configfiles: list[str] = (), remote: str | None = None, job
     dry = snakemake("-n", "--quiet", "rules", cwd=repo, configfiles=list(configfiles), check=False)
     result.stale_jobs = planned_rules(dry.stdout)
     return result
+
+
+def commit(repo: Path, configfiles: list[str] = ()) -> None:
+    """``dvc commit -f`` after a complete run, then mtimes in DAG order again: DVC rewrites every artifact's time
+    while committing, in its own order, which would leave the building machine stale at random."""
+    if not (repo / "dvc.yaml").exists():
+        raise ToolError(f"no dvc.yaml in {repo}: generate it with `cardrec dvc-yaml`")
+    dry = snakemake("-n", "--quiet", "rules", cwd=repo, configfiles=list(configfiles), check=False)
+    stale = planned_rules(dry.stdout)
+    if dry.returncode != 0 or stale:
+        detail = (f"{len(stale)} rules to run: {', '.join(stale)}" if stale
+                  else (dry.stderr or dry.stdout).strip()[-500:])
+        raise ToolError(f"the workflow is not up to date ({detail}): run it before committing")
+    dvc("commit", "-f", "-q", cwd=repo)
+    restore_mtimes(repo, list(configfiles), {})

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from cardrec.repro.mtimes import write_stamp
 from cardrec.repro.pull import changed_paths
 from cardrec.errors import ToolError
 from cardrec.repro.tools import dvc_status, snakemake
@@ -103,6 +104,7 @@ def mark_changed(repo: Path) -> list[str]:
         stamp = target / ".snakemake_timestamp" if target.is_dir() else target
         stamp.touch()
         touched.append(path)
+    write_stamp(repo)  # deliberate marks, not times lost by a plain `dvc pull`
     return sorted(set(touched))
 
 
