@@ -38,6 +38,9 @@ report: install  ## HTML report with the evaluation metrics and plots
 clean:
 	rm -rf results logs .snakemake
 
-.PHONY: pull
+.PHONY: pull commit
+commit: install  ## after a complete run: dvc commit -f, then mtimes in DAG order (then git commit dvc.lock, dvc push)
+	$(BIN)/cardrec commit $(if $(CONFIG),--configfile $(CONFIG))
+
 pull: install  ## on a new machine after `git clone`: dvc pull, verify, restore mtimes (CONFIG=overlay.yaml)
 	$(BIN)/cardrec pull $(if $(CONFIG),--configfile $(CONFIG))
