@@ -5,10 +5,13 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
+import yaml
 from cardrec_edge.detect import rectify
 
 from cardrec.frames import CATEGORIES, render_frame, render_split
 from cardrec.frames_eval import corner_error, markdown, match, score
+
+from .conftest import TINY
 
 CORNER_COLOURS = np.float32([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]])  # TL, TR, BR, BL
 
@@ -129,3 +132,34 @@ def test_scorer_on_hand_made_predictions():
     assert r["categories"]["single"]["top1"] == 0.0 and r["categories"]["multi"]["top1"] == 1.0
     table = markdown(r)
     assert table.count("\n") == 2 + 3 and "| **overall** | 3 | 3 | 1 | 1 | 0.500 | 0.333 |" in table
+
+
+def check_frame_report(wd):
+    """What the workflow leaves: frames with labels, the held-out bundle, per-split figures, summary.md."""
+    from cardrec_edge.bundle import Bundle
+
+    tiny = yaml.safe_load(TINY.read_text())["frames"]
+    shipped = json.loads((wd / "results/edge/cards.json").read_text())
+    held = Bundle.load(wd / "results/frames/bundle")  # every sha256 checked
+    kept = {c["id"] for c in held.card_table()}
+    assert 0 < len(kept) < len(shipped) and held.threshold == json.loads(
+        (wd / "results/edge/manifest.json").read_text())["threshold"]
+    for split in ("val", "test"):
+        labels = json.loads((wd / f"results/frames/{split}/labels.json").read_text())
+        assert len(labels["frames"]) == len(tiny["categories"]) * tiny["per_category"][split]
+        assert sorted(p.name for p in (wd / f"results/frames/{split}").glob("*.jpg")) == \
+            sorted(f["file"] for f in labels["frames"])
+        for card in (c for f in labels["frames"] for c in f["cards"]):
+            assert (card["expected"] == "unknown") == (card["card_id"] not in kept)
+        r = json.loads((wd / f"results/evaluate/frames/{split}.json").read_text())
+        assert list(r["categories"]) == tiny["categories"] and r["overall"]["frames"] == len(labels["frames"])
+        assert r["overall"]["cards_known"] + r["overall"]["cards_unknown"] + r["overall"]["cards_partial"] == \
+            sum(len(f["cards"]) for f in labels["frames"])
+        assert 0 <= r["overall"]["detection"] <= 1 and (wd / f"results/evaluate/frames/{split}.png").stat().st_size
+    summary = (wd / "results/evaluate/summary.md").read_text()
+    assert "| ONNX INT8 |" in summary and summary.count("| **overall** |") == 2
+    assert (wd / "results/evaluate/crops.md").read_text() in summary
+
+
+def test_workflow_renders_and_scores_whole_frames(tiny_run):
+    check_frame_report(tiny_run)

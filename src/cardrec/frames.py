@@ -330,7 +330,7 @@ def _camera(frame: np.ndarray, spec: SceneSpec, rng: np.random.Generator) -> np.
         frame = _motion_blur(frame, rng, rng.uniform(4, 14) * h / 720)
     noise = np.empty_like(frame)
     cv2.setRNGSeed(int(rng.integers(2**31)))
-    cv2.randn(noise, (0.0,) * 3, (float(rng.uniform(*spec.noise)),) * 3)  # several times faster than numpy's normal here
+    cv2.randn(noise, (0.0,) * 3, (float(rng.uniform(*spec.noise)),) * 3)  # much faster than numpy normal
     frame += noise
     return np.clip(frame, 0, 255).round().astype(np.uint8)
 
