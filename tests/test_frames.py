@@ -127,6 +127,9 @@ def test_scorer_on_hand_made_predictions():
     assert o["abstain"] == pytest.approx(1 / 3, abs=1e-4) and o["wrong"] == 0  # the missed card abstains
     assert o["top1_detected"] == 1.0 and o["unknown_reject"] == 0.0 and o["partial_identified"] == 0.0
     assert o["spurious"] == 1
+    rows = {(c["file"], c["card_id"]): c for c in r["cards"]}
+    assert rows["f0.jpg", "A"]["corner_error"] == 0 and rows["f1.jpg", "B"]["corner_error"] == pytest.approx(0.05, 1e-3)
+    assert rows["f2.jpg", "A"]["corner_error"] is None
     assert o["outcomes"] == {"known": {"correct": 1, "unknown": 1, "missed": 1}, "unknown": {"identified": 1},
                              "partial": {"partial": 1}, "spurious": {"identified": 1}}
     assert r["categories"]["single"]["top1"] == 0.0 and r["categories"]["multi"]["top1"] == 1.0

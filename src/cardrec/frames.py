@@ -86,7 +86,7 @@ def _fabric(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     x += (t // 2) * ((y // t) % 2)  # half-drop repeat
     amp = rng.uniform(2, 8)
     dx, dy = (amp * (_smooth_noise(rng, h, w, (120, 30)) - 0.5) for _ in range(2))
-    img = cv2.remap(big, x + dx, y + dy, cv2.INTER_LINEAR).astype(np.float32)
+    img = cv2.remap(big, x + dx, y + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT).astype(np.float32)
     period = rng.uniform(2.5, 4.0)
     weave = np.sin(2 * np.pi * x / period) * np.sin(2 * np.pi * y / period)
     return np.clip(img + rng.uniform(6, 18) * weave[..., None], 0, 255).astype(np.uint8)
@@ -156,7 +156,7 @@ def holder_layer(face: np.ndarray, holder: str, rng: np.random.Generator) -> tup
     slab also has its opaque grading label above the card.
     """
     fh, fw = face.shape[:2]
-    margins = {"none": (0, 0, 0, 0), "sleeve": (0.025, 0.06, 0.025, 0.025), "toploader": (0.08, 0.14, 0.08, 0.08),
+    margins = {"none": (0, 0, 0, 0), "sleeve": (0.025, 0.045, 0.025, 0.025), "toploader": (0.08, 0.14, 0.08, 0.08),
                "slab": (0.12, 0.55, 0.12, 0.1)}[holder]  # left, top, right, bottom; fractions of the face width
     ml, mt, mr, mb = (int(round(m * fw)) for m in margins)
     h, w = fh + mt + mb, fw + ml + mr

@@ -161,13 +161,15 @@ def card_outcomes(labels: dict, predictions: dict[str, dict], max_corner_error: 
                     else "identified"
             else:
                 outcome = p["status"]
+            err = corner_error(p["corners"], t["corners"]) if p is not None else None
             rows.append({"file": fr["file"], "category": fr["category"], "kind": kind, "card_id": t["card_id"],
-                         "detected": p is not None and corner_error(p["corners"], t["corners"]) <= max_corner_error,
-                         "outcome": outcome, "predicted": p and p.get("card_id"), "score": p and p.get("score")})
+                         "detected": err is not None and err <= max_corner_error,
+                         "corner_error": None if err is None else round(err, 4), "outcome": outcome,
+                         "predicted": p and p.get("card_id"), "score": p and p.get("score")})
         for j, p in enumerate(preds):
             if j not in matched and p["status"] == "identified":
                 rows.append({"file": fr["file"], "category": fr["category"], "kind": "spurious",
-                             "card_id": None, "detected": False, "outcome": "identified",
+                             "card_id": None, "detected": False, "corner_error": None, "outcome": "identified",
                              "predicted": p["card_id"], "score": p.get("score")})
     return rows
 
