@@ -18,6 +18,7 @@ include: "rules/export.smk"
 include: "rules/hailo.smk"
 include: "rules/index.smk"
 include: "rules/evaluate.smk"
+include: "rules/frames.smk"
 include: "rules/bundle.smk"
 include: "rules/cost.smk"
 

@@ -210,6 +210,7 @@ def get_final_output():
     targets = [
         "results/edge/manifest.json",
         "results/evaluate/summary.json",
+        "results/evaluate/summary.md",  # crop-level and whole-frame (edge runtime) figures
         "results/cost/training_cost.json",
     ]
     if "hef" in config["export"]["targets"]:
