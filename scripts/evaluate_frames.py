@@ -1,9 +1,9 @@
-"""Entry point of rule evaluate_frames: the edge runtime on one split's whole frames (cardrec.frames_eval)."""
+"""Entry point of rule evaluate_frames: the edge runtime on one split's whole frames (cardrec.evaluation.frames)."""
 from pathlib import Path
 
-from cardrec import plots
-from cardrec.frames_eval import evaluate_split, markdown
-from cardrec.snakescript import start, write_json
+from cardrec.evaluation import plots
+from cardrec.evaluation.frames import evaluate_split, markdown
+from cardrec.workflow import start, write_json
 
 log = start(snakemake)
 inp, out = snakemake.input, snakemake.output

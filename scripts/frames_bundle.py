@@ -1,10 +1,10 @@
-"""Entry point of rule frames_bundle: the edge bundle without the cards held out as unknown (cardrec.frames_eval)."""
+"""Entry point of rule frames_bundle: the edge bundle without the cards held out as unknown (cardrec.evaluation.frames)."""
 import json
 from pathlib import Path
 
-from cardrec.evaluate import unknown_ids
-from cardrec.frames_eval import subset_bundle
-from cardrec.snakescript import start
+from cardrec.evaluation.metrics import unknown_ids
+from cardrec.evaluation.frames import subset_bundle
+from cardrec.workflow import start
 
 log = start(snakemake)
 src = Path(snakemake.input.manifest).parent

@@ -1,12 +1,12 @@
-"""Entry point of rule render_frames; the logic lives in cardrec.frames."""
+"""Entry point of rule render_frames; the logic lives in cardrec.data.frames."""
 import json
 from pathlib import Path
 
 import numpy as np
 
-from cardrec.evaluate import unknown_ids
-from cardrec.frames import render_split
-from cardrec.snakescript import start
+from cardrec.evaluation.metrics import unknown_ids
+from cardrec.data.frames import render_split
+from cardrec.workflow import start
 
 log = start(snakemake)
 ids = [c["id"] for f in snakemake.input.cards for c in json.loads(Path(f).read_text())]

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from cardrec_edge.detect import rectify
 
-from cardrec.frames import CATEGORIES, render_frame, render_split
-from cardrec.frames_eval import corner_error, markdown, match, score
+from cardrec.data.frames import CATEGORIES, render_frame, render_split
+from cardrec.evaluation.frames import corner_error, markdown, match, score
 
 from .conftest import TINY
 

@@ -62,7 +62,7 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip(base + tex, 0, 255).astype(np.uint8)
 
 
-def _holo_sheen(rng: np.random.Generator, gx: np.ndarray, gy: np.ndarray, h: int, w: int, s: float) -> np.ndarray:
+def holo_sheen(rng: np.random.Generator, gx: np.ndarray, gy: np.ndarray, h: int, w: int, s: float) -> np.ndarray:
     """Rainbow bands across the card, as a holo foil catches the light at an angle."""
     ang = rng.uniform(0, np.pi)
     phase = (gx * np.cos(ang) + gy * np.sin(ang)) / max(h, w) * rng.uniform(2, 6) * 2 * np.pi + rng.uniform(0, 6.3)
@@ -81,7 +81,7 @@ def _sleeve(img: np.ndarray, rng: np.random.Generator, gx: np.ndarray, gy: np.nd
     return img + (rng.uniform(30, 120) * s * np.exp(-(d / width) ** 2))[..., None]
 
 
-def _motion_blur(img: np.ndarray, rng: np.random.Generator, length: float) -> np.ndarray:
+def motion_blur(img: np.ndarray, rng: np.random.Generator, length: float) -> np.ndarray:
     n = max(2, int(round(length)))
     k = np.zeros((n, n), np.float32)
     k[n // 2, :] = 1.0 / n
@@ -121,7 +121,7 @@ def render_view(face: np.ndarray, rng: np.random.Generator, p: AugmentParams = A
         r = rng.uniform(0.08, 0.3) * max(h, w)
         img += (rng.uniform(80, 220) * s) * np.exp(-((gx - cx) ** 2 + (gy - cy) ** 2) / (2 * r * r))[..., None]
     if rng.random() < p.holo_prob:
-        img += _holo_sheen(rng, gx, gy, h, w, s)
+        img += holo_sheen(rng, gx, gy, h, w, s)
     if rng.random() < p.sleeve_prob:
         img = _sleeve(img, rng, gx, gy, h, w, s)
     img = np.clip(img, 0, 255)
@@ -129,7 +129,7 @@ def render_view(face: np.ndarray, rng: np.random.Generator, p: AugmentParams = A
         sigma = rng.uniform(0.3, max(0.31, p.max_blur_sigma * s))
         img = cv2.GaussianBlur(img, (0, 0), sigma)
     if rng.random() < p.motion_blur_prob:
-        img = _motion_blur(img, rng, rng.uniform(2, max(2.01, p.max_motion_px * s)))
+        img = motion_blur(img, rng, rng.uniform(2, max(2.01, p.max_motion_px * s)))
     img += rng.normal(0, p.noise_sigma * s * rng.random(), img.shape)
     img = np.clip(img, 0, 255).astype(np.uint8)
     q = int(rng.integers(*p.jpeg_quality))

@@ -39,7 +39,7 @@ def on_white(rgba: np.ndarray) -> np.ndarray:
     return (rgba[..., :3].astype(np.float32) * a + 255.0 * (1.0 - a)).round().astype(np.uint8)
 
 
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: tuple[int, ...]) -> np.ndarray:
+def smooth_noise(rng: np.random.Generator, h: int, w: int, cells: tuple[int, ...]) -> np.ndarray:
     """Sum of bicubically upsampled random grids (coarse to fine), float32 in about [0, 1]."""
     out = np.zeros((h, w), np.float32)
     for i, c in enumerate(cells):
@@ -52,23 +52,23 @@ def background(rng: np.random.Generator, height: int = 720, width: int = 1280, k
     """A textured RGB uint8 background: "noise" (coloured smooth noise), "wood" (grain) or "desk" (lit)."""
     kind = kind or str(rng.choice(["noise", "wood", "desk"]))
     if kind == "noise":
-        n = _smooth_noise(rng, height, width, (160, 40, 10))
+        n = smooth_noise(rng, height, width, (160, 40, 10))
         c0, c1 = rng.uniform(20, 235, 3), rng.uniform(20, 235, 3)
         img = c0 + (c1 - c0) * n[..., None]
     elif kind == "wood":
         y, x = np.mgrid[0:height, 0:width].astype(np.float32)
         phi = rng.uniform(0, np.pi)
-        warp = _smooth_noise(rng, height, width, (200, 50)) * rng.uniform(4, 10)
+        warp = smooth_noise(rng, height, width, (200, 50)) * rng.uniform(4, 10)
         grain = 0.5 + 0.5 * np.sin((x * np.cos(phi) + y * np.sin(phi)) / rng.uniform(6, 20) + warp)
         light = np.array([190, 140, 90]) * rng.uniform(0.5, 1.15)
         dark = light * rng.uniform(0.7, 0.85)                 # real grain is subtle next to a card's edge
-        fine = 8.0 * _smooth_noise(rng, height, width, (4,))
+        fine = 8.0 * smooth_noise(rng, height, width, (4,))
         img = dark + (light - dark) * (grain ** 2)[..., None] + fine[..., None]
     elif kind == "desk":
         y, x = np.mgrid[0:height, 0:width].astype(np.float32)
         x0, y0 = rng.uniform(0, width), rng.uniform(0, height)
         light = 0.75 + 0.25 * np.cos((x - x0) * 2.0 / width) * np.cos((y - y0) / height)
-        img = rng.uniform(30, 220, 3) * light[..., None] + 6.0 * _smooth_noise(rng, height, width, (8, 3))[..., None]
+        img = rng.uniform(30, 220, 3) * light[..., None] + 6.0 * smooth_noise(rng, height, width, (8, 3))[..., None]
     else:
         raise ValueError(f"unknown background kind {kind!r}")
     return np.clip(img, 0, 255).astype(np.uint8)

@@ -16,9 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 from cardrec_edge.detect import CARD_ASPECT
-from cardrec_edge.scenes import _smooth_noise, background
 
-from .augment import _holo_sheen, _motion_blur, id_key, stream_seed
+from cardrec.data.augment import holo_sheen, id_key, motion_blur, stream_seed
+from cardrec.data.scenes import background, smooth_noise
+from cardrec.errors import ConfigError
 
 FRAMES_KEY = id_key("frames")  # keeps frame seeds apart from query seeds even when the base seeds match
 HOLDERS = ("none", "sleeve", "toploader", "slab")
@@ -85,7 +86,7 @@ def _fabric(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     x += (t // 2) * ((y // t) % 2)  # half-drop repeat
     amp = rng.uniform(2, 8)
-    dx, dy = (amp * (_smooth_noise(rng, h, w, (120, 30)) - 0.5) for _ in range(2))
+    dx, dy = (amp * (smooth_noise(rng, h, w, (120, 30)) - 0.5) for _ in range(2))
     img = cv2.remap(big, x + dx, y + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT).astype(np.float32)
     period = rng.uniform(2.5, 4.0)
     weave = np.sin(2 * np.pi * x / period) * np.sin(2 * np.pi * y / period)
@@ -94,7 +95,7 @@ def _fabric(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 def _playmat(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A play mat: colourful artwork, strokes, and card-shaped zone outlines with no card in them."""
-    n = _smooth_noise(rng, h, w, (240, 80, 20))
+    n = smooth_noise(rng, h, w, (240, 80, 20))
     palette = rng.integers(0, 256, (4, 3)).astype(np.float32)
     idx = np.clip(n * 3.999, 0, 3.999)
     lo = np.floor(idx).astype(int)
@@ -312,7 +313,7 @@ def _glare(frame: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> np.
     frame = frame + rng.uniform(120, 260) * np.exp(-((gx - cx) ** 2 + (gy - cy) ** 2) / (2 * r * r))[..., None]
     mask = np.zeros((h, w), np.float32)
     cv2.fillConvexPoly(mask, np.round(quad).astype(np.int32), 1.0)
-    return frame + _holo_sheen(rng, gx, gy, int(size), int(size), 0.8) * mask[..., None]
+    return frame + holo_sheen(rng, gx, gy, int(size), int(size), 0.8) * mask[..., None]
 
 
 def _camera(frame: np.ndarray, spec: SceneSpec, rng: np.random.Generator) -> np.ndarray:
@@ -327,7 +328,7 @@ def _camera(frame: np.ndarray, spec: SceneSpec, rng: np.random.Generator) -> np.
     if sigma > 0.3:
         frame = cv2.GaussianBlur(frame, (0, 0), sigma)
     if rng.random() < spec.motion:
-        frame = _motion_blur(frame, rng, rng.uniform(4, 14) * h / 720)
+        frame = motion_blur(frame, rng, rng.uniform(4, 14) * h / 720)
     noise = np.empty_like(frame)
     cv2.setRNGSeed(int(rng.integers(2**31)))
     cv2.randn(noise, (0.0,) * 3, (float(rng.uniform(*spec.noise)),) * 3)  # much faster than numpy normal
@@ -345,7 +346,7 @@ def render_split(faces: np.ndarray, card_ids: list[str], unknown: set[str], cfg:
     known_idx = [i for i, c in enumerate(card_ids) if c not in unknown]
     unknown_idx = [i for i, c in enumerate(card_ids) if c in unknown]
     if not known_idx:
-        raise ValueError("frames: every card is held out as unknown; lower evaluate.unknown_fraction")
+        raise ConfigError("frames: every card is held out as unknown; lower evaluate.unknown_fraction")
 
     def pick(rng: np.random.Generator) -> int:
         pool = unknown_idx if unknown_idx and rng.random() < cfg["unknown_share"] else known_idx

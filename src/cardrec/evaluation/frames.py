@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 from cardrec_edge.bundle import MANIFEST
 
-from .bundle import write_bundle
-from .index import build_reference_index, save_projection
+from cardrec.deploy.bundle import write_bundle
+from cardrec.deploy.index import build_reference_index, save_projection
 
 PER_CARD = ("embeddings", "cards", "thumbnails")  # rows or entries per card: the held-out ones are dropped
 REBUILT = ("index", "projection")  # built again from the kept embeddings, with the manifest's index settings
@@ -36,7 +36,7 @@ def subset_bundle(src: Path, out: Path, drop: set[str]) -> dict:
     files = {role: src / e["path"] for role, e in m["files"].items()}
     unknown_roles = sorted(set(files) - set(PER_CARD) - set(REBUILT) - set(VERBATIM))
     if unknown_roles:
-        raise ValueError(f"bundle files {unknown_roles} are not known to cardrec.frames_eval.subset_bundle: if "
+        raise ValueError(f"bundle files {unknown_roles} are not known to cardrec.evaluation.frames.subset_bundle: if "
                          "they hold per-card data, drop the held-out cards from them there too")
     cards = json.loads(files["cards"].read_text())
     keep = [i for i, c in enumerate(cards) if c["id"] not in drop]
