@@ -113,3 +113,15 @@ def start_moto(workdir: Path) -> Server:
     server = Server(proc, f"http://127.0.0.1:{port}", log)
     _wait_ready(server, None)
     return server
+
+
+def sh(cwd: Path, *cmd: str, check: bool = True, timeout: float = 900, **env: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, env=dict(s3_env(), **env),
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return sh(cwd, str(Path(sys.executable).parent / "dvc"), *args, check=check)

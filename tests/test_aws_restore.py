@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .s3_servers import s3_env
+from .s3_servers import dvc, s3_env, sh
 
 BUCKET = "cardrec-glacier"
 
@@ -18,17 +18,6 @@ def cardrec(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedP
     if check and proc.returncode != 0:
         raise AssertionError(f"cardrec {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
-
-
-def sh(repo: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(list(cmd), cwd=repo, capture_output=True, text=True, env=s3_env(), timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return sh(repo, str(Path(sys.executable).parent / "dvc"), *args, check=check)
 
 
 def make_repo(path: Path, endpoint: str) -> Path:

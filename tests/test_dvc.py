@@ -14,23 +14,11 @@ import yaml
 from cardrec.repro.dvc_yaml import workflow_jobs
 
 from .conftest import REPO, TINY, make_workdir, planned_jobs, snakemake
-from .s3_servers import Server, free_port, s3_env, start_seaweedfs
+from .s3_servers import Server, dvc, free_port, s3_env, sh, start_seaweedfs
 
 BUCKET = "cardrec-test"
 COPIED = ("Snakefile", "rules", "scripts", "config", "report", "envs", "config.yaml")
 N_CLONES = 5
-
-
-def sh(cwd: Path, *cmd: str, check: bool = True, timeout: float = 900, **env: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, env=dict(s3_env(), **env),
-                          timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return sh(cwd, str(Path(sys.executable).parent / "dvc"), *args, check=check)
 
 
 def cardrec(cwd: Path, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
