@@ -179,6 +179,10 @@ class SlurmCluster:
         self.procs.clear()
         if RUN_CONF.is_symlink() and Path(os.readlink(RUN_CONF)).is_relative_to(self.root):
             RUN_CONF.unlink()
+            try:
+                RUN_CONF.parent.rmdir()  # when nothing else is in /run/slurm
+            except OSError:
+                pass
         if self.lock is not None:
             self.lock.close()
             self.lock = None

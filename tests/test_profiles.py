@@ -95,6 +95,9 @@ def test_slurm_cpu_layer_asks_training_for_no_gpu(tmp_path):
     assert (res["mem_mb"], res["runtime"], res["cpus_per_task"]) == ("4000", "60", "2")
     res = job_resources(slurm_plan(tmp_path / "b", *cpu, CARDREC_SLURM_TRAIN_CPUS="3"), "train_teacher")
     assert (res["gpu"], res["cpus_per_task"]) == ("0", "3")
+    env = plugin_env("snakemake_executor_plugin_slurm", {**os.environ, "CARDREC_SLURM_TRAIN_CPUS": "eight"})
+    bad = snakemake(make_workdir(tmp_path / "c"), "-n", "--profile", str(PROFILES / "slurm"), *cpu, check=False, env=env)
+    assert bad.returncode != 0 and "CARDREC_SLURM_TRAIN_CPUS='eight' is not a number of cores" in bad.stderr
 
 
 def test_aws_batch_profile_plans(tmp_path, moto_s3):

@@ -28,6 +28,7 @@ TIMING = ("seconds", "images_per_s")  # metrics.csv columns that measure the mac
 
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
+    """The one-node cluster, for this module; every daemon stopped at the end, also after a failure."""
     hw = node_hardware()
     if int(hw["CPUs"]) < 2 or int(hw["RealMemory"]) < 8000:
         pytest.skip(f"the profiles ask 2 CPUs and 8000 MB (training); this node has {hw}")
