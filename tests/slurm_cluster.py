@@ -42,7 +42,8 @@ def free_port() -> int:
 
 
 def binary(name: str) -> str:
-    found = shutil.which(name) or next((p for d in ("/usr/sbin", "/sbin") if os.access(p := f"{d}/{name}", os.X_OK)), None)
+    sbin = (f"/usr/sbin/{name}", f"/sbin/{name}")  # daemons, off a non-root PATH
+    found = shutil.which(name) or next((p for p in sbin if os.access(p, os.X_OK)), None)
     if not found:
         pytest.skip(f"{name} not installed: `make slurm` (apt-get install slurm-wlm munge) could not install it")
     return found

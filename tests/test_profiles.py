@@ -74,7 +74,8 @@ def slurm_plan(tmp_path, *args: str, **env: str) -> str:
 
 def test_slurm_account_and_partition_keep_the_profile_defaults(tmp_path):
     """CARDREC_SLURM_ACCOUNT/PARTITION join default-resources; `--default-resources` would replace them all."""
-    res = job_resources(slurm_plan(tmp_path / "a", CARDREC_SLURM_ACCOUNT="acme", CARDREC_SLURM_PARTITION="cpu"), "ingest")
+    out = slurm_plan(tmp_path / "a", CARDREC_SLURM_ACCOUNT="acme", CARDREC_SLURM_PARTITION="cpu")
+    res = job_resources(out, "ingest")
     assert (res["slurm_account"], res["slurm_partition"]) == ("acme", "cpu")
     assert (res["mem_mb"], res["runtime"], res["cpus_per_task"]) == ("4000", "60", "2")
     res = job_resources(slurm_plan(tmp_path / "b"), "ingest")
@@ -96,7 +97,8 @@ def test_slurm_cpu_layer_asks_training_for_no_gpu(tmp_path):
     res = job_resources(slurm_plan(tmp_path / "b", *cpu, CARDREC_SLURM_TRAIN_CPUS="3"), "train_teacher")
     assert (res["gpu"], res["cpus_per_task"]) == ("0", "3")
     env = plugin_env("snakemake_executor_plugin_slurm", {**os.environ, "CARDREC_SLURM_TRAIN_CPUS": "eight"})
-    bad = snakemake(make_workdir(tmp_path / "c"), "-n", "--profile", str(PROFILES / "slurm"), *cpu, check=False, env=env)
+    bad = snakemake(make_workdir(tmp_path / "c"), "-n", "--profile", str(PROFILES / "slurm"), *cpu,
+                    check=False, env=env)
     assert bad.returncode != 0 and "CARDREC_SLURM_TRAIN_CPUS='eight' is not a number of cores" in bad.stderr
 
 
