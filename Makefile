@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 CORES ?= all
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint report dag clean chromium
+.PHONY: install run test lint report dag clean chromium slurm
 
 $(STAMP): pyproject.toml edge/pyproject.toml profiles/cluster-plugins.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,12 @@ chromium:  ## Debian's headless Chromium for the web-page test (needs root or su
 	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "warning: could not install chromium; the web-page screenshot test will be skipped"
 
-test: install chromium  ## unit tests + a real Snakemake run of the tiny config
+slurm:  ## Debian's Slurm and MUNGE for the one-node Slurm test, tests/test_slurm.py (needs root or sudo)
+	{ command -v slurmctld && command -v munged; } >/dev/null || { $(SUDO) apt-get update -qq \
+	  && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null; } \
+	  || echo "warning: could not install slurm-wlm and munge; the Slurm test will be skipped"
+
+test: install chromium slurm  ## unit tests + a real Snakemake run of the tiny config (and through Slurm)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -33,7 +33,7 @@ def job_resources(dry_run_output: str, rule: str) -> dict[str, str]:
     return dict(item.split("=", 1) for item in line.split(", "))
 
 
-@pytest.mark.parametrize("name", ["default", "slurm", "aws-batch"])
+@pytest.mark.parametrize("name", ["default", "slurm", "slurm-cpu", "aws-batch"])
 def test_profile_is_a_yaml_mapping(name):
     conf = yaml.safe_load((PROFILES / name / "config.yaml").read_text())
     assert isinstance(conf, dict) and conf
@@ -60,6 +60,46 @@ def test_slurm_profile_plans(tmp_path):
     assert "train_teacher" in out.split("Job stats:", 1)[1]
     res = job_resources(out, "train_teacher")
     assert (res["gpu"], res["mem_mb"], res["runtime"], res["cpus_per_task"]) == ("1", "32000", "720", "8")
+
+
+def slurm_plan(tmp_path, *args: str, **env: str) -> str:
+    """A dry run through profiles/slurm (+ args), with the environment variables ``env``."""
+    env = plugin_env("snakemake_executor_plugin_slurm", {**os.environ, **env})
+    for key in ("CARDREC_SLURM_ACCOUNT", "CARDREC_SLURM_PARTITION", "CARDREC_SLURM_TRAIN_CPUS"):
+        if key not in env or not env[key]:
+            env.pop(key, None)
+    wd = make_workdir(tmp_path)
+    return snakemake(wd, "-n", "--profile", str(PROFILES / "slurm"), *args, env=env).stdout
+
+
+def test_slurm_account_and_partition_keep_the_profile_defaults(tmp_path):
+    """CARDREC_SLURM_ACCOUNT/PARTITION join default-resources; `--default-resources` would replace them all."""
+    out = slurm_plan(tmp_path / "a", CARDREC_SLURM_ACCOUNT="acme", CARDREC_SLURM_PARTITION="cpu")
+    res = job_resources(out, "ingest")
+    assert (res["slurm_account"], res["slurm_partition"]) == ("acme", "cpu")
+    assert (res["mem_mb"], res["runtime"], res["cpus_per_task"]) == ("4000", "60", "2")
+    res = job_resources(slurm_plan(tmp_path / "b"), "ingest")
+    assert "slurm_account" not in res and "slurm_partition" not in res and res["mem_mb"] == "4000"
+    res = job_resources(slurm_plan(tmp_path / "c", "--default-resources", "slurm_account=acme"), "ingest")
+    assert res["slurm_account"] == "acme" and "runtime" not in res and res["mem_mb"] != "4000"
+
+
+def test_slurm_cpu_layer_asks_training_for_no_gpu(tmp_path):
+    """`--profile profiles/slurm --profile profiles/slurm-cpu`: training without GPU, CARDREC_SLURM_TRAIN_CPUS
+    cores (8 unless set); the other rules keep profiles/slurm's default-resources."""
+    cpu = ("--profile", str(PROFILES / "slurm-cpu"))
+    out = slurm_plan(tmp_path / "a", *cpu, CARDREC_SLURM_PARTITION="cpu")
+    for rule in TRAINING_RULES:
+        res = job_resources(out, rule)
+        assert (res["gpu"], res["cpus_per_task"], res["mem_mb"], res["slurm_partition"]) == ("0", "8", "8000", "cpu")
+    res = job_resources(out, "ingest")
+    assert (res["mem_mb"], res["runtime"], res["cpus_per_task"]) == ("4000", "60", "2")
+    res = job_resources(slurm_plan(tmp_path / "b", *cpu, CARDREC_SLURM_TRAIN_CPUS="3"), "train_teacher")
+    assert (res["gpu"], res["cpus_per_task"]) == ("0", "3")
+    env = plugin_env("snakemake_executor_plugin_slurm", {**os.environ, "CARDREC_SLURM_TRAIN_CPUS": "eight"})
+    bad = snakemake(make_workdir(tmp_path / "c"), "-n", "--profile", str(PROFILES / "slurm"), *cpu,
+                    check=False, env=env)
+    assert bad.returncode != 0 and "CARDREC_SLURM_TRAIN_CPUS='eight' is not a number of cores" in bad.stderr
 
 
 def test_aws_batch_profile_plans(tmp_path, moto_s3):
