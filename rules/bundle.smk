@@ -8,6 +8,7 @@ rule edge_bundle:
         hw_arch=get_config("hailo/hw_arch"),
         seed=get_config("seed"),
         index=get_config("index"),
+        evaluate=get_config("evaluate"),
     log:
         "logs/edge/edge_bundle.log",
     benchmark:

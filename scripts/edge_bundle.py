@@ -4,6 +4,7 @@ from pathlib import Path
 
 from cardrec.bundle import write_bundle
 from cardrec.snakescript import start
+from cardrec.verify_calibration import add_to_manifest, calibrate_bundle
 
 log = start(snakemake)
 inp, p = snakemake.input, snakemake.params
@@ -16,4 +17,9 @@ if "hef" in inp.keys():
     extra["hailo"] = json.loads(Path(inp.hef_manifest).read_text())
 manifest = write_bundle(Path(snakemake.output.manifest).parent, files, json.loads(Path(inp.contract).read_text()),
                         metrics["threshold"], p.variant, p.hw_arch if "hef" in files else None, extra)
-log.info("bundle written: %s", {k: v["bytes"] for k, v in manifest["files"].items()})
+out_dir = Path(snakemake.output.manifest).parent
+ev = p.evaluate
+verify = calibrate_bundle(out_dir, [str(Path(f).parent) for f in inp.queries], ev["unknown_fraction"],
+                          ev["max_false_reject"], threads=snakemake.threads)
+add_to_manifest(out_dir, "verify", verify)  # the verified decision's calibrated threshold, last
+log.info("bundle written: %s; verify: %s", {k: v["bytes"] for k, v in manifest["files"].items()}, verify)
