@@ -129,6 +129,7 @@ def test_card_cut_by_the_frame_border_is_partial_never_identified(rec, bundle_di
                 assert card.status == "partial"
     assert partial_card(np.float32([[0, 150], [300, 150], [300, 570], [0, 570]]), (720, 1280))
     assert not partial_card(np.float32([[100, 150], [400, 150], [400, 570], [100, 570]]), (720, 1280))
+    assert not partial_card(np.float32([[1, 1], [244, 1], [244, 341], [1, 341]]), (342, 245))  # a tight shot
 
 
 def test_verification_decides_the_orientation():

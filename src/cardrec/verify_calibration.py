@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from cardrec_edge.matcher import Matcher
 from cardrec_edge.pipeline import Recognizer
-from cardrec_edge.verify import VerifyConfig, best_inliers, card_region, choose_orientation
+from cardrec_edge.verify import (VerifyConfig, best_inliers, card_region, choose_orientation, rerank,
+                                 verified_prefix)
 
 from .evaluate import unknown_ids
 
@@ -36,11 +37,21 @@ def shortlists(rec: Recognizer, crops: list[np.ndarray], batch: int = 32) -> lis
     return out
 
 
+def at_threshold(cands: list[dict], min_inliers: int) -> list[dict]:
+    """A fully verified shortlist as the runtime verifies it at ``min_inliers``: in the embedding's order, up to
+    the first candidate that verifies (``verified_prefix``)."""
+    order = sorted(cands, key=lambda c: -c["score"])
+    checked = [c["inliers"] for c in order if c["inliers"] is not None]
+    return rerank([{k: v for k, v in c.items() if k != "inliers"} for c in order],
+                  verified_prefix(checked, min_inliers))
+
+
 def decisions(pairs, min_inliers: int) -> list[tuple[str | None, int]]:
-    """(card id or None when rejected, best inliers) per crop at ``min_inliers``."""
+    """(card id or None when rejected, best inliers) per crop at ``min_inliers``, decided as the runtime does."""
     out = []
     for upright, turned in pairs:
-        cands, _ = choose_orientation(upright, lambda turned=turned: turned, min_inliers)
+        cands, _ = choose_orientation(at_threshold(upright, min_inliers),
+                                      lambda turned=turned: at_threshold(turned, min_inliers), min_inliers)
         n = best_inliers(cands)
         out.append((cands[0]["card_id"] if n >= min_inliers else None, n))
     return out

@@ -1,9 +1,9 @@
 """Frame -> card ids: detect quads, rectify, quality gate, embed, match, verify (and try 180°).
 
 With ``verify`` in the bundle manifest the embedding only shortlists: geometric verification (``verify``) decides
-identified vs unknown. A card touching the frame border may be cut by it: it is reported ``partial`` unless
-verification maps its corners onto its reference's (without verification it is not matched at all). The
-whole-frame fallback is never identified unless verified.
+identified vs unknown. A card touching the frame border without filling the frame may be cut by it: it is
+reported ``partial`` unless verification maps its corners onto its reference's (without verification it is not
+matched at all). The whole-frame fallback is never identified unless verified.
 
 One ``Recognizer`` serves the CLI, the stream watcher and the HTTP server; every stage is timed.
 """
@@ -131,10 +131,11 @@ class Recognizer:
     def verify_crop(self, crop: np.ndarray, letterboxed: np.ndarray, cands: list[dict], timer: _Timer,
                     both: bool = False) -> tuple[list[dict], bool] | tuple[list[dict], list[dict]]:
         """Verify a crop's shortlist; the turned crop's shortlist when the upright one does not verify. With
-        ``both`` (calibration) the two verified shortlists are returned instead of the decision."""
+        ``both`` (calibration) the two fully verified shortlists are returned instead of the decision."""
         k = self.verifier.cfg.top_k
         t = time.perf_counter()
-        upright = rerank(cands, self.verifier.verify(crop, [c["card_id"] for c in cands[:k]]))
+        stop = None if both else self.verifier.cfg.min_inliers
+        upright = rerank(cands, self.verifier.verify(crop, [c["card_id"] for c in cands[:k]], stop))
         t = timer.add("verify", t)
 
         def turned() -> list[dict]:
@@ -142,7 +143,7 @@ class Recognizer:
             emb = self.embedder.embed_letterboxed(np.ascontiguousarray(letterboxed[:, ::-1, ::-1]))
             found = self._candidates(self.matcher.search(emb, self.top_k)[0])
             t1 = timer.add("retry_180", t0)
-            out = rerank(found, self.verifier.verify(crop[::-1, ::-1], [c["card_id"] for c in found[:k]]))
+            out = rerank(found, self.verifier.verify(crop[::-1, ::-1], [c["card_id"] for c in found[:k]], stop))
             timer.add("verify", t1)
             return out
 

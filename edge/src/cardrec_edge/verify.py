@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 import cv2
 import numpy as np
@@ -140,10 +140,11 @@ class Verifier:
             return 0
         return int(mask.sum())
 
-    def verify(self, crop: np.ndarray, card_ids: list[str]) -> list[int]:
-        """Inliers of an upright rectified crop against each of ``card_ids``' reference faces."""
+    def verify(self, crop: np.ndarray, card_ids: list[str], stop: int | None = None) -> list[int]:
+        """Inliers of an upright rectified crop against ``card_ids``' reference faces, in that (the embedding's)
+        order, up to the first reaching ``stop`` (``verified_prefix``)."""
         q = self.features(crop)
-        return [self.inliers(q, self.reference_features(cid)) for cid in card_ids]
+        return verified_prefix((self.inliers(q, self.reference_features(cid)) for cid in card_ids), stop)
 
 
 def thumbnail_reference(bundle, aspect: float) -> Callable[[str], np.ndarray | None]:
@@ -165,14 +166,30 @@ def thumbnail_reference(bundle, aspect: float) -> Callable[[str], np.ndarray | N
     return load
 
 
-def partial_card(corners: np.ndarray, frame_hw: tuple[int, int], margin: float = 0.01) -> bool:
-    """A detected card touching or crossing the frame border (within ``margin`` x the frame's short side): part
-    of it may be outside the frame, so it is reported as partial, never matched as if whole."""
+def partial_card(corners: np.ndarray, frame_hw: tuple[int, int], margin: float = 0.01, tight: float = 0.5) -> bool:
+    """A detected card touching or crossing the frame border (within ``margin`` x the frame's short side) that does
+    not fill the frame: part of it may be outside the frame, so it is reported as partial, never matched as if
+    whole. A quad covering at least ``tight`` of the frame is a tight shot (the card was aimed at and fills the
+    picture, as with the whole-frame fallback), not flagged."""
     h, w = frame_hw
     m = max(2.0, margin * min(h, w))
     q = np.asarray(corners, np.float64).reshape(4, 2)
-    return bool((q[:, 0] < m).any() or (q[:, 1] < m).any() or (q[:, 0] > w - 1 - m).any()
-                or (q[:, 1] > h - 1 - m).any())
+    touches = bool((q[:, 0] < m).any() or (q[:, 1] < m).any() or (q[:, 0] > w - 1 - m).any()
+                   or (q[:, 1] > h - 1 - m).any())
+    area = abs(float(cv2.contourArea(q.astype(np.float32).reshape(-1, 1, 2))))
+    return touches and area < tight * h * w
+
+
+def verified_prefix(inliers: Iterable[int], stop: int | None) -> list[int]:
+    """Inliers in the embedding's order, up to and including the first reaching ``stop``: the best-cosine candidate
+    that verifies is taken without verifying the rest (most cards cost one verification). Calibration applies the
+    same cut to fully verified shortlists."""
+    out = []
+    for n in inliers:
+        out.append(n)
+        if stop is not None and n >= stop:
+            break
+    return out
 
 
 def best_inliers(cands: list[dict]) -> int:
