@@ -147,7 +147,10 @@ def server(bundle, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pikachu_scan(server) -> dict:
-    status, _, body = post_image(server, encode(card_face("sv1-5"), ".png"))
+    # the card on a mat: a bare face is the whole-frame fallback, which a bundle without verification never
+    # identifies (cardrec_edge.pipeline)
+    on_mat = cv2.copyMakeBorder(card_face("sv1-5"), 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=(30, 110, 60))
+    status, _, body = post_image(server, encode(on_mat, ".png"))
     assert status == 200, body
     return json.loads(body)
 
@@ -172,7 +175,7 @@ def test_identify_png(pikachu_scan):
     assert card["candidates"][0]["card_id"] == "sv1-5" and len(card["corners"]) == 4
     assert crop_image(card).std() > 10  # a real picture, not a blank
     assert card["ref_image"].startswith("data:image/jpeg;base64,")  # the matched card's reference image
-    assert pikachu_scan["scan_id"] and pikachu_scan["frame_size"] == [245, 342]
+    assert pikachu_scan["scan_id"] and pikachu_scan["frame_size"] == [325, 422]
     assert pikachu_scan["timings_ms"]["total"] > 0 and "embed" in pikachu_scan["timings_ms"]
 
 
