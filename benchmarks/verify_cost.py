@@ -134,8 +134,10 @@ def decision(bundle_dir: Path, gallery: list[str], unknown: list[str], n_known: 
            "known_misidentified": float(np.mean([c is not None and c != g for (c, _), g in zip(k, kt)])),
            "test_unknown_frames": nu, "unknown_reject": float(np.mean([c is None for c, _ in u]))}
     if PHOTOS.is_dir():
-        rec.verifier = Verifier(VerifyConfig(**{**rec.verifier.cfg.to_dict(), "min_inliers": t}), rec.verifier.reference)
-        photos = {p.name: [c.status for c in rec.identify_frame(read_rgb(p)).cards] for p in sorted(PHOTOS.glob("*.jpg"))}
+        at = VerifyConfig(**{**rec.verifier.cfg.to_dict(), "min_inliers": t})
+        rec.verifier = Verifier(at, rec.verifier.reference)
+        photos = {p.name: [c.status for c in rec.identify_frame(read_rgb(p)).cards]
+                  for p in sorted(PHOTOS.glob("*.jpg"))}
         out["photos"] = photos
         out["photos_unknown_or_partial"] = sum(bool(s) and all(x in ("unknown", "partial") for x in s)
                                                for s in photos.values())
