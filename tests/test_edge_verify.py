@@ -5,6 +5,7 @@ photos (none of them an sv1 card) answered unknown or partial."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,7 @@ def cosine_only(bundle_dir: Path) -> Recognizer:
 
 def test_calibrated_threshold_is_in_the_manifest(bundle_dir, rec):
     v = json.loads((bundle_dir / "manifest.json").read_text())["verify"]
-    assert v["method"] == "orb+ratio+usac_magsac" and v["reference"] == "thumbnails"
+    assert v["method"] == "orb+ratio+usac_magsac" and v["reference"] == "thumbnails" and v["enabled"]
     assert v["min_inliers"] >= 5 and rec.verifier.cfg.min_inliers == v["min_inliers"]
     cal = v["calibration"]
     assert cal["known"] >= 50 and cal["unknown"] >= 25 and cal["false_reject"] <= 0.02
@@ -179,3 +180,7 @@ def test_bundle_calibration_from_the_workflows_query_renders(bundle_dir, tmp_pat
     # the pick rule: both targets met, or (the test's untrained embedder shortlists these heavy renders poorly)
     # the threshold stays at the floor, the most lenient it may be
     assert (cal["unknown_reject"] >= 0.98 and cal["false_reject"] <= 0.05) or v["min_inliers"] == 5
+    assert v["enabled"] == (cal["false_reject"] <= 0.05)  # off when it would reject too many known cards
+    copy = shutil.copytree(bundle_dir, tmp_path / "edge")
+    add_to_manifest(copy, "verify", {**v, "enabled": False})
+    assert Recognizer(Bundle.load(copy), threads=1).verifier is None  # a disabled verification is not used

@@ -83,11 +83,14 @@ def pick_min_inliers(known_pairs, truth: list[str], unknown_pairs, max_false_rej
 def calibrate(rec: Recognizer, known: list[np.ndarray], truth: list[str], unknown: list[np.ndarray],
               max_false_reject: float, min_unknown_reject: float = 0.98) -> dict:
     """``manifest["verify"]``: the recognizer's verification settings with the calibrated ``min_inliers`` and
-    the rates measured at it (``calibration``)."""
+    the rates measured at it (``calibration``). ``enabled`` is false when even the most lenient threshold rejects
+    more than ``max_false_reject`` of the known crops (crops too small for local features, e.g. a 64 px contract):
+    the runtime then decides on the cosine threshold alone rather than rejecting known cards."""
     cfg = rec.verifier.cfg
     chosen = pick_min_inliers(shortlists(rec, known), truth, shortlists(rec, unknown), max_false_reject,
                               min_unknown_reject)
-    return {**cfg.to_dict(), "min_inliers": chosen["min_inliers"], "reference": "thumbnails",
+    enabled = chosen["false_reject"] is not None and chosen["false_reject"] <= max_false_reject
+    return {**cfg.to_dict(), "enabled": enabled, "min_inliers": chosen["min_inliers"], "reference": "thumbnails",
             "calibration": {**chosen, "max_false_reject": max_false_reject, "min_unknown_reject": min_unknown_reject}}
 
 

@@ -96,7 +96,7 @@ class Recognizer:
         self.min_blur, self.max_glare, self.retry_margin, self.top_k = min_blur, max_glare, retry_margin, top_k
         c = bundle.contract
         self.crop_size = (c.height, max(1, round(c.height * CARD_ASPECT)))
-        if verify is None and bundle.manifest.get("verify"):
+        if verify is None and (bundle.manifest.get("verify") or {}).get("enabled", True):
             verify = VerifyConfig.from_dict(bundle.manifest["verify"])
         self.verifier = Verifier(verify, thumbnail_reference(bundle, CARD_ASPECT)) if verify else None
 
