@@ -96,8 +96,9 @@ class Recognizer:
         self.min_blur, self.max_glare, self.retry_margin, self.top_k = min_blur, max_glare, retry_margin, top_k
         c = bundle.contract
         self.crop_size = (c.height, max(1, round(c.height * CARD_ASPECT)))
-        if verify is None and (bundle.manifest.get("verify") or {}).get("enabled", True):
-            verify = VerifyConfig.from_dict(bundle.manifest["verify"])
+        spec = bundle.manifest.get("verify")  # absent, or disabled by calibration: cosine alone
+        if verify is None and spec and spec.get("enabled", True):
+            verify = VerifyConfig.from_dict(spec)
         self.verifier = Verifier(verify, thumbnail_reference(bundle, CARD_ASPECT)) if verify else None
 
     def _candidates(self, matches) -> list[dict]:
