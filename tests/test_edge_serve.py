@@ -147,12 +147,15 @@ def server(bundle, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pikachu_scan(server) -> dict:
-    # the card on a mat: a bare face is the whole-frame fallback, which a bundle without verification never
-    # identifies (cardrec_edge.pipeline)
-    on_mat = cv2.copyMakeBorder(card_face("sv1-5"), 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=(30, 110, 60))
-    status, _, body = post_image(server, encode(on_mat, ".png"))
+    status, _, body = post_image(server, encode(on_mat("sv1-5"), ".png"))
     assert status == 200, body
     return json.loads(body)
+
+
+def on_mat(card_id: str) -> np.ndarray:
+    """The card on a mat: a bare face may be taken for the whole-frame fallback, which a bundle without
+    verification never identifies (cardrec_edge.pipeline)."""
+    return cv2.copyMakeBorder(card_face(card_id), 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=(30, 110, 60))
 
 
 def the_card(scan: dict, card_id: str = "sv1-5") -> dict:
@@ -180,7 +183,7 @@ def test_identify_png(pikachu_scan):
 
 
 def test_identify_jpeg_and_raw_body(server):
-    jpg = encode(card_face("sv1-5"), ".jpg")
+    jpg = encode(on_mat("sv1-5"), ".jpg")
     scans = [post_image(server, jpg, "image/jpeg"),
              call(server + "/identify", "POST", jpg, {"Content-Type": "image/jpeg"})]
     for status, _, body in scans:
