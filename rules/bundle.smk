@@ -9,6 +9,7 @@ rule edge_bundle:
         seed=get_config("seed"),
         index=get_config("index"),
         gate=get_config("gate"),
+        evaluate=get_config("evaluate"),
     log:
         "logs/edge/edge_bundle.log",
     benchmark:

@@ -2,7 +2,8 @@
 import json
 from pathlib import Path
 
-from cardrec.deploy.bundle import write_bundle
+from cardrec.deploy.bundle import add_to_manifest, write_bundle
+from cardrec.deploy.verification import calibrate_bundle
 from cardrec.export.gate import QualityGateError
 from cardrec.hailo.pairing import enforce_pairing
 from cardrec.workflow import fail, start
@@ -23,4 +24,9 @@ if "hef" in inp.keys():
     extra["hailo"] = {**json.loads(Path(inp.hef_manifest).read_text()), "deployed_pairing": pairing}
 manifest = write_bundle(Path(snakemake.output.manifest).parent, files, json.loads(Path(inp.contract).read_text()),
                         metrics["threshold"], p.variant, p.hw_arch if "hef" in files else None, extra)
-log.info("bundle written: %s", {k: v["bytes"] for k, v in manifest["files"].items()})
+out_dir = Path(snakemake.output.manifest).parent
+ev = p.evaluate
+verify = calibrate_bundle(out_dir, [str(Path(f).parent) for f in inp.queries], ev["unknown_fraction"],
+                          ev["max_false_reject"], threads=snakemake.threads)
+add_to_manifest(out_dir, "verify", verify)  # the verified decision's calibrated threshold, last
+log.info("bundle written: %s; verify: %s", {k: v["bytes"] for k, v in manifest["files"].items()}, verify)

@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from cardrec_edge.detect import rectify
 from cardrec_edge.preprocess import Preprocess
 from cardrec_edge.runtime import OnnxEmbedder
 from cardrec_edge.sources import read_rgb
@@ -105,3 +106,17 @@ def test_edge_runtime_from_a_file(models, reference, tmp_path):
         np.testing.assert_allclose(got, reference[1], atol=1e-4, err_msg=model)
     swapped = OnnxEmbedder(models / "dyn.onnx", C).embed([_photo()[..., ::-1]])
     assert np.abs(swapped - reference[1]).max() > 1e-3  # the check above would catch a BGR mix-up
+
+
+def test_edge_rectify_resamples_like_the_contract():
+    """The runtime cuts cards out of frames with ``rectify``: an axis-aligned card must come out as the
+    contract's own resize of its crop (area averaging when shrinking), not a differently filtered image."""
+    card = _photo()
+    frame = np.full((300, 260, 3), 90, np.uint8)
+    frame[70:220, 80:181] = card
+    corners = np.float32([[80, 70], [180, 70], [180, 219], [80, 219]])  # corner pixel centres, TL TR BR BL
+    want = C.letterbox(card)  # 150x101 -> 64x43, centred in the 64x48 canvas
+    left = (C.width - 43) // 2
+    got = rectify(frame, corners, C.height, 43)
+    assert np.abs(got.astype(int) - want[:, left:left + 43]).max() <= 1
+    np.testing.assert_array_equal(C.letterbox(got), want)  # and the runtime's letterbox then changes nothing

@@ -61,9 +61,13 @@ def _print_cards(name: str, cards: list, threshold: float) -> None:
         if c.status == "low_quality":
             print(f"{where}: low quality, not matched ({'; '.join(c.quality['reasons'])})")
             continue
+        if c.status == "partial":
+            print(f"{where}: partial card (touches the frame border), not identified")
+            continue
         verdict = c.card_id or "unknown card"
         turned = ", turned 180°" if c.rotated else ""
-        print(f"{where}: {verdict} (cosine {c.score:.3f}, threshold {threshold:.3f}{turned})")
+        verified = f", {c.inliers} verified inliers" if c.inliers is not None else ""
+        print(f"{where}: {verdict} (cosine {c.score:.3f}, threshold {threshold:.3f}{verified}{turned})")
         for cand in c.candidates:
             print(f"    {cand['score']:.3f}  {cand['card_id']:<14} {cand['name']}")
 

@@ -548,9 +548,17 @@ def _partial_outline(dets: list[Detection], frame_area: float, ff: Detection) ->
             and aspect_error(dets[0].corners) > aspect_error(ff.corners) + 0.03)
 
 
-def rectify(rgb: np.ndarray, corners: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Perspective-warp the quad ``corners`` (TL, TR, BR, BL) to an upright (height, width, 3) uint8 image."""
+def rectify(rgb: np.ndarray, corners: np.ndarray, height: int, width: int, max_side: int = 1024) -> np.ndarray:
+    """Perspective-warp the quad ``corners`` (TL, TR, BR, BL) to an upright (height, width, 3) uint8 image.
+
+    Resampled as training and the gallery are (``Preprocess.letterbox``: area averaging when shrinking): the quad
+    is warped at about its own size in the frame (corner pixel centres onto corner pixel centres, at most
+    ``max_side``), then shrunk with INTER_AREA; an axis-aligned card is exactly the contract's resize of its crop."""
     src = np.asarray(corners, np.float32).reshape(4, 2)
-    dst = np.float32([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
+    sides = np.hypot(*(src[[1, 2, 3, 0]] - src).T)
+    ih = min(max_side, max(height, int(round(max(sides[1], sides[3]))) + 1))
+    iw = min(max_side, max(width, int(round(max(sides[0], sides[2]))) + 1))
+    dst = np.float32([[0, 0], [iw - 1, 0], [iw - 1, ih - 1], [0, ih - 1]])
     m = cv2.getPerspectiveTransform(src, dst)
-    return cv2.warpPerspective(rgb, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.warpPerspective(rgb, m, (iw, ih), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out if (ih, iw) == (height, width) else cv2.resize(out, (width, height), interpolation=cv2.INTER_AREA)

@@ -101,7 +101,7 @@ def validate(m) -> None:
     hw = m.get("hw_arch")
     if hw is not None and not isinstance(hw, str):
         raise _bad("hw_arch", "a string or null", hw)
-    for key in ("index", "hailo"):
+    for key in ("index", "hailo", "verify"):
         if m.get(key) is not None and not isinstance(m[key], dict):
             raise _bad(key, "an object or null", m[key])
     search = m.get("index") or {}
@@ -109,3 +109,12 @@ def validate(m) -> None:
         raise _bad("index.expansion_search", "a positive integer or null", search["expansion_search"])
     if "candidates" in search and not _positive_int(search["candidates"]):
         raise _bad("index.candidates", "a positive integer", search["candidates"])
+    verify = m.get("verify") or {}
+    if verify and not isinstance(verify.get("enabled", True), bool):
+        raise _bad("verify.enabled", "true or false", verify["enabled"])
+    for key in ("min_inliers", "height", "width", "features", "top_k"):
+        if key in verify and not (_positive_int(verify[key]) or (key == "min_inliers" and verify[key] == 0)):
+            raise _bad(f"verify.{key}", "a positive integer", verify[key])
+    for key in ("ratio", "reproj", "max_corner_shift"):
+        if key in verify and not (_number(verify[key]) and verify[key] > 0):
+            raise _bad(f"verify.{key}", "a positive number", verify[key])

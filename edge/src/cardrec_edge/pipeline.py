@@ -1,4 +1,9 @@
-"""Frame -> card ids: detect quads, rectify, quality gate, embed, match (and try 180° when weak).
+"""Frame -> card ids: detect quads, rectify, quality gate, embed, match, verify (and try 180°).
+
+With ``verify`` in the bundle manifest the embedding only shortlists: geometric verification (``verify``) decides
+identified vs unknown. A card touching the frame border without filling the frame may be cut by it: it is
+reported ``partial`` unless verification maps its corners onto its reference's (without verification it is not
+matched at all). The whole-frame fallback is never identified unless verified.
 
 One ``Recognizer`` serves the CLI, the stream watcher and the HTTP server; every stage is timed.
 """
@@ -15,6 +20,7 @@ from .defaults import MAX_GLARE, MIN_BLUR, RETRY_MARGIN, TOP_K
 from .detect import CARD_ASPECT, Detection, find_cards, rectify
 from .matcher import Matcher, Projection, decide
 from .quality import assess
+from .verify import VerifyConfig, Verifier, best_inliers, choose_orientation, partial_card, rerank, thumbnail_reference
 
 CARD_METADATA = ("name", "set", "number", "rarity")
 
@@ -26,11 +32,12 @@ class CardResult:
     corners: list[list[float]]
     full_frame: bool
     quality: dict
-    status: str  # "identified" | "unknown" | "low_quality"
+    status: str  # "identified" | "unknown" | "low_quality" | "partial"
     card_id: str | None = None
     score: float | None = None
     candidates: list[dict] = field(default_factory=list)
     rotated: bool = False  # matched after turning the crop by 180°
+    inliers: int | None = None  # verified inliers of the best candidate (bundles with ``verify``)
     crop: np.ndarray | None = None  # rectified RGB crop (not serialised)
 
     @property
@@ -40,7 +47,7 @@ class CardResult:
     def to_json(self) -> dict:
         return {"card_id": self.card_id, "name": self.name, "score": self.score, "status": self.status,
                 "candidates": self.candidates, "corners": self.corners, "full_frame": self.full_frame,
-                "quality": self.quality, "rotated": self.rotated}
+                "quality": self.quality, "rotated": self.rotated, "inliers": self.inliers}
 
 
 @dataclass
@@ -72,12 +79,14 @@ class Recognizer:
         exact: exact numpy search instead of the bundle's HNSW index.
         min_blur, max_glare: quality gate (see ``cardrec_edge.quality``).
         retry_margin: when the best score is below ``threshold + retry_margin``, the crop turned by 180°
-            is tried too and the better match kept (detection cannot tell upright from upside down).
+            is tried too and the better match kept (detection cannot tell upright from upside down). With
+            verification, the turned crop is tried when the upright one does not verify (``choose_orientation``).
+        verify: geometric verification settings; default the bundle manifest's ``verify`` (none: cosine only).
     """
 
     def __init__(self, bundle: Bundle, backend: str = "auto", threads: int | None = None, exact: bool = False,
                  min_blur: float = MIN_BLUR, max_glare: float = MAX_GLARE, retry_margin: float = RETRY_MARGIN,
-                 top_k: int = TOP_K):
+                 top_k: int = TOP_K, verify: VerifyConfig | None = None):
         self.bundle = bundle
         self.cards = bundle.card_table()
         self.embedder = open_backend(bundle, backend, threads)
@@ -89,13 +98,19 @@ class Recognizer:
         self.exact = exact
         c = bundle.contract
         self.crop_size = (c.height, max(1, round(c.height * CARD_ASPECT)))
+        spec = bundle.manifest.get("verify")  # absent, or disabled by calibration: cosine alone
+        if verify is None and spec and spec.get("enabled", True):
+            verify = VerifyConfig.from_dict(spec)
+        self.verifier = Verifier(verify, thumbnail_reference(bundle, CARD_ASPECT)) if verify else None
 
     def _candidates(self, matches) -> list[dict]:
         return [{"card_id": self.cards[m.index]["id"], **{k: self.cards[m.index].get(k) for k in CARD_METADATA},
                  "score": round(m.score, 6)} for m in matches]
 
-    def match_crops(self, crops: list[np.ndarray], timer: _Timer | None = None) -> list[tuple[list[dict], bool]]:
-        """Embed and match rectified crops; weak matches are retried upside down."""
+    def match_crops(self, crops: list[np.ndarray], timer: _Timer | None = None,
+                    both: bool = False) -> list[tuple[list[dict], bool]]:
+        """Embed and match rectified crops; weak (or, with verification, unverified) matches are retried upside
+        down. ``both``: with verification, each crop's (upright, turned) verified shortlists (for calibration)."""
         timer = timer or _Timer()
         t = time.perf_counter()
         lb = np.stack([self.embedder.contract.letterbox(c) for c in crops])
@@ -105,6 +120,8 @@ class Recognizer:
         found = self.matcher.search(emb, self.top_k)
         t = timer.add("search", t)
         out = [(self._candidates(m), False) for m in found]
+        if self.verifier is not None:
+            return [self.verify_crop(c, lb[i:i + 1], out[i][0], timer, both) for i, c in enumerate(crops)]
         weak = [i for i, (cands, _) in enumerate(out) if cands[0]["score"] < self.bundle.threshold + self.retry_margin]
         if weak:
             flipped = self.embedder.embed_letterboxed(lb[weak][:, ::-1, ::-1])
@@ -114,17 +131,47 @@ class Recognizer:
             timer.add("retry_180", t)
         return out
 
-    def _result(self, det: Detection, crop: np.ndarray, quality, match) -> CardResult:
+    def verify_crop(self, crop: np.ndarray, letterboxed: np.ndarray, cands: list[dict], timer: _Timer,
+                    both: bool = False) -> tuple[list[dict], bool] | tuple[list[dict], list[dict]]:
+        """Verify a crop's shortlist; the turned crop's shortlist when the upright one does not verify. With
+        ``both`` (calibration) the two fully verified shortlists are returned instead of the decision."""
+        k = self.verifier.cfg.top_k
+        t = time.perf_counter()
+        stop = None if both else self.verifier.cfg.min_inliers
+        upright = rerank(cands, self.verifier.verify(crop, [c["card_id"] for c in cands[:k]], stop))
+        t = timer.add("verify", t)
+
+        def turned() -> list[dict]:
+            t0 = time.perf_counter()
+            emb = self.embedder.embed_letterboxed(np.ascontiguousarray(letterboxed[:, ::-1, ::-1]))
+            found = self._candidates(self.matcher.search(emb, self.top_k)[0])
+            t1 = timer.add("retry_180", t0)
+            out = rerank(found, self.verifier.verify(crop[::-1, ::-1], [c["card_id"] for c in found[:k]], stop))
+            timer.add("verify", t1)
+            return out
+
+        if both:
+            return upright, turned()
+        return choose_orientation(upright, turned, self.verifier.cfg.min_inliers)
+
+    def _result(self, det: Detection, crop: np.ndarray, quality, match, partial: bool = False,
+                in_frame: bool = False) -> CardResult:
         q = {"blur": round(quality.blur, 2), "glare": round(quality.glare, 4), "ok": quality.ok,
              "reasons": list(quality.reasons)}
         res = CardResult(corners=np.asarray(det.corners, float).round(2).tolist(), full_frame=det.full_frame,
-                         quality=q, status="low_quality", crop=crop)
+                         quality=q, status="partial" if partial else "low_quality", crop=crop)
         if match is not None:
             cands, rotated = match
             best = cands[0]
             res.candidates, res.rotated, res.score = cands, rotated, best["score"]
-            known = decide(best["score"], self.bundle.threshold)
+            if self.verifier is not None:
+                res.inliers = best_inliers(cands)
+                known = res.inliers >= self.verifier.cfg.min_inliers
+            else:  # cosine alone; the whole-frame fallback is a guess that only verification could confirm
+                known = decide(best["score"], self.bundle.threshold) and not (det.full_frame and in_frame)
             res.status, res.card_id = ("identified", best["card_id"]) if known else ("unknown", None)
+            if partial and not known:
+                res.status = "partial"
         return res
 
     def identify_frame(self, rgb: np.ndarray) -> FrameResult:
@@ -137,9 +184,11 @@ class Recognizer:
         t = timer.add("rectify", t)
         qualities = [assess(c, self.min_blur, self.max_glare) for c in crops]
         timer.add("quality", t)
-        good = [i for i, q in enumerate(qualities) if q.ok]
+        partial = [not d.full_frame and partial_card(d.corners, rgb.shape[:2]) for d in dets]
+        good = [i for i, q in enumerate(qualities) if q.ok and (self.verifier is not None or not partial[i])]
         matches = dict(zip(good, self.match_crops([crops[i] for i in good], timer))) if good else {}
-        cards = [self._result(d, c, q, matches.get(i)) for i, (d, c, q) in enumerate(zip(dets, crops, qualities))]
+        cards = [self._result(d, c, q, matches.get(i), p, in_frame=True)
+                 for i, (d, c, q, p) in enumerate(zip(dets, crops, qualities, partial))]
         timer.ms["total"] = round(sum(timer.ms.values()), 3)
         return FrameResult(cards, timer.ms)
 

@@ -1,0 +1,218 @@
+"""Geometric verification of the embedding shortlist: is the rectified crop really this card?
+
+Cards of one set share frame, fonts and layout, so the best cosine of a card that is not in the gallery overlaps
+that of a known card. A second, independent check decides *identified* vs *unknown*: ORB features of the crop are
+matched to each candidate's reference face (Lowe ratio test), a homography is fitted with USAC MAGSAC, and the
+inliers are counted. Both images are rectified upright cards, so a true match is close to the identity; a fit whose
+mapped crop corners land far from the reference's corners counts 0 (it matched layout, not this card).
+
+Reference features are computed on demand from the bundle's thumbnails (the letterboxed gallery faces it already
+ships, so no bytes per card are added) and kept in a bounded cache (benchmarks/verify_cost.py measured both this
+and features stored in the bundle). ``manifest["verify"]`` (see ``VerifyConfig``) carries the settings and the
+calibrated ``min_inliers``; a bundle without it is matched on cosine alone.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterable
+
+import cv2
+import numpy as np
+
+from .manifest import BundleError
+
+METHOD = "orb+ratio+usac_magsac"
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """Verification settings, stored in the bundle manifest under ``verify``.
+
+    Args:
+        min_inliers: inliers a candidate needs to be accepted (calibrated, see ``cardrec.deploy.verification``).
+        height, width: size crop and reference faces are compared at (the card, without letterbox padding;
+            the 128 px crops and thumbnails are enlarged to it: ORB finds more repeatable corners there).
+        features: ORB keypoints per image.
+        ratio: Lowe ratio test threshold.
+        reproj: MAGSAC reprojection threshold in pixels at ``height``.
+        max_corner_shift: a fit mapping a crop corner further than this fraction of the card's diagonal from the
+            reference's corner is not this card (inliers 0).
+        top_k: candidates verified per orientation.
+    """
+
+    min_inliers: int = 0
+    height: int = 224
+    width: int = 160
+    features: int = 300
+    ratio: float = 0.8
+    reproj: float = 3.0
+    max_corner_shift: float = 0.15
+    top_k: int = 3
+    method: str = METHOD
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VerifyConfig":
+        if d.get("method", METHOD) != METHOD:
+            raise BundleError(f"manifest.json: verify.method {d.get('method')!r} is not supported by this runtime "
+                              f"({METHOD})")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Features:
+    xy: np.ndarray    # (n, 2) float32 keypoint positions at the config's size
+    desc: np.ndarray  # (n, 32) uint8 ORB descriptors
+
+
+def card_region(letterboxed: np.ndarray, aspect: float) -> np.ndarray:
+    """The card inside a letterboxed image (the thumbnails and query renders): the centred region of ``aspect``
+    (width / height) that the letterbox scaled the card into."""
+    h, w = letterboxed.shape[:2]
+    if w / h > aspect:
+        cw = max(1, round(h * aspect))
+        left = (w - cw) // 2
+        return letterboxed[:, left:left + cw]
+    ch = max(1, round(w / aspect))
+    top = (h - ch) // 2
+    return letterboxed[top:top + ch]
+
+
+class Verifier:
+    """Counts verified inliers between rectified crops and reference faces (one per card id).
+
+    ``reference(card_id) -> RGB uint8 card image or None`` supplies reference faces (e.g. decoded thumbnails);
+    their features are cached (``cache`` entries, least recently used dropped).
+    """
+
+    def __init__(self, cfg: VerifyConfig, reference: Callable[[str], np.ndarray | None], cache: int = 4096):
+        self.cfg = cfg
+        self.reference = reference
+        self.cache: OrderedDict[str, Features | None] = OrderedDict()
+        self.cache_size = cache
+        self.orb = cv2.ORB_create(nfeatures=cfg.features, scaleFactor=1.25, nlevels=4, edgeThreshold=9,
+                                  patchSize=15, fastThreshold=10)
+        self.bf = cv2.BFMatcher(cv2.NORM_HAMMING)
+
+    def features(self, rgb: np.ndarray) -> Features:
+        """ORB features of an RGB card image, resized (area averaging when shrinking) to the config's size."""
+        c = self.cfg
+        grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+        if grey.shape != (c.height, c.width):
+            shrink = grey.shape[0] > c.height
+            grey = cv2.resize(grey, (c.width, c.height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        kps, desc = self.orb.detectAndCompute(grey, None)
+        if desc is None:
+            return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
+        return Features(np.float32([k.pt for k in kps]), desc)
+
+    def reference_features(self, card_id: str) -> Features | None:
+        if card_id in self.cache:
+            self.cache.move_to_end(card_id)
+            return self.cache[card_id]
+        img = self.reference(card_id)
+        feats = None if img is None else self.features(img)
+        self.cache[card_id] = feats
+        if len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return feats
+
+    def inliers(self, query: Features, ref: Features | None) -> int:
+        """Verified inliers of ``query`` against ``ref`` (0 without a plausible homography)."""
+        c = self.cfg
+        if ref is None or len(query.desc) < 2 or len(ref.desc) < 2:
+            return 0
+        pairs = self.bf.knnMatch(query.desc, ref.desc, k=2)
+        good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < c.ratio * p[1].distance]
+        if len(good) < 5:
+            return 0
+        src = query.xy[[m.queryIdx for m in good]].reshape(-1, 1, 2)
+        dst = ref.xy[[m.trainIdx for m in good]].reshape(-1, 1, 2)
+        hom, mask = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, c.reproj)
+        if hom is None or mask is None:
+            return 0
+        box = np.float32([[0, 0], [c.width - 1, 0], [c.width - 1, c.height - 1], [0, c.height - 1]])
+        moved = cv2.perspectiveTransform(box.reshape(-1, 1, 2), hom).reshape(4, 2)
+        if not np.all(np.isfinite(moved)):
+            return 0
+        if np.abs(moved - box).max() > c.max_corner_shift * float(np.hypot(c.height, c.width)):
+            return 0
+        return int(mask.sum())
+
+    def verify(self, crop: np.ndarray, card_ids: list[str], stop: int | None = None) -> list[int]:
+        """Inliers of an upright rectified crop against ``card_ids``' reference faces, in that (the embedding's)
+        order, up to the first reaching ``stop`` (``verified_prefix``)."""
+        q = self.features(crop)
+        return verified_prefix((self.inliers(q, self.reference_features(cid)) for cid in card_ids), stop)
+
+
+def thumbnail_reference(bundle, aspect: float) -> Callable[[str], np.ndarray | None]:
+    """Reference faces from the bundle's thumbnails.zip (letterboxed gallery faces as JPEG), zip kept open."""
+    import zipfile
+
+    if bundle.thumbnails is None:
+        raise ValueError(f"bundle {bundle.root} ships no thumbnails: verification needs reference faces")
+    zf = zipfile.ZipFile(bundle.thumbnails)
+
+    def load(card_id: str) -> np.ndarray | None:
+        try:
+            data = zf.read(f"{card_id}.jpg")
+        except KeyError:
+            return None
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        return None if bgr is None else card_region(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), aspect)
+
+    return load
+
+
+def partial_card(corners: np.ndarray, frame_hw: tuple[int, int], margin: float = 0.01, tight: float = 0.5) -> bool:
+    """A detected card touching or crossing the frame border (within ``margin`` x the frame's short side) that does
+    not fill the frame: part of it may be outside the frame, so it is reported as partial, never matched as if
+    whole. A quad covering at least ``tight`` of the frame is a tight shot (the card was aimed at and fills the
+    picture, as with the whole-frame fallback), not flagged."""
+    h, w = frame_hw
+    m = max(2.0, margin * min(h, w))
+    q = np.asarray(corners, np.float64).reshape(4, 2)
+    touches = bool((q[:, 0] < m).any() or (q[:, 1] < m).any() or (q[:, 0] > w - 1 - m).any()
+                   or (q[:, 1] > h - 1 - m).any())
+    area = abs(float(cv2.contourArea(q.astype(np.float32).reshape(-1, 1, 2))))
+    return touches and area < tight * h * w
+
+
+def verified_prefix(inliers: Iterable[int], stop: int | None) -> list[int]:
+    """Inliers in the embedding's order, up to and including the first reaching ``stop``: the best-cosine candidate
+    that verifies is taken without verifying the rest (most cards cost one verification). Calibration applies the
+    same cut to fully verified shortlists."""
+    out = []
+    for n in inliers:
+        out.append(n)
+        if stop is not None and n >= stop:
+            break
+    return out
+
+
+def best_inliers(cands: list[dict]) -> int:
+    return int(cands[0].get("inliers") or 0) if cands else 0
+
+
+def rerank(cands: list[dict], inliers: list[int]) -> list[dict]:
+    """Candidates with their verified ``inliers`` (the first ``len(inliers)``; the rest unverified, None), most
+    inliers first; the embedding's order breaks ties."""
+    out = [{**c, "inliers": int(n) if i < len(inliers) else None}
+           for i, (c, n) in enumerate(zip(cands, list(inliers) + [None] * len(cands)))]
+    return sorted(out, key=lambda c: 1 if c["inliers"] is None else -c["inliers"])
+
+
+def choose_orientation(upright: list[dict], flipped: Callable[[], list[dict]],
+                       min_inliers: int) -> tuple[list[dict], bool]:
+    """The verified decision's orientation (detection cannot tell upright from 180°): the upright shortlist when its
+    best candidate verifies, else whichever orientation's shortlist verified more inliers. Calibration evaluates
+    this same function at every threshold (``cardrec.deploy.verification``)."""
+    if best_inliers(upright) >= min_inliers:
+        return upright, False
+    turned = flipped()
+    return (turned, True) if best_inliers(turned) > best_inliers(upright) else (upright, False)
