@@ -2,7 +2,7 @@
 
     python benchmarks/verify_cost.py [--json out.json] [--known 120] [--unknown 60]
 
-Builds the sv1 test bundle of tests/edge_support (real sv1 faces, an untrained EfficientNet-Lite0 head: the
+Builds the sv1 test bundle of edge/tests/edge_support (real sv1 faces, an untrained EfficientNet-Lite0 head: the
 embedding only shortlists) with every 9th card held out as an *unknown* card, then
 
 * cost: CPU time (one thread) of verifying one detected card against its ``top_k`` candidates, with reference
