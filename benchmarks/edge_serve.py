@@ -21,7 +21,6 @@ import os
 import platform
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,10 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "edge" / "tests"))  # edge_support, serve_support: the test helpers
+
+from serve_support import stop_group  # noqa: E402
+
 FACES = REPO.parent / "shared" / "data" / "cards" / "sv1"
 
 
@@ -55,7 +58,6 @@ def frames(n: int = 8, seed: int = 0) -> list[bytes]:
 def ensure_bundle(path: Path | None, work: Path) -> Path:
     if path is not None and (path / "manifest.json").exists():
         return path
-    sys.path.insert(0, str(REPO / "edge" / "tests"))
     from edge_support import build_edge_bundle
 
     out = path.parent if path is not None else work
@@ -75,18 +77,8 @@ def start_server(bundle: Path, work: Path, extra: list[str], pythonpath: str | N
         if m:
             return proc, int(m.group(1)), log
         time.sleep(0.2)
-    stop(proc)
+    stop_group(proc)
     sys.exit(f"server did not start:\n{log.read_text()[-3000:]}")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def identify(port: int, jpeg: bytes) -> tuple[int, float]:
@@ -132,7 +124,7 @@ def main() -> int:
                 answers = list(ex.map(lambda i: identify(port, jpegs[i % len(jpegs)]), range(args.requests)))
             wall = time.perf_counter() - t0
         finally:
-            stop(proc)
+            stop_group(proc)
     ok = np.array([s for code, s in answers if code == 200]) * 1000
     codes = {str(c): sum(1 for code, _ in answers if code == c) for c in sorted({c for c, _ in answers})}
     report = {

@@ -48,13 +48,18 @@ def running_server(bundle: Path, workdir: Path, *args: str, env: dict | None = N
         assert call(url + "/health")[0] == 200
         yield Served(url, log_path, proc.pid)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc)
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 20) -> None:
+    """Stop a server started with ``start_new_session``: SIGTERM to its group, SIGKILL after ``grace`` s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def call(url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None,
