@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from cardrec.errors import CardrecError
-from cardrec.workflow.figures import replace_section
+from cardrec.workflow.figures import demote, replace_section
 
 README = """# title
 before | 1 |
@@ -33,13 +33,17 @@ def test_missing_or_repeated_markers_are_an_error(text):
 
 def test_cli_copies_the_run_summary(tmp_path):
     (tmp_path / "results/evaluate").mkdir(parents=True)
-    (tmp_path / "results/evaluate/summary.md").write_text("| model | top1 |\n| INT8 | 0.95 |\n")
+    (tmp_path / "results/evaluate/summary.md").write_text("## Crops\n\n| model | top1 |\n| INT8 | 0.95 |\n")
     readme = tmp_path / "README.md"
     readme.write_text(README)
     cmd = [sys.executable, "-m", "cardrec.workflow.figures", "--workdir", str(tmp_path), "--readme", str(readme)]
     subprocess.run(cmd, check=True, capture_output=True, timeout=60)
-    assert readme.read_text() == README.replace("| old | 0.1 |", "| model | top1 |\n| INT8 | 0.95 |")
+    assert readme.read_text() == README.replace("| old | 0.1 |", "#### Crops\n\n| model | top1 |\n| INT8 | 0.95 |")
     (tmp_path / "results/evaluate/summary.md").unlink()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "summary.md not found" in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert "INT8 | 0.95" in readme.read_text()  # left as it was
+
+
+def test_headings_nest_under_the_readme_section():
+    assert demote("## A\n\n| x |\n### B\nnot # a heading\n") == "#### A\n\n| x |\n##### B\nnot # a heading\n"

@@ -1,6 +1,7 @@
 """`make figures`: rewrite the README's marked sections from a run's results, so the default-run tables
 are that run's own figures. A section is everything between `<!-- figures:NAME start -->` and
-`<!-- figures:NAME end -->`; nothing outside the markers changes."""
+`<!-- figures:NAME end -->`; nothing outside the markers changes. Headings in a result file are demoted
+two levels, so they nest under the README section that holds the markers."""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +24,11 @@ def replace_section(text: str, name: str, body: str) -> str:
     return pattern.sub(lambda _: f"{start}\n{body.strip()}\n{end}", text)
 
 
+def demote(markdown: str) -> str:
+    """``## Title`` -> ``#### Title``: a result file's headings below the README's own ``##`` sections."""
+    return re.sub(r"^(#+) ", r"##\1 ", markdown, flags=re.M)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cardrec.workflow.figures", description=__doc__)
     parser.add_argument("--workdir", type=Path, default=Path("."), help="the run's directory (default: .)")
@@ -34,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             source = args.workdir / rel
             if not source.is_file():
                 raise CardrecError(f"{source} not found: run the workflow first (make run)")
-            text = replace_section(text, name, source.read_text())
+            text = replace_section(text, name, demote(source.read_text()))
     except CardrecError as e:
         print(f"figures: {e}", file=sys.stderr)
         return 1
