@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 CORES ?= all
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint report dag clean chromium slurm
+.PHONY: install run test lint report dag clean chromium slurm figures
 
 $(STAMP): pyproject.toml edge/pyproject.toml profiles/cluster-plugins.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,7 @@ install: $(STAMP)
 
 run: install  ## the whole workflow on the embedded default (synthetic) dataset
 	$(BIN)/snakemake --cores $(CORES)
+	@$(BIN)/python -m cardrec.workflow.next_steps --bin $(BIN)
 
 chromium:  ## Debian's headless Chromium for the web-page test (needs root or sudo)
 	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; } \
@@ -39,6 +40,9 @@ lint: install
 
 report: install  ## HTML report with the evaluation metrics and plots
 	$(BIN)/snakemake --report results/report.html
+
+figures: install  ## after `make run`: rewrite the README's marked default-run section from results/evaluate/summary.md
+	$(BIN)/python -m cardrec.evaluation.figures
 
 clean:
 	rm -rf results logs .snakemake
