@@ -440,11 +440,15 @@ def _bundle(tmp_path: Path, monkeypatch, deployed_metrics: Path, hef_metrics: Pa
         files[role] = tmp_path / "in" / f"{role}.json"
         files[role].parent.mkdir(exist_ok=True)
         files[role].write_text(json.dumps({"role": role}))
+    # the stand-in files are no model: the verified decision's calibration (edge/tests/test_edge_verify.py) is
+    # replaced by its "disabled" answer, the pairing gate is what this test checks
+    monkeypatch.setattr("cardrec.deploy.verification.calibrate_bundle", lambda *a, **k: {"enabled": False})
     run_rule_script("edge_bundle", monkeypatch, tmp_path,
                     input=Named({k: str(v) for k, v in files.items()}, metrics=str(deployed_metrics),
-                                hef_metrics=str(hef_metrics), contract=str(tmp_path / "contract.json")),
+                                hef_metrics=str(hef_metrics), contract=str(tmp_path / "contract.json"), queries=[]),
                     params=Named(variant="fp32", hw_arch="hailo8l", seed=1, index={},
-                                 gate={"min_cosine": 0.99, "max_top1_drop": 0.05}),
+                                 gate={"min_cosine": 0.99, "max_top1_drop": 0.05},
+                                 evaluate={"unknown_fraction": 0.1, "max_false_reject": 0.02}),
                     output=Named(manifest=str(tmp_path / "edge" / "manifest.json")))
     return tmp_path / "edge" / "manifest.json"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 from cardrec_edge.preprocess import Preprocess
 from cardrec_edge.runtime import OnnxEmbedder
@@ -53,3 +54,9 @@ def build_edge_bundle(out: Path, card_ids: list[str] | None = None, threshold: f
     write_bundle(out / "edge", {k: str(v) for k, v in files.items()}, CONTRACT.to_dict(), threshold, "fp32", None,
                  {})
     return out / "edge"
+
+
+def on_mat(card_id: str) -> np.ndarray:
+    """The card on a mat: a bare face may be taken for the whole-frame fallback, which a bundle without
+    verification never identifies (cardrec_edge.pipeline)."""
+    return cv2.copyMakeBorder(card_face(card_id), 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=(30, 110, 60))

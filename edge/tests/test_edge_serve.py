@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from cardrec_edge.collection import CSV_HEADER
 from cardrec_edge.server.upload import image_dimensions
-from edge_support import build_edge_bundle, card_face
+from edge_support import build_edge_bundle, card_face, on_mat
 from serve_support import call, chromium, encode, multipart, post_image, running_server
 
 TOKEN = "s3cret-token"
@@ -84,12 +84,6 @@ def pikachu_scan(server) -> dict:
     status, _, body = post_image(server, encode(on_mat("sv1-5"), ".png"))
     assert status == 200, body
     return json.loads(body)
-
-
-def on_mat(card_id: str) -> np.ndarray:
-    """The card on a mat: a bare face may be taken for the whole-frame fallback, which a bundle without
-    verification never identifies (cardrec_edge.pipeline)."""
-    return cv2.copyMakeBorder(card_face(card_id), 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=(30, 110, 60))
 
 
 def the_card(scan: dict, card_id: str = "sv1-5") -> dict:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from edge_support import build_edge_bundle, card_face
+from edge_support import build_edge_bundle, card_face, on_mat
 from serve_support import call, chromium, encode, multipart, post_image, running_server
 
 TOKEN = "tok-3f9a1c7e5b"
@@ -226,7 +226,7 @@ def test_token_sources_conflict_or_empty_is_one_line(bundle, tmp_path):
 # --- options honoured ----------------------------------------------------------------------------------------
 
 def test_serve_honours_recognition_options(bundle, tmp_path):
-    png = encode(card_face("sv1-5"), ".png")
+    png = encode(on_mat("sv1-5"), ".png")
     with running_server(bundle, tmp_path, "--top-k", "2", "--exact", "--max-glare", "0.5") as s:
         health = json.loads(call(s.url + "/health")[2])
         assert (health["top_k"], health["exact"], health["max_glare"]) == (2, True, 0.5), health
