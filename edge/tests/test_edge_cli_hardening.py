@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from cardrec_edge.cli import main
-from cardrec_edge.imageheader import MAX_PIXELS
+from cardrec_edge.defaults import MAX_PIXELS
 
 from edge_support import REPO as ROOT, build_edge_bundle, card_face
 

@@ -1,11 +1,9 @@
 """Reading an image file's format and declared size from its first bytes, without decoding pixels.
 
 A 100 kB PNG can declare 100000 x 100000 pixels (a decompression bomb): the server (uploads) and the CLI (files)
-check the header against ``MAX_PIXELS`` before any decoder allocates the image.
+check the header against ``defaults.MAX_PIXELS`` before any decoder allocates the image.
 """
 from __future__ import annotations
-
-from .defaults import MAX_PIXELS  # noqa: F401 (re-exported: the limit the header check applies)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic); C4, C8 and CC are not frames

@@ -14,7 +14,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .imageheader import MAX_PIXELS, image_dimensions, looks_truncated, sniff_format
+from .defaults import MAX_PIXELS
+from .imageheader import image_dimensions, looks_truncated, sniff_format
 
 FORMAT_SUFFIXES = {"PNG": {".png"}, "JPEG": {".jpg", ".jpeg"}, "WEBP": {".webp"}, "BMP": {".bmp"}}  # image formats read
 IMAGE_SUFFIXES = set().union(*FORMAT_SUFFIXES.values())
