@@ -7,9 +7,6 @@ min_version("9.18")
 configfile: "config.yaml"
 
 
-report: "report/workflow.rst"
-
-
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/teacher.smk"
@@ -21,6 +18,10 @@ include: "rules/evaluate.smk"
 include: "rules/frames.smk"
 include: "rules/bundle.smk"
 include: "rules/cost.smk"
+include: "rules/report.smk"
+
+
+report: report_description()
 
 
 rule all:

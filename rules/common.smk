@@ -205,12 +205,19 @@ def warn_if_hef_unavailable():
         logger.warning(f"export.targets asks for a HEF: {UNAVAILABLE_MESSAGE}")
 
 
+def report_description():
+    """The report opens on the run's headline figures (rule report_front) once it made them, else the description."""
+    front = Path("results/report/front.rst")
+    return str(front.absolute()) if front.exists() else "report/workflow.rst"
+
+
 def get_final_output():
     warn_if_hef_unavailable()
     targets = [
         "results/edge/manifest.json",
         "results/evaluate/summary.json",
         "results/evaluate/summary.md",  # crop-level and whole-frame (edge runtime) figures
+        "results/report/front.rst",  # the report's front page: headline figures and plots
         "results/cost/training_cost.json",
     ]
     if "hef" in config["export"]["targets"]:

@@ -121,6 +121,35 @@ def test_lint_and_report(tiny_run):
     assert "accuracy.png" in html and "summary.md" in html
 
 
+def test_report_opens_on_the_headline_figures_and_plots(tiny_run, tmp_path):
+    """The report's front page, rendered by headless Chromium, shows this run's crop and frame figures and plots."""
+    import html as html_lib
+    import re
+    import shutil
+
+    import pytest
+    from serve_support import chromium
+
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium is not installed (make test installs it with apt)")
+    snakemake(tiny_run, "--configfile", str(TINY), "--report", "front.html")
+    dom = chromium("--virtual-time-budget=15000", "--dump-dom", (tiny_run / "front.html").as_uri(),
+                   profile=tmp_path / "chromium")
+    dom = re.sub(r"<script.*?</script>", "", dom, flags=re.S)  # what was rendered, not the report's own data
+    text = html_lib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom)))
+    assert "System Message" not in text
+    crops = json.loads((tiny_run / "results/evaluate/summary.json").read_text())
+    frames = json.loads((tiny_run / "results/evaluate/frames/test.json").read_text())["overall"]
+    head = text[text.index("Headline figures"):text.index("The workflow")]
+    shipped = re.search(r"ONNX INT8 \(shipped\) (\S+) (\S+)", head)
+    assert shipped and shipped.groups() == (f"{crops['int8']['top1']:.3f}", f"{crops['int8']['unknown_reject_rate']:.3f}")
+    bundle = re.search(r"ONNX INT8 bundle (\S+) (\S+)", head)
+    assert bundle and bundle.groups() == (f"{frames['detection']:.3f}", f"{frames['top1']:.3f}")
+    assert f"pHash+dHash {crops['phash']['top1']:.3f}" in head
+    front = dom[dom.index("Headline figures"):]
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', front)) == 2
+
+
 def test_real_cards_with_bad_inputs(tmp_path):
     """config/real.yaml on a few real sv1 cards plus a corpus of bad files: quarantined, run completes."""
     import shutil

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,13 +30,21 @@ def cmd_dvc_yaml(args: argparse.Namespace) -> int:
     out.write_text(text)
     print(f"wrote {out} ({len(yaml.safe_load(text)['stages'])} stages, one per Snakemake job)")
     raw = raw_inputs(jobs)
-    inside = sorted({p.split("/")[0] for p in raw if not p.startswith("../") and not Path(p).is_absolute()})
+    inside = sorted({p.split("/")[0] for p in untracked_by_git(repo, raw)
+                     if not p.startswith("../") and not Path(p).is_absolute()})
     if raw:
         print(f"raw inputs: {len(raw)} files, hashed in dvc.lock as deps (a changed one shows in `dvc status`)")
     for top in inside:
         if not (repo / f"{top}.dvc").exists():
             print(f"  to push raw data inside the repo too: dvc add {top}")
     return 0
+
+
+def untracked_by_git(repo: Path, paths: list[str]) -> list[str]:
+    """The paths git does not track (a raw input in git, such as a report text, needs no `dvc add`)."""
+    proc = subprocess.run(["git", "-C", str(repo), "ls-files", "--", *paths], capture_output=True, text=True)
+    tracked = set(proc.stdout.split()) if proc.returncode == 0 else set()
+    return [p for p in paths if p not in tracked]
 
 
 def cmd_dvc_remote(args: argparse.Namespace) -> int:
