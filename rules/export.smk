@@ -49,6 +49,7 @@ rule quantize_onnx:
         gallery=shard_files(get_train_sets()),
         queries=query_files(get_train_sets()),
         contract="results/preprocess/contract.json",
+        frames="results/frames/test",  # the test frames' cards, cut at their true corners, are gated too
     output:
         int8="results/export/student_int8.onnx",
         report="results/export/quantize.json",

@@ -59,6 +59,11 @@ class FrameResult:
         return {"cards": [c.to_json() for c in self.cards], "timings_ms": self.timings_ms}
 
 
+def card_crop_size(contract) -> tuple[int, int]:
+    """(height, width) a detected card is rectified to before the contract's letterbox: card-shaped, contract-high."""
+    return contract.height, max(1, round(contract.height * CARD_ASPECT))
+
+
 class _Timer:
     def __init__(self) -> None:
         self.ms: dict[str, float] = {}
@@ -96,8 +101,7 @@ class Recognizer:
                                search.get("expansion_search"), search.get("candidates", 16), projection)
         self.min_blur, self.max_glare, self.retry_margin, self.top_k = min_blur, max_glare, retry_margin, top_k
         self.exact = exact
-        c = bundle.contract
-        self.crop_size = (c.height, max(1, round(c.height * CARD_ASPECT)))
+        self.crop_size = card_crop_size(bundle.contract)
         spec = bundle.manifest.get("verify")  # absent, or disabled by calibration: cosine alone
         if verify is None and spec and spec.get("enabled", True):
             verify = VerifyConfig.from_dict(spec)
