@@ -133,12 +133,15 @@ class Recognizer:
 
     def verify_crop(self, crop: np.ndarray, letterboxed: np.ndarray, cands: list[dict], timer: _Timer,
                     both: bool = False) -> tuple[list[dict], bool] | tuple[list[dict], list[dict]]:
-        """Verify a crop's shortlist; the turned crop's shortlist when the upright one does not verify. With
-        ``both`` (calibration) the two fully verified shortlists are returned instead of the decision."""
-        k = self.verifier.cfg.top_k
+        """Verify a crop's shortlist; the turned crop's shortlist too when the upright one does not verify. The
+        crop's features are extracted once: each fit tells its orientation (``Verifier.fit``), and a card in both
+        shortlists is fitted once. With ``both`` (calibration) the two fully verified shortlists are returned
+        instead of the decision."""
+        v = self.verifier
+        k, stop, seen = v.cfg.top_k, None if both else v.cfg.min_inliers, {}
         t = time.perf_counter()
-        stop = None if both else self.verifier.cfg.min_inliers
-        upright = rerank(cands, self.verifier.verify(crop, [c["card_id"] for c in cands[:k]], stop))
+        query = v.features(crop)
+        upright = rerank(cands, v.check(query, [c["card_id"] for c in cands[:k]], stop, seen))
         t = timer.add("verify", t)
 
         def turned() -> list[dict]:
@@ -146,13 +149,13 @@ class Recognizer:
             emb = self.embedder.embed_letterboxed(np.ascontiguousarray(letterboxed[:, ::-1, ::-1]))
             found = self._candidates(self.matcher.search(emb, self.top_k)[0])
             t1 = timer.add("retry_180", t0)
-            out = rerank(found, self.verifier.verify(crop[::-1, ::-1], [c["card_id"] for c in found[:k]], stop))
+            out = rerank(found, v.check(query, [c["card_id"] for c in found[:k]], stop, seen, turned=True))
             timer.add("verify", t1)
             return out
 
         if both:
             return upright, turned()
-        return choose_orientation(upright, turned, self.verifier.cfg.min_inliers)
+        return choose_orientation(upright, turned, v.cfg.min_inliers)
 
     def _result(self, det: Detection, crop: np.ndarray, quality, match, partial: bool = False,
                 in_frame: bool = False) -> CardResult:

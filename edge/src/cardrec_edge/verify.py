@@ -3,8 +3,10 @@
 Cards of one set share frame, fonts and layout, so the best cosine of a card that is not in the gallery overlaps
 that of a known card. A second, independent check decides *identified* vs *unknown*: ORB features of the crop are
 matched to each candidate's reference face (Lowe ratio test), a homography is fitted with USAC MAGSAC, and the
-inliers are counted. Both images are rectified upright cards, so a true match is close to the identity; a fit whose
-mapped crop corners land far from the reference's corners counts 0 (it matched layout, not this card).
+inliers are counted. Both images are rectified cards, so a true match is close to the identity, or to a turn by
+180° when the crop is upside down (detection cannot tell): one feature extraction and one descriptor match per
+candidate fit both orientations, and the fit says which way up the card is. A fit whose mapped crop corners land
+far from the reference's corners counts 0 (it matched layout, not this card).
 
 Reference features are computed on demand from the bundle's thumbnails (the letterboxed gallery faces it already
 ships, so no bytes per card are added) and kept in a bounded cache (benchmarks/verify_cost.py measured both this
@@ -23,6 +25,8 @@ import numpy as np
 from .manifest import BundleError
 
 METHOD = "orb+ratio+usac_magsac"
+MIN_FIT = 5  # matches a homography is fitted on at least (4 determine it: no evidence)
+Fit = tuple[int, bool]  # (verified inliers, the crop is the reference turned by 180°)
 
 
 @dataclass(frozen=True)
@@ -33,19 +37,20 @@ class VerifyConfig:
         min_inliers: inliers a candidate needs to be accepted (calibrated, see ``cardrec.deploy.verification``).
         height, width: size crop and reference faces are compared at (the card, without letterbox padding;
             the 128 px crops and thumbnails are enlarged to it: ORB finds more repeatable corners there).
-        features: ORB keypoints per image.
+        features: ORB keypoints per image (200 verified as well as 300 did on benchmarks/verify_cost.py's frames,
+            at 0.44 of the matching cost).
         ratio: Lowe ratio test threshold.
         reproj: MAGSAC reprojection threshold in pixels at ``height``.
         max_corner_shift: a fit mapping a crop corner further than this fraction of the card's diagonal from the
             reference's corner is not this card (inliers 0).
-        top_k: candidates verified per orientation.
+        top_k: candidates verified per shortlist (the crop's embedding upright, and turned by 180°).
     """
 
     min_inliers: int = 0
     height: int = 224
     width: int = 160
-    features: int = 300
-    ratio: float = 0.8
+    features: int = 200
+    ratio: float = 0.85
     reproj: float = 3.0
     max_corner_shift: float = 0.15
     top_k: int = 3
@@ -96,7 +101,10 @@ class Verifier:
         self.cache_size = cache
         self.orb = cv2.ORB_create(nfeatures=cfg.features, scaleFactor=1.25, nlevels=4, edgeThreshold=9,
                                   patchSize=15, fastThreshold=10)
-        self.bf = cv2.BFMatcher(cv2.NORM_HAMMING)
+        self.box = np.float32([[0, 0], [cfg.width - 1, 0], [cfg.width - 1, cfg.height - 1], [0, cfg.height - 1]])
+        self.far = self.box[2]  # a point (x, y) of the crop turned by 180° is far - (x, y)
+        self.shift = cfg.max_corner_shift * float(np.hypot(cfg.height, cfg.width))
+        self.reach = self.shift + cfg.reproj
 
     def features(self, rgb: np.ndarray) -> Features:
         """ORB features of an RGB card image, resized (area averaging when shrinking) to the config's size."""
@@ -121,33 +129,62 @@ class Verifier:
             self.cache.popitem(last=False)
         return feats
 
-    def inliers(self, query: Features, ref: Features | None) -> int:
-        """Verified inliers of ``query`` against ``ref`` (0 without a plausible homography)."""
+    def fit(self, query: Features, ref: Features | None, gate: int = MIN_FIT) -> Fit:
+        """``(inliers, turned)``: verified inliers of a crop's features against a reference face, and whether they
+        fit the crop turned by 180°. ORB descriptors do not change when the image turns, so one descriptor match
+        serves both orientations: each orientation's homography is fitted on the matches that moved no further
+        than an accepted fit can move them (``max_corner_shift`` plus ``reproj``). An orientation with fewer
+        such matches than ``gate`` (or than the other orientation's inliers) is not fitted: it cannot reach
+        them. ``(0, False)`` when nothing fits."""
         c = self.cfg
         if ref is None or len(query.desc) < 2 or len(ref.desc) < 2:
-            return 0
-        pairs = self.bf.knnMatch(query.desc, ref.desc, k=2)
-        good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < c.ratio * p[1].distance]
-        if len(good) < 5:
-            return 0
-        src = query.xy[[m.queryIdx for m in good]].reshape(-1, 1, 2)
-        dst = ref.xy[[m.trainIdx for m in good]].reshape(-1, 1, 2)
-        hom, mask = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, c.reproj)
+            return 0, False
+        dist, nearest = cv2.batchDistance(query.desc, ref.desc, cv2.CV_32S, normType=cv2.NORM_HAMMING, K=2)
+        good = dist[:, 0] < c.ratio * dist[:, 1]  # Lowe's ratio test on the two nearest reference descriptors
+        gate = max(gate, MIN_FIT)
+        if good.sum() < gate:
+            return 0, False
+        src, dst = query.xy[good], ref.xy[nearest[good, 0]]
+        best = (0, False)
+        for turned in (False, True):
+            moved = self.far - src if turned else src
+            near = np.abs(moved - dst).max(axis=1) <= self.reach
+            if near.sum() >= max(gate, best[0] + 1):
+                n = self._inliers(moved[near], dst[near])
+                if n > best[0]:
+                    best = (n, turned)
+        return best
+
+    def _inliers(self, src: np.ndarray, dst: np.ndarray) -> int:
+        """Inliers of a USAC MAGSAC homography from ``src`` to ``dst`` that maps the card's corners near the
+        reference's (0 otherwise: it matched layout, not this card)."""
+        c = self.cfg
+        hom, mask = cv2.findHomography(src.reshape(-1, 1, 2), dst.reshape(-1, 1, 2), cv2.USAC_MAGSAC, c.reproj)
         if hom is None or mask is None:
             return 0
-        box = np.float32([[0, 0], [c.width - 1, 0], [c.width - 1, c.height - 1], [0, c.height - 1]])
-        moved = cv2.perspectiveTransform(box.reshape(-1, 1, 2), hom).reshape(4, 2)
-        if not np.all(np.isfinite(moved)):
-            return 0
-        if np.abs(moved - box).max() > c.max_corner_shift * float(np.hypot(c.height, c.width)):
+        moved = cv2.perspectiveTransform(self.box.reshape(-1, 1, 2), hom).reshape(4, 2)
+        if not np.all(np.isfinite(moved)) or np.abs(moved - self.box).max() > self.shift:
             return 0
         return int(mask.sum())
 
+    def check(self, query: Features, card_ids: list[str], stop: int | None = None,
+              seen: dict[str, Fit] | None = None, turned: bool = False) -> list[Fit]:
+        """``fit`` of a crop's features against ``card_ids``' reference faces, in that order (the embedding's, of
+        the crop ``turned`` or not), up to the first reaching ``stop`` in that orientation (``verified_prefix``);
+        below ``stop`` a fit may count 0 (not fitted). ``seen`` keeps the fits of this crop already made (a card in
+        both orientations' shortlists)."""
+        seen = {} if seen is None else seen
+
+        def one(cid: str) -> Fit:
+            if cid not in seen:
+                seen[cid] = self.fit(query, self.reference_features(cid), MIN_FIT if stop is None else stop)
+            return seen[cid]
+
+        return verified_prefix((one(cid) for cid in card_ids), stop, turned)
+
     def verify(self, crop: np.ndarray, card_ids: list[str], stop: int | None = None) -> list[int]:
-        """Inliers of an upright rectified crop against ``card_ids``' reference faces, in that (the embedding's)
-        order, up to the first reaching ``stop`` (``verified_prefix``)."""
-        q = self.features(crop)
-        return verified_prefix((self.inliers(q, self.reference_features(cid)) for cid in card_ids), stop)
+        """Inliers of a rectified crop (either way up) against ``card_ids``' reference faces (``check``)."""
+        return [n for n, _ in self.check(self.features(crop), card_ids, stop)]
 
 
 def thumbnail_reference(bundle, aspect: float) -> Callable[[str], np.ndarray | None]:
@@ -183,14 +220,16 @@ def partial_card(corners: np.ndarray, frame_hw: tuple[int, int], margin: float =
     return touches and area < tight * h * w
 
 
-def verified_prefix(inliers: Iterable[int], stop: int | None) -> list[int]:
-    """Inliers in the embedding's order, up to and including the first reaching ``stop``: the best-cosine candidate
-    that verifies is taken without verifying the rest (most cards cost one verification). Calibration applies the
-    same cut to fully verified shortlists."""
+def verified_prefix(fits: Iterable[Fit], stop: int | None, turned: bool = False) -> list[Fit]:
+    """Fits in the embedding's order, up to and including the first reaching ``stop`` inliers in the orientation
+    the shortlist was embedded in (``turned``): the best-cosine candidate that verifies is taken without verifying
+    the rest (most cards cost one verification). A fit the other way up does not end the shortlist: the embedding
+    of an upside-down crop ranks look-alikes, so the rest is verified and the most inliers win. Calibration
+    applies the same cut to fully verified shortlists."""
     out = []
-    for n in inliers:
-        out.append(n)
-        if stop is not None and n >= stop:
+    for fit in fits:
+        out.append(fit)
+        if stop is not None and fit[0] >= stop and fit[1] == turned:
             break
     return out
 
@@ -199,20 +238,24 @@ def best_inliers(cands: list[dict]) -> int:
     return int(cands[0].get("inliers") or 0) if cands else 0
 
 
-def rerank(cands: list[dict], inliers: list[int]) -> list[dict]:
-    """Candidates with their verified ``inliers`` (the first ``len(inliers)``; the rest unverified, None), most
-    inliers first; the embedding's order breaks ties."""
-    out = [{**c, "inliers": int(n) if i < len(inliers) else None}
-           for i, (c, n) in enumerate(zip(cands, list(inliers) + [None] * len(cands)))]
+def rerank(cands: list[dict], fits: list[Fit]) -> list[dict]:
+    """Candidates with their verified ``inliers`` and the fit's orientation ``rotated`` (the first ``len(fits)``;
+    the rest unverified, None), most inliers first; the embedding's order breaks ties."""
+    fits = list(fits) + [(None, None)] * len(cands)
+    out = [{**c, "inliers": None if n is None else int(n), "rotated": None if n is None else bool(turned)}
+           for c, (n, turned) in zip(cands, fits)]
     return sorted(out, key=lambda c: 1 if c["inliers"] is None else -c["inliers"])
 
 
-def choose_orientation(upright: list[dict], flipped: Callable[[], list[dict]],
+def choose_orientation(upright: list[dict], turned: Callable[[], list[dict]],
                        min_inliers: int) -> tuple[list[dict], bool]:
-    """The verified decision's orientation (detection cannot tell upright from 180°): the upright shortlist when its
-    best candidate verifies, else whichever orientation's shortlist verified more inliers. Calibration evaluates
-    this same function at every threshold (``cardrec.deploy.verification``)."""
-    if best_inliers(upright) >= min_inliers:
-        return upright, False
-    turned = flipped()
-    return (turned, True) if best_inliers(turned) > best_inliers(upright) else (upright, False)
+    """The verified decision: the upright crop's shortlist when its best candidate verifies upright, else
+    whichever shortlist (the upright or the turned crop's embedding's) verified more inliers, and whether the crop
+    is upside down (its best fit's orientation: ``Verifier.fit`` fits both from one feature extraction). Detection
+    cannot tell upright from 180°, and the embedding needs the turned crop to shortlist an upside-down card.
+    Calibration evaluates this same function at every threshold (``cardrec.deploy.verification``)."""
+    if best_inliers(upright) < min_inliers or upright[0].get("rotated"):
+        other = turned()
+        if best_inliers(other) > best_inliers(upright):
+            upright = other
+    return upright, bool(upright and upright[0].get("rotated"))
