@@ -137,29 +137,24 @@ def test_card_cut_by_the_frame_border_is_partial_never_identified(rec, bundle_di
 
 
 def test_verification_decides_the_orientation():
-    up = rerank([{"card_id": "a", "score": 0.9}, {"card_id": "b", "score": 0.8}], [(3, False), (2, False)])
-    turned = rerank([{"card_id": "c", "score": 0.7}, {"card_id": "d", "score": 0.6}], [(1, False), (40, True)])
-    assert [c["card_id"] for c in turned] == ["d", "c"] and turned[0]["inliers"] == 40 and turned[0]["rotated"]
+    up = rerank([{"card_id": "a", "score": 0.9}, {"card_id": "b", "score": 0.8}], [3, 2])
+    turned = rerank([{"card_id": "c", "score": 0.7}, {"card_id": "d", "score": 0.6}], [1, 40])
+    assert [c["card_id"] for c in turned] == ["d", "c"] and turned[0]["inliers"] == 40
     assert choose_orientation(up, lambda: turned, 10) == (turned, True)  # the better cosine lost
-    verified = rerank([{"card_id": "a", "score": 0.9}], [(12, False)])
+    verified = rerank([{"card_id": "a", "score": 0.9}], [12])
     assert choose_orientation(verified, lambda: pytest.fail("turned crop tried"), 10) == (verified, False)
-    # the upright crop's embedding verified upside down (a turned fit): the turned crop's shortlist (the embedding
-    # of an upside-down crop ranks look-alikes) is verified too, the most inliers win, reported turned
-    flipped = rerank([{"card_id": "e", "score": 0.9}], [(12, True)])
-    better = rerank([{"card_id": "a", "score": 0.95}], [(60, True)])
-    assert choose_orientation(flipped, lambda: better, 10) == (better, True)
-    assert choose_orientation(better, lambda: flipped, 10) == (better, True)
 
 
-def test_one_feature_match_fits_both_orientations(rec):
-    """ORB descriptors do not change when the crop turns: the fit itself says which way up the crop is."""
+def test_one_feature_match_serves_both_orientations(rec):
+    """ORB descriptors do not change when the crop turns: the upright crop's matches fit the turned card."""
     v = Verifier(rec.verifier.cfg, rec.verifier.reference)
+    t = rec.verifier.cfg.min_inliers
     face = card_region(CONTRACT.letterbox(card_face(GALLERY[7])), CARD_ASPECT)
     ref = v.reference_features(GALLERY[7])
-    upright, turned = v.fit(v.features(face), ref), v.fit(v.features(face[::-1, ::-1]), ref)
-    assert upright[0] >= rec.verifier.cfg.min_inliers and not upright[1]
-    assert turned[0] >= rec.verifier.cfg.min_inliers and turned[1]
-    assert v.fit(v.features(face), v.reference_features(GALLERY[8]))[0] < rec.verifier.cfg.min_inliers
+    upright, turned = v.match(v.features(face), ref), v.match(v.features(face[::-1, ::-1]), ref)
+    assert v.fit(upright) >= t and v.fit(upright, turned=True) < t
+    assert v.fit(turned, turned=True) >= t and v.fit(turned) < t
+    assert v.fit(v.match(v.features(face), v.reference_features(GALLERY[8]))) < t
 
 
 def counting(obj, name: str, calls: list):
@@ -174,14 +169,14 @@ def counting(obj, name: str, calls: list):
 
 
 def test_crop_features_are_extracted_once_whichever_way_up(bundle_dir):
-    """An upside-down known card and an unknown card (both shortlists verified): one feature extraction per card,
-    and a card in both shortlists is fitted once."""
+    """An upside-down known card and unknown cards (both shortlists verified): one feature extraction per card,
+    and a card in both shortlists is matched once."""
     rec = Recognizer(Bundle.load(bundle_dir), threads=1)
     for cid in GALLERY:  # reference features cached: ``features`` then only runs on crops
         rec.verifier.reference_features(cid)
-    feats, fits = [], []
+    feats, matches = [], []
     counting(rec.verifier, "features", feats)
-    counting(rec.verifier, "fit", fits)
+    counting(rec.verifier, "match", matches)
     face = np.ascontiguousarray(on_white(load_face(SV1_CARDS / f"{GALLERY[10]}.png"))[12:-12, 9:-9][::-1, ::-1])
     card = rec.identify_frame(face).cards[0]
     assert card.status == "identified" and card.card_id == GALLERY[10] and card.rotated
@@ -190,14 +185,13 @@ def test_crop_features_are_extracted_once_whichever_way_up(bundle_dir):
     unknown = [c for _, rgb in frames(UNKNOWN, 6, seed=401) for c in rec.identify_frame(rgb).cards
                if c.status == "unknown"]
     assert unknown and len(feats) == len(unknown)
-    pairs = [(id(query), id(ref)) for query, ref, *_ in fits]  # reference features are cached: one object a card
+    pairs = [(id(query), id(ref)) for query, ref in matches]  # reference features are cached: one object a card
     assert len(pairs) == len(set(pairs))
 
 
 def test_threshold_pick_is_the_most_lenient_meeting_both_targets():
     def pair(card, n):
-        return (rerank([{"card_id": card, "score": 0.9}], [(n, False)]),
-                rerank([{"card_id": card, "score": 0.8}], [(0, False)]))
+        return (rerank([{"card_id": card, "score": 0.9}], [n]), rerank([{"card_id": card, "score": 0.8}], [0]))
 
     known = [pair("k", n) for n in (30, 40, 50, 60, 70, 80, 90, 100, 110, 120)]
     unknown = [pair("x", n) for n in (0, 3, 7, 9, 12)]

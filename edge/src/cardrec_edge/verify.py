@@ -4,9 +4,10 @@ Cards of one set share frame, fonts and layout, so the best cosine of a card tha
 that of a known card. A second, independent check decides *identified* vs *unknown*: ORB features of the crop are
 matched to each candidate's reference face (Lowe ratio test), a homography is fitted with USAC MAGSAC, and the
 inliers are counted. Both images are rectified cards, so a true match is close to the identity, or to a turn by
-180° when the crop is upside down (detection cannot tell): one feature extraction and one descriptor match per
-candidate fit both orientations, and the fit says which way up the card is. A fit whose mapped crop corners land
-far from the reference's corners counts 0 (it matched layout, not this card).
+180° when the crop is upside down (detection cannot tell): ORB descriptors do not change when the image turns, so
+one feature extraction of the crop and one descriptor match per candidate serve both orientations (the turned
+crop's keypoints are the upright ones mirrored through the centre). A fit whose mapped crop corners land far from
+the reference's corners counts 0 (it matched layout, not this card).
 
 Reference features are computed on demand from the bundle's thumbnails (the letterboxed gallery faces it already
 ships, so no bytes per card are added) and kept in a bounded cache (benchmarks/verify_cost.py measured both this
@@ -26,7 +27,7 @@ from .manifest import BundleError
 
 METHOD = "orb+ratio+usac_magsac"
 MIN_FIT = 5  # matches a homography is fitted on at least (4 determine it: no evidence)
-Fit = tuple[int, bool]  # (verified inliers, the crop is the reference turned by 180°)
+Matches = tuple[np.ndarray, np.ndarray]  # (n, 2) crop and (n, 2) reference positions of matched features
 
 
 @dataclass(frozen=True)
@@ -129,37 +130,31 @@ class Verifier:
             self.cache.popitem(last=False)
         return feats
 
-    def fit(self, query: Features, ref: Features | None, gate: int = MIN_FIT) -> Fit:
-        """``(inliers, turned)``: verified inliers of a crop's features against a reference face, and whether they
-        fit the crop turned by 180°. ORB descriptors do not change when the image turns, so one descriptor match
-        serves both orientations: each orientation's homography is fitted on the matches that moved no further
-        than an accepted fit can move them (``max_corner_shift`` plus ``reproj``). An orientation with fewer
-        such matches than ``gate`` (or than the other orientation's inliers) is not fitted: it cannot reach
-        them. ``(0, False)`` when nothing fits."""
-        c = self.cfg
+    def match(self, query: Features, ref: Features | None) -> Matches | None:
+        """A crop's features matched to a reference face's (Lowe's ratio test on the two nearest descriptors): the
+        ``(crop, reference)`` positions of each match, None when too few. ORB descriptors do not change when the
+        image turns, so these matches serve both orientations (``fit``)."""
         if ref is None or len(query.desc) < 2 or len(ref.desc) < 2:
-            return 0, False
+            return None
         dist, nearest = cv2.batchDistance(query.desc, ref.desc, cv2.CV_32S, normType=cv2.NORM_HAMMING, K=2)
-        good = dist[:, 0] < c.ratio * dist[:, 1]  # Lowe's ratio test on the two nearest reference descriptors
-        gate = max(gate, MIN_FIT)
-        if good.sum() < gate:
-            return 0, False
-        src, dst = query.xy[good], ref.xy[nearest[good, 0]]
-        best = (0, False)
-        for turned in (False, True):
-            moved = self.far - src if turned else src
-            near = np.abs(moved - dst).max(axis=1) <= self.reach
-            if near.sum() >= max(gate, best[0] + 1):
-                n = self._inliers(moved[near], dst[near])
-                if n > best[0]:
-                    best = (n, turned)
-        return best
+        good = dist[:, 0] < self.cfg.ratio * dist[:, 1]
+        return (query.xy[good], ref.xy[nearest[good, 0]]) if good.sum() >= MIN_FIT else None
 
-    def _inliers(self, src: np.ndarray, dst: np.ndarray) -> int:
-        """Inliers of a USAC MAGSAC homography from ``src`` to ``dst`` that maps the card's corners near the
-        reference's (0 otherwise: it matched layout, not this card)."""
-        c = self.cfg
-        hom, mask = cv2.findHomography(src.reshape(-1, 1, 2), dst.reshape(-1, 1, 2), cv2.USAC_MAGSAC, c.reproj)
+    def fit(self, matches: Matches | None, turned: bool = False, gate: int = MIN_FIT) -> int:
+        """Verified inliers of ``matches`` with the crop upright or ``turned`` by 180°: a USAC MAGSAC homography
+        fitted on the matches that moved no further than an accepted fit can move them (``max_corner_shift`` plus
+        ``reproj``), which must map the card's corners near the reference's (0 otherwise: it matched layout, not
+        this card). With fewer such matches than ``gate`` it is not fitted (0): it cannot reach ``gate``."""
+        if matches is None:
+            return 0
+        src, dst = matches
+        if turned:
+            src = self.far - src
+        near = np.abs(src - dst).max(axis=1) <= self.reach
+        if near.sum() < max(gate, MIN_FIT):
+            return 0
+        hom, mask = cv2.findHomography(src[near].reshape(-1, 1, 2), dst[near].reshape(-1, 1, 2), cv2.USAC_MAGSAC,
+                                       self.cfg.reproj)
         if hom is None or mask is None:
             return 0
         moved = cv2.perspectiveTransform(self.box.reshape(-1, 1, 2), hom).reshape(4, 2)
@@ -167,24 +162,24 @@ class Verifier:
             return 0
         return int(mask.sum())
 
-    def check(self, query: Features, card_ids: list[str], stop: int | None = None,
-              seen: dict[str, Fit] | None = None, turned: bool = False) -> list[Fit]:
-        """``fit`` of a crop's features against ``card_ids``' reference faces, in that order (the embedding's, of
-        the crop ``turned`` or not), up to the first reaching ``stop`` in that orientation (``verified_prefix``);
-        below ``stop`` a fit may count 0 (not fitted). ``seen`` keeps the fits of this crop already made (a card in
-        both orientations' shortlists)."""
+    def check(self, query: Features, card_ids: list[str], stop: int | None = None, turned: bool = False,
+              seen: dict[str, Matches | None] | None = None) -> list[int]:
+        """Inliers of a crop's features (the crop ``turned`` by 180° or not) against ``card_ids``' reference faces,
+        in that (the embedding's) order, up to the first reaching ``stop`` (``verified_prefix``); below ``stop`` a
+        candidate may count 0 (not fitted). ``seen`` keeps this crop's matches already made (a card in both
+        orientations' shortlists is matched once)."""
         seen = {} if seen is None else seen
 
-        def one(cid: str) -> Fit:
+        def one(cid: str) -> int:
             if cid not in seen:
-                seen[cid] = self.fit(query, self.reference_features(cid), MIN_FIT if stop is None else stop)
-            return seen[cid]
+                seen[cid] = self.match(query, self.reference_features(cid))
+            return self.fit(seen[cid], turned, MIN_FIT if stop is None else stop)
 
-        return verified_prefix((one(cid) for cid in card_ids), stop, turned)
+        return verified_prefix((one(cid) for cid in card_ids), stop)
 
-    def verify(self, crop: np.ndarray, card_ids: list[str], stop: int | None = None) -> list[int]:
-        """Inliers of a rectified crop (either way up) against ``card_ids``' reference faces (``check``)."""
-        return [n for n, _ in self.check(self.features(crop), card_ids, stop)]
+    def verify(self, crop: np.ndarray, card_ids: list[str], stop: int | None = None, turned: bool = False) -> list[int]:
+        """Inliers of a rectified crop against ``card_ids``' reference faces (``check``)."""
+        return self.check(self.features(crop), card_ids, stop, turned)
 
 
 def thumbnail_reference(bundle, aspect: float) -> Callable[[str], np.ndarray | None]:
@@ -220,16 +215,14 @@ def partial_card(corners: np.ndarray, frame_hw: tuple[int, int], margin: float =
     return touches and area < tight * h * w
 
 
-def verified_prefix(fits: Iterable[Fit], stop: int | None, turned: bool = False) -> list[Fit]:
-    """Fits in the embedding's order, up to and including the first reaching ``stop`` inliers in the orientation
-    the shortlist was embedded in (``turned``): the best-cosine candidate that verifies is taken without verifying
-    the rest (most cards cost one verification). A fit the other way up does not end the shortlist: the embedding
-    of an upside-down crop ranks look-alikes, so the rest is verified and the most inliers win. Calibration
-    applies the same cut to fully verified shortlists."""
+def verified_prefix(inliers: Iterable[int], stop: int | None) -> list[int]:
+    """Inliers in the embedding's order, up to and including the first reaching ``stop``: the best-cosine candidate
+    that verifies is taken without verifying the rest (most cards cost one verification). Calibration applies the
+    same cut to fully verified shortlists."""
     out = []
-    for fit in fits:
-        out.append(fit)
-        if stop is not None and fit[0] >= stop and fit[1] == turned:
+    for n in inliers:
+        out.append(n)
+        if stop is not None and n >= stop:
             break
     return out
 
@@ -238,24 +231,20 @@ def best_inliers(cands: list[dict]) -> int:
     return int(cands[0].get("inliers") or 0) if cands else 0
 
 
-def rerank(cands: list[dict], fits: list[Fit]) -> list[dict]:
-    """Candidates with their verified ``inliers`` and the fit's orientation ``rotated`` (the first ``len(fits)``;
-    the rest unverified, None), most inliers first; the embedding's order breaks ties."""
-    fits = list(fits) + [(None, None)] * len(cands)
-    out = [{**c, "inliers": None if n is None else int(n), "rotated": None if n is None else bool(turned)}
-           for c, (n, turned) in zip(cands, fits)]
+def rerank(cands: list[dict], inliers: list[int]) -> list[dict]:
+    """Candidates with their verified ``inliers`` (the first ``len(inliers)``; the rest unverified, None), most
+    inliers first; the embedding's order breaks ties."""
+    out = [{**c, "inliers": int(n) if i < len(inliers) else None}
+           for i, (c, n) in enumerate(zip(cands, list(inliers) + [None] * len(cands)))]
     return sorted(out, key=lambda c: 1 if c["inliers"] is None else -c["inliers"])
 
 
-def choose_orientation(upright: list[dict], turned: Callable[[], list[dict]],
+def choose_orientation(upright: list[dict], flipped: Callable[[], list[dict]],
                        min_inliers: int) -> tuple[list[dict], bool]:
-    """The verified decision: the upright crop's shortlist when its best candidate verifies upright, else
-    whichever shortlist (the upright or the turned crop's embedding's) verified more inliers, and whether the crop
-    is upside down (its best fit's orientation: ``Verifier.fit`` fits both from one feature extraction). Detection
-    cannot tell upright from 180°, and the embedding needs the turned crop to shortlist an upside-down card.
-    Calibration evaluates this same function at every threshold (``cardrec.deploy.verification``)."""
-    if best_inliers(upright) < min_inliers or upright[0].get("rotated"):
-        other = turned()
-        if best_inliers(other) > best_inliers(upright):
-            upright = other
-    return upright, bool(upright and upright[0].get("rotated"))
+    """The verified decision's orientation (detection cannot tell upright from 180°): the upright shortlist when its
+    best candidate verifies, else whichever orientation's shortlist verified more inliers. Calibration evaluates
+    this same function at every threshold (``cardrec.deploy.verification``)."""
+    if best_inliers(upright) >= min_inliers:
+        return upright, False
+    turned = flipped()
+    return (turned, True) if best_inliers(turned) > best_inliers(upright) else (upright, False)

@@ -36,13 +36,13 @@ def shortlists(rec: Recognizer, crops: list[np.ndarray], batch: int = 32) -> lis
     return out
 
 
-def at_threshold(cands: list[dict], min_inliers: int, turned: bool = False) -> list[dict]:
-    """A fully verified shortlist (of the crop ``turned`` or not) as the runtime verifies it at ``min_inliers``:
-    in the embedding's order, up to the first candidate that verifies that way up (``verified_prefix``)."""
+def at_threshold(cands: list[dict], min_inliers: int) -> list[dict]:
+    """A fully verified shortlist as the runtime verifies it at ``min_inliers``: in the embedding's order, up to
+    the first candidate that verifies (``verified_prefix``)."""
     order = sorted(cands, key=lambda c: -c["score"])
-    checked = [(c["inliers"], c["rotated"]) for c in order if c["inliers"] is not None]
-    return rerank([{k: v for k, v in c.items() if k not in ("inliers", "rotated")} for c in order],
-                  verified_prefix(checked, min_inliers, turned))
+    checked = [c["inliers"] for c in order if c["inliers"] is not None]
+    return rerank([{k: v for k, v in c.items() if k != "inliers"} for c in order],
+                  verified_prefix(checked, min_inliers))
 
 
 def decisions(pairs, min_inliers: int) -> list[tuple[str | None, int]]:
@@ -50,7 +50,7 @@ def decisions(pairs, min_inliers: int) -> list[tuple[str | None, int]]:
     out = []
     for upright, turned in pairs:
         cands, _ = choose_orientation(at_threshold(upright, min_inliers),
-                                      lambda turned=turned: at_threshold(turned, min_inliers, True), min_inliers)
+                                      lambda turned=turned: at_threshold(turned, min_inliers), min_inliers)
         n = best_inliers(cands)
         out.append((cands[0]["card_id"] if n >= min_inliers else None, n))
     return out
