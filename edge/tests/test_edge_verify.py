@@ -8,9 +8,11 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from cardrec_edge.bundle import Bundle
+from cardrec_edge.cli import main
 from cardrec_edge.detect import CARD_ASPECT
 from cardrec_edge.pipeline import Recognizer
 from cardrec_edge.sources import read_rgb
@@ -187,6 +189,27 @@ def test_crop_features_are_extracted_once_whichever_way_up(bundle_dir):
     assert unknown and len(feats) == len(unknown)
     pairs = [(id(query), id(ref)) for query, ref in matches]  # reference features are cached: one object a card
     assert len(pairs) == len(set(pairs))
+
+
+def test_bench_reports_each_stage_on_one_thread(bundle_dir, tmp_path, capsys):
+    """``cardrec-edge bench --threads 1``: p50/p90 of every stage over all timed frames (0 in a frame that does
+    not run it) and the share of frames that ran it; OpenCV on one thread too."""
+    card = synthetic_scene([load_face(SV1_CARDS / f"{GALLERY[2]}.png")], np.random.default_rng(3)).rgb
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(card, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "b.png"), np.full((720, 1280, 3), 128, np.uint8))  # no card: detection only
+    before = cv2.getNumThreads()
+    try:
+        assert main(["bench", "--bundle", str(bundle_dir), "--runs", "4", "--warmup", "0", "--threads", "1",
+                     "--json", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 0
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)
+    report = json.loads(capsys.readouterr().out)
+    stages = report["stages"]
+    assert {"detect", "rectify", "quality", "preprocess", "embed", "search", "verify", "total"} <= set(stages)
+    assert all({"p50_ms", "p90_ms", "share"} <= set(v) for v in stages.values())
+    assert stages["detect"]["share"] == 1.0 and stages["verify"]["share"] == 0.5 and stages["embed"]["share"] == 0.5
+    assert report["frames"] == 4 and report["threads"] == 1 and report["fps"] > 0
 
 
 def test_threshold_pick_is_the_most_lenient_meeting_both_targets():
