@@ -142,7 +142,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         for k, v in report["stages"].items():
-            print(f"{k:<10} p50 {v['p50_ms']:7.2f} ms  p90 {v['p90_ms']:7.2f} ms  in {100 * v['share']:5.1f} % of frames")
+            print(f"{k:<10} p50 {v['p50_ms']:7.2f} ms  p90 {v['p90_ms']:7.2f} ms  "
+                  f"in {100 * v['share']:5.1f} % of frames")
         print(f"{'fps':<10} {report['fps']:8.1f} frames/s")
     return 0
 
