@@ -136,7 +136,7 @@ def test_bench_reports_every_stage(bundle_dir, tmp_path, capsys):
     assert main(["bench", "--bundle", str(bundle_dir), "--runs", "3", "--warmup", "1", "--threads", "1", "--json",
                  str(tmp_path / "f.jpg")]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert {"detect", "rectify", "embed", "search", "total"} <= set(report) and report["fps"] > 0
+    assert {"detect", "rectify", "embed", "search", "total"} <= set(report["stages"]) and report["fps"] > 0
 
 
 def test_hef_manifest_must_match_device_and_runtime():

@@ -8,13 +8,15 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from cardrec_edge.bundle import Bundle
+from cardrec_edge.cli import main
 from cardrec_edge.detect import CARD_ASPECT
 from cardrec_edge.pipeline import Recognizer
 from cardrec_edge.sources import read_rgb
-from cardrec_edge.verify import VerifyConfig, card_region, choose_orientation, partial_card, rerank
+from cardrec_edge.verify import Verifier, VerifyConfig, card_region, choose_orientation, partial_card, rerank
 
 from cardrec.data.scenes import background, load_face, on_white, paste, synthetic_scene
 from cardrec.data.shards import face_contract, render_queries
@@ -22,7 +24,7 @@ from cardrec.deploy.bundle import add_to_manifest
 from cardrec.deploy.verification import calibrate, calibrate_bundle, pick_min_inliers
 from cardrec.evaluation.metrics import unknown_ids
 
-from edge_support import CONTRACT, SHARED, SV1_CARDS, build_edge_bundle
+from edge_support import CONTRACT, SHARED, SV1_CARDS, build_edge_bundle, card_face
 
 PHOTOS = SHARED / "photos"
 pytestmark = pytest.mark.skipif(not SV1_CARDS.is_dir(), reason="needs ../shared/data/cards/sv1")
@@ -143,6 +145,71 @@ def test_verification_decides_the_orientation():
     assert choose_orientation(up, lambda: turned, 10) == (turned, True)  # the better cosine lost
     verified = rerank([{"card_id": "a", "score": 0.9}], [12])
     assert choose_orientation(verified, lambda: pytest.fail("turned crop tried"), 10) == (verified, False)
+
+
+def test_one_feature_match_serves_both_orientations(rec):
+    """ORB descriptors do not change when the crop turns: the upright crop's matches fit the turned card."""
+    v = Verifier(rec.verifier.cfg, rec.verifier.reference)
+    t = rec.verifier.cfg.min_inliers
+    face = card_region(CONTRACT.letterbox(card_face(GALLERY[7])), CARD_ASPECT)
+    ref = v.reference_features(GALLERY[7])
+    upright, turned = v.match(v.features(face), ref), v.match(v.features(face[::-1, ::-1]), ref)
+    assert v.fit(upright) >= t and v.fit(upright, turned=True) < t
+    assert v.fit(turned, turned=True) >= t and v.fit(turned) < t
+    assert v.fit(v.match(v.features(face), v.reference_features(GALLERY[8]))) < t
+
+
+def counting(obj, name: str, calls: list):
+    """``obj.name`` still runs, and each call's arguments are recorded in ``calls``."""
+    real = getattr(obj, name)
+
+    def spy(*a, **kw):
+        calls.append(a)
+        return real(*a, **kw)
+
+    setattr(obj, name, spy)
+
+
+def test_crop_features_are_extracted_once_whichever_way_up(bundle_dir):
+    """An upside-down known card and unknown cards (both shortlists verified): one feature extraction per card,
+    and a card in both shortlists is matched once."""
+    rec = Recognizer(Bundle.load(bundle_dir), threads=1)
+    for cid in GALLERY:  # reference features cached: ``features`` then only runs on crops
+        rec.verifier.reference_features(cid)
+    feats, matches = [], []
+    counting(rec.verifier, "features", feats)
+    counting(rec.verifier, "match", matches)
+    face = np.ascontiguousarray(on_white(load_face(SV1_CARDS / f"{GALLERY[10]}.png"))[12:-12, 9:-9][::-1, ::-1])
+    card = rec.identify_frame(face).cards[0]
+    assert card.status == "identified" and card.card_id == GALLERY[10] and card.rotated
+    assert len(feats) == 1
+    feats.clear()
+    unknown = [c for _, rgb in frames(UNKNOWN, 6, seed=401) for c in rec.identify_frame(rgb).cards
+               if c.status == "unknown"]
+    assert unknown and len(feats) == len(unknown)
+    pairs = [(id(query), id(ref)) for query, ref in matches]  # reference features are cached: one object a card
+    assert len(pairs) == len(set(pairs))
+
+
+def test_bench_reports_each_stage_on_one_thread(bundle_dir, tmp_path, capsys):
+    """``cardrec-edge bench --threads 1``: p50/p90 of every stage over all timed frames (0 in a frame that does
+    not run it) and the share of frames that ran it; OpenCV on one thread too."""
+    card = synthetic_scene([load_face(SV1_CARDS / f"{GALLERY[2]}.png")], np.random.default_rng(3)).rgb
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(card, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "b.png"), np.full((720, 1280, 3), 128, np.uint8))  # no card: detection only
+    before = cv2.getNumThreads()
+    try:
+        assert main(["bench", "--bundle", str(bundle_dir), "--runs", "4", "--warmup", "0", "--threads", "1",
+                     "--json", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 0
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)
+    report = json.loads(capsys.readouterr().out)
+    stages = report["stages"]
+    assert {"detect", "rectify", "quality", "preprocess", "embed", "search", "verify", "total"} <= set(stages)
+    assert all({"p50_ms", "p90_ms", "share"} <= set(v) for v in stages.values())
+    assert stages["detect"]["share"] == 1.0 and stages["verify"]["share"] == 0.5 and stages["embed"]["share"] == 0.5
+    assert report["frames"] == 4 and report["threads"] == 1 and report["fps"] > 0
 
 
 def test_threshold_pick_is_the_most_lenient_meeting_both_targets():

@@ -85,7 +85,8 @@ class Recognizer:
         min_blur, max_glare: quality gate (see ``cardrec_edge.quality``).
         retry_margin: when the best score is below ``threshold + retry_margin``, the crop turned by 180°
             is tried too and the better match kept (detection cannot tell upright from upside down). With
-            verification, the turned crop is tried when the upright one does not verify (``choose_orientation``).
+            verification, the turned crop's shortlist is verified when the upright one does not verify
+            (``choose_orientation``); the crop's features serve both.
         verify: geometric verification settings; default the bundle manifest's ``verify`` (none: cosine only).
     """
 
@@ -137,12 +138,15 @@ class Recognizer:
 
     def verify_crop(self, crop: np.ndarray, letterboxed: np.ndarray, cands: list[dict], timer: _Timer,
                     both: bool = False) -> tuple[list[dict], bool] | tuple[list[dict], list[dict]]:
-        """Verify a crop's shortlist; the turned crop's shortlist when the upright one does not verify. With
-        ``both`` (calibration) the two fully verified shortlists are returned instead of the decision."""
-        k = self.verifier.cfg.top_k
+        """Verify a crop's shortlist; the turned crop's shortlist when the upright one does not verify. The crop's
+        features are extracted once and serve both orientations, and a card in both shortlists is matched once
+        (``Verifier.check``). With ``both`` (calibration) the two fully verified shortlists are returned instead
+        of the decision."""
+        v = self.verifier
+        k, stop, seen = v.cfg.top_k, None if both else v.cfg.min_inliers, {}
         t = time.perf_counter()
-        stop = None if both else self.verifier.cfg.min_inliers
-        upright = rerank(cands, self.verifier.verify(crop, [c["card_id"] for c in cands[:k]], stop))
+        query = v.features(crop)
+        upright = rerank(cands, v.check(query, [c["card_id"] for c in cands[:k]], stop, False, seen))
         t = timer.add("verify", t)
 
         def turned() -> list[dict]:
@@ -150,13 +154,13 @@ class Recognizer:
             emb = self.embedder.embed_letterboxed(np.ascontiguousarray(letterboxed[:, ::-1, ::-1]))
             found = self._candidates(self.matcher.search(emb, self.top_k)[0])
             t1 = timer.add("retry_180", t0)
-            out = rerank(found, self.verifier.verify(crop[::-1, ::-1], [c["card_id"] for c in found[:k]], stop))
+            out = rerank(found, v.check(query, [c["card_id"] for c in found[:k]], stop, True, seen))
             timer.add("verify", t1)
             return out
 
         if both:
             return upright, turned()
-        return choose_orientation(upright, turned, self.verifier.cfg.min_inliers)
+        return choose_orientation(upright, turned, v.cfg.min_inliers)
 
     def _result(self, det: Detection, crop: np.ndarray, quality, match, partial: bool = False,
                 in_frame: bool = False) -> CardResult:

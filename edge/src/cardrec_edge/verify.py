@@ -3,8 +3,11 @@
 Cards of one set share frame, fonts and layout, so the best cosine of a card that is not in the gallery overlaps
 that of a known card. A second, independent check decides *identified* vs *unknown*: ORB features of the crop are
 matched to each candidate's reference face (Lowe ratio test), a homography is fitted with USAC MAGSAC, and the
-inliers are counted. Both images are rectified upright cards, so a true match is close to the identity; a fit whose
-mapped crop corners land far from the reference's corners counts 0 (it matched layout, not this card).
+inliers are counted. Both images are rectified cards, so a true match is close to the identity, or to a turn by
+180° when the crop is upside down (detection cannot tell): ORB descriptors do not change when the image turns, so
+one feature extraction of the crop and one descriptor match per candidate serve both orientations (the turned
+crop's keypoints are the upright ones mirrored through the centre). A fit whose mapped crop corners land far from
+the reference's corners counts 0 (it matched layout, not this card).
 
 Reference features are computed on demand from the bundle's thumbnails (the letterboxed gallery faces it already
 ships, so no bytes per card are added) and kept in a bounded cache (benchmarks/verify_cost.py measured both this
@@ -23,6 +26,8 @@ import numpy as np
 from .manifest import BundleError
 
 METHOD = "orb+ratio+usac_magsac"
+MIN_FIT = 5  # matches a homography is fitted on at least (4 determine it: no evidence)
+Matches = tuple[np.ndarray, np.ndarray]  # (n, 2) crop and (n, 2) reference positions of matched features
 
 
 @dataclass(frozen=True)
@@ -33,19 +38,20 @@ class VerifyConfig:
         min_inliers: inliers a candidate needs to be accepted (calibrated, see ``cardrec.deploy.verification``).
         height, width: size crop and reference faces are compared at (the card, without letterbox padding;
             the 128 px crops and thumbnails are enlarged to it: ORB finds more repeatable corners there).
-        features: ORB keypoints per image.
+        features: ORB keypoints per image (200 verified as well as 300 did on benchmarks/verify_cost.py's frames,
+            at 0.44 of the matching cost).
         ratio: Lowe ratio test threshold.
         reproj: MAGSAC reprojection threshold in pixels at ``height``.
         max_corner_shift: a fit mapping a crop corner further than this fraction of the card's diagonal from the
             reference's corner is not this card (inliers 0).
-        top_k: candidates verified per orientation.
+        top_k: candidates verified per shortlist (the crop's embedding upright, and turned by 180°).
     """
 
     min_inliers: int = 0
     height: int = 224
     width: int = 160
-    features: int = 300
-    ratio: float = 0.8
+    features: int = 200
+    ratio: float = 0.85
     reproj: float = 3.0
     max_corner_shift: float = 0.15
     top_k: int = 3
@@ -96,7 +102,10 @@ class Verifier:
         self.cache_size = cache
         self.orb = cv2.ORB_create(nfeatures=cfg.features, scaleFactor=1.25, nlevels=4, edgeThreshold=9,
                                   patchSize=15, fastThreshold=10)
-        self.bf = cv2.BFMatcher(cv2.NORM_HAMMING)
+        self.box = np.float32([[0, 0], [cfg.width - 1, 0], [cfg.width - 1, cfg.height - 1], [0, cfg.height - 1]])
+        self.far = self.box[2]  # a point (x, y) of the crop turned by 180° is far - (x, y)
+        self.shift = cfg.max_corner_shift * float(np.hypot(cfg.height, cfg.width))
+        self.reach = self.shift + cfg.reproj
 
     def features(self, rgb: np.ndarray) -> Features:
         """ORB features of an RGB card image, resized (area averaging when shrinking) to the config's size."""
@@ -121,33 +130,56 @@ class Verifier:
             self.cache.popitem(last=False)
         return feats
 
-    def inliers(self, query: Features, ref: Features | None) -> int:
-        """Verified inliers of ``query`` against ``ref`` (0 without a plausible homography)."""
-        c = self.cfg
+    def match(self, query: Features, ref: Features | None) -> Matches | None:
+        """A crop's features matched to a reference face's (Lowe's ratio test on the two nearest descriptors): the
+        ``(crop, reference)`` positions of each match, None when too few. ORB descriptors do not change when the
+        image turns, so these matches serve both orientations (``fit``)."""
         if ref is None or len(query.desc) < 2 or len(ref.desc) < 2:
+            return None
+        dist, nearest = cv2.batchDistance(query.desc, ref.desc, cv2.CV_32S, normType=cv2.NORM_HAMMING, K=2)
+        good = dist[:, 0] < self.cfg.ratio * dist[:, 1]
+        return (query.xy[good], ref.xy[nearest[good, 0]]) if good.sum() >= MIN_FIT else None
+
+    def fit(self, matches: Matches | None, turned: bool = False, gate: int = MIN_FIT) -> int:
+        """Verified inliers of ``matches`` with the crop upright or ``turned`` by 180°: a USAC MAGSAC homography
+        fitted on the matches that moved no further than an accepted fit can move them (``max_corner_shift`` plus
+        ``reproj``), which must map the card's corners near the reference's (0 otherwise: it matched layout, not
+        this card). With fewer such matches than ``gate`` it is not fitted (0): it cannot reach ``gate``."""
+        if matches is None:
             return 0
-        pairs = self.bf.knnMatch(query.desc, ref.desc, k=2)
-        good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < c.ratio * p[1].distance]
-        if len(good) < 5:
+        src, dst = matches
+        if turned:
+            src = self.far - src
+        near = np.abs(src - dst).max(axis=1) <= self.reach
+        if near.sum() < max(gate, MIN_FIT):
             return 0
-        src = query.xy[[m.queryIdx for m in good]].reshape(-1, 1, 2)
-        dst = ref.xy[[m.trainIdx for m in good]].reshape(-1, 1, 2)
-        hom, mask = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, c.reproj)
+        hom, mask = cv2.findHomography(src[near].reshape(-1, 1, 2), dst[near].reshape(-1, 1, 2), cv2.USAC_MAGSAC,
+                                       self.cfg.reproj)
         if hom is None or mask is None:
             return 0
-        box = np.float32([[0, 0], [c.width - 1, 0], [c.width - 1, c.height - 1], [0, c.height - 1]])
-        moved = cv2.perspectiveTransform(box.reshape(-1, 1, 2), hom).reshape(4, 2)
-        if not np.all(np.isfinite(moved)):
-            return 0
-        if np.abs(moved - box).max() > c.max_corner_shift * float(np.hypot(c.height, c.width)):
+        moved = cv2.perspectiveTransform(self.box.reshape(-1, 1, 2), hom).reshape(4, 2)
+        if not np.all(np.isfinite(moved)) or np.abs(moved - self.box).max() > self.shift:
             return 0
         return int(mask.sum())
 
-    def verify(self, crop: np.ndarray, card_ids: list[str], stop: int | None = None) -> list[int]:
-        """Inliers of an upright rectified crop against ``card_ids``' reference faces, in that (the embedding's)
-        order, up to the first reaching ``stop`` (``verified_prefix``)."""
-        q = self.features(crop)
-        return verified_prefix((self.inliers(q, self.reference_features(cid)) for cid in card_ids), stop)
+    def check(self, query: Features, card_ids: list[str], stop: int | None = None, turned: bool = False,
+              seen: dict[str, Matches | None] | None = None) -> list[int]:
+        """Inliers of a crop's features (the crop ``turned`` by 180° or not) against ``card_ids``' reference faces,
+        in that (the embedding's) order, up to the first reaching ``stop`` (``verified_prefix``); below ``stop`` a
+        candidate may count 0 (not fitted). ``seen`` keeps this crop's matches already made (a card in both
+        orientations' shortlists is matched once)."""
+        seen = {} if seen is None else seen
+
+        def one(cid: str) -> int:
+            if cid not in seen:
+                seen[cid] = self.match(query, self.reference_features(cid))
+            return self.fit(seen[cid], turned, MIN_FIT if stop is None else stop)
+
+        return verified_prefix((one(cid) for cid in card_ids), stop)
+
+    def verify(self, crop: np.ndarray, card_ids: list[str], stop: int | None = None, turned: bool = False) -> list[int]:
+        """Inliers of a rectified crop against ``card_ids``' reference faces (``check``)."""
+        return self.check(self.features(crop), card_ids, stop, turned)
 
 
 def thumbnail_reference(bundle, aspect: float) -> Callable[[str], np.ndarray | None]:
