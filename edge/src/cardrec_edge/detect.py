@@ -33,6 +33,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from .holders import is_holder
+
 CARD_ASPECT = 63 / 88
 DETECT_LONG_SIDE = 480      # long side (px) of the downscaled frame the search runs on
 FULL_FRAME_SCORE = 0.5      # score of the full-frame fallback (a prior, not a measurement)
@@ -46,6 +48,7 @@ STRONG_OUTLINE = 0.85       # a fitted quad scoring this much is not re-fitted f
 CLEARLY_BETTER = 0.15       # score margin for a nested near-identical quad to replace the outer one
 TIGHT_SHOT_AREA = 0.5       # a lone quad above this fraction of a card-shaped frame may be a partial outline
 MAX_ROUGH = 40              # at most this many rough quads are refined per frame (largest first)
+HOLDER_MARGIN = 0.008      # a holder's margin is at least this x the card's size (sqrt of its area) on every side
 LENGTHEN_ABOVE = 0.08       # a fitted quad this far from the card's aspect is also tried with one side moved out
 
 
@@ -389,14 +392,17 @@ def _needs_no_fit(q: np.ndarray, card: np.ndarray, score: float) -> bool:
     return area < 0.2 * card_area or abs(float(_long_axis(card) @ _long_axis(q))) < 0.5
 
 
-def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int) -> list[tuple[np.ndarray, float]]:
+def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int,
+             holder: Callable[[np.ndarray, np.ndarray], bool]) -> list[tuple[np.ndarray, float]]:
     """Outermost first, each quad is compared with the smallest kept quad containing it:
 
-    * near-identical (>= 80 % of its area): if at most 2 sides moved, the inner one usually snapped some sides to
-      the card's inner structure, so the outer one stays unless the inner one scores CLEARLY_BETTER; if more
-      moved (a card in a tight holder, or a card and its inner border) the better score stays;
-    * same orientation, 20-80 % of its area: a card inside a toploader / slab / case: the inner one replaces it;
-    * otherwise an art box or other feature of the card: dropped.
+    * same orientation, 20 % of its area or more, a margin on all four sides, and ``holder(outer, inner)`` (the band between them is clear
+      plastic over the background, ``cardrec_edge.holders``): a card in a sleeve / toploader / slab: the inner
+      one replaces it;
+    * else near-identical (>= 80 % of its area): if at most 2 sides moved, the inner one usually snapped some sides
+      to the card's inner structure, so the outer one stays unless the inner one scores CLEARLY_BETTER; if more
+      moved (a card and its inner border) the better score stays;
+    * otherwise the card's own border panel, art box or other feature of the card: dropped.
 
     Quads partly overlapping a kept one are dropped; at most ``max_cards`` are returned, largest first."""
     kept: list[tuple[np.ndarray, float]] = []
@@ -414,11 +420,12 @@ def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int) -> list[tupl
         i = min(holders, key=lambda i: abs(_shoelace(kept[i][0])))
         k, sk = kept[i]
         ratio = area / abs(_shoelace(k))
-        if ratio >= 0.8:
+        if ratio >= 0.2 and abs(float(_long_axis(k) @ _long_axis(q))) > 0.85 \
+                and _moved_sides(q, k, HOLDER_MARGIN * np.sqrt(area)) == 4 and holder(k, q):
+            kept[i] = (q, s)
+        elif ratio >= 0.8:
             if s > sk + (0.0 if _moved_sides(q, k, 0.02 * np.sqrt(area)) > 2 else CLEARLY_BETTER):
                 kept[i] = (q, s)
-        elif ratio >= 0.2 and abs(float(_long_axis(k) @ _long_axis(q))) > 0.85:
-            kept[i] = (q, s)
     return sorted(kept, key=lambda c: -abs(_shoelace(c[0])))[:max_cards]
 
 
@@ -525,10 +532,17 @@ def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.
                       if aspect_error(f) <= aspect_tolerance and _squareish(f) and cv2.isContourConvex(f)]
     scale = np.float32([w / sw, h / sh])
     radius = int(np.ceil(float(scale.max()))) + 1
+    def full(q: np.ndarray) -> np.ndarray:
+        return (q + 0.5) * scale - 0.5                      # small-pixel centres -> input pixel centres
+
+    def holder(outer: np.ndarray, inner: np.ndarray) -> bool:
+        inner = inner[_ROTS[int(np.argmin(np.abs(inner[_ROTS] - outer).sum(axis=(1, 2))))]]
+        return is_holder(rgb, full(outer), full(inner))
+
     dets = []
-    for q, score in _resolve(cands, max_cards):
-        full = (q + 0.5) * scale - 0.5                      # small-pixel centres -> input pixel centres
-        corners = np.clip(order_corners(_snap(rgb, full, radius)), 0, np.float32([w - 1, h - 1]))  # in the frame
+    for q, score in _resolve(cands, max_cards, holder):
+        full_q = full(q)
+        corners = np.clip(order_corners(_snap(rgb, full_q, radius)), 0, np.float32([w - 1, h - 1]))  # in the frame
         dets.append(Detection(corners, float(np.clip(score, 0, 1)), False))
     ff = _full_frame(rgb, aspect_tolerance)
     if ff is not None and _partial_outline(dets, h * w, ff):
