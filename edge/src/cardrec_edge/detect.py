@@ -47,8 +47,11 @@ STRONG_LINE = 0.6           # a side's candidate lines: those with >= this fract
 STRONG_OUTLINE = 0.85       # a fitted quad scoring this much is not re-fitted from near copies inside it
 CLEARLY_BETTER = 0.15       # score margin for a nested near-identical quad to replace the outer one
 TIGHT_SHOT_AREA = 0.5       # a lone quad above this fraction of a card-shaped frame may be a partial outline
+OPEN_AREA = 0.02            # the opening that frees a card's outline from clutter is sized for a card this large
 MAX_ROUGH = 40              # at most this many rough quads are refined per frame (largest first)
 HOLDER_MARGIN = 0.008      # a holder's margin is at least this x the card's size (sqrt of its area) on every side
+RIM = 0.03                  # a lit plastic edge is this much (relative) brighter than both its sides
+SLEEVE_MARGIN = (0.015, 0.07)  # a sleeve's margin, past its rim, x the card's short side
 LENGTHEN_ABOVE = 0.08       # a fitted quad this far from the card's aspect is also tried with one side moved out
 
 
@@ -192,13 +195,14 @@ def _hull_quad(hull: np.ndarray, hull_area: float) -> np.ndarray:
     return cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float32)
 
 
-def _opened_quad(contour: np.ndarray, min_area: float) -> np.ndarray | None:
+def _opened_quad(contour: np.ndarray, min_area: float, frame_area: float) -> np.ndarray | None:
     """The hull quad of a filled contour after a morphological opening: thin strands attached to a card's
-    outline (wood grain, cables, a table edge) are removed, the solid card region stays."""
+    outline (wood grain, cables, a table edge) are removed, the solid card region stays. The kernel scales with
+    OPEN_AREA of the frame's area ``frame_area`` (or ``min_area`` if larger)."""
     x, y, w, h = cv2.boundingRect(contour)
     mask = np.zeros((h, w), np.uint8)
     cv2.drawContours(mask, [contour], 0, 255, cv2.FILLED, offset=(-x, -y))
-    k = max(5, int(0.2 * np.sqrt(min_area * CARD_ASPECT)) | 1)   # well under the smallest card side
+    k = max(5, int(0.2 * np.sqrt(max(min_area, OPEN_AREA * frame_area) * CARD_ASPECT)) | 1)  # under a card's side
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     parts, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not parts:
@@ -231,7 +235,7 @@ def _rough_quads(edges: np.ndarray, min_area: float, tol: float) -> list[np.ndar
         if qa > 0 and 0.8 < hull_area / qa < 1.2 and aspect_error(quad) <= tol + 0.1:
             found.append((qa, quad))
         if 0.3 * hull_area < cv2.contourArea(c) < 0.95 * hull_area:   # a concave loop: clutter on the outline?
-            q = _opened_quad(c, min_area)
+            q = _opened_quad(c, min_area, edges.size)
             if q is not None and aspect_error(q) <= tol + 0.1:
                 found.append((abs(_shoelace(q)), q))
     found.sort(key=lambda f: -f[0])
@@ -431,12 +435,15 @@ def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int,
 
 # --- full-resolution snapping --------------------------------------------------------------------------------
 
-def _snap(rgb: np.ndarray, q: np.ndarray, radius: int, samples: int = 24) -> np.ndarray:
-    """Move each side of the ordered quad ``q`` (input pixels) onto the strong colour step nearest to it within
-    ``radius`` px along its normal, sampled at full resolution (a robust line fit over ``samples`` profiles per
-    side); sides without clear steps stay put."""
+def _step_lines(rgb: np.ndarray, q: np.ndarray, lo: float, hi: float, samples: int = 24,
+                inward: bool = False) -> np.ndarray | None:
+    """Each side of the ordered quad ``q`` (input pixels) moved onto a strong colour step between ``lo`` and ``hi``
+    px along its outward normal, sampled at full resolution (a robust line fit over ``samples`` profiles per
+    side): the step nearest the side, or with ``inward`` the outermost one (lo < hi <= 0). Returns the new
+    corners, None when a side has no clear step (with ``inward``) or the lines do not meet; without ``inward``
+    sides without clear steps stay put."""
     ts = np.linspace(0.12, 0.88, samples)
-    ds = np.arange(-radius, radius + 1, dtype=np.float64)
+    ds = np.arange(np.floor(lo) - 2, np.ceil(hi) + 3, dtype=np.float64)
     p0 = q.astype(np.float64)
     e = p0[_NEXT] - p0
     u = e / np.hypot(e[:, 0], e[:, 1])[:, None]
@@ -447,10 +454,15 @@ def _snap(rgb: np.ndarray, q: np.ndarray, radius: int, samples: int = 24) -> np.
     prof = cv2.remap(rgb, grid[..., 0], grid[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     prof = prof.astype(np.float32)
     g = np.abs(prof[:, 2:] - prof[:, :-2]).sum(-1)                                # (4S, D-2), at ds[1:-1]
-    peak = g.max(1, keepdims=True)
     mid = g[:, 1:-1]
-    is_max = (mid >= g[:, :-2]) & (mid >= g[:, 2:]) & (mid >= 0.5 * peak) & (peak >= 30)
-    i = np.argmin(np.where(is_max, np.abs(ds[2:-2]), np.inf), axis=1)             # the step nearest the side
+    d_mid = ds[2:-2]
+    inside = (d_mid >= lo) & (d_mid <= hi)
+    peak = np.where(inside, mid, 0).max(1, keepdims=True)
+    is_max = (mid >= g[:, :-2]) & (mid >= g[:, 2:]) & (mid >= 0.5 * peak) & (peak >= 30) & inside
+    if inward:
+        i = np.argmax(np.where(is_max, d_mid, -np.inf), axis=1)                   # the outermost step
+    else:
+        i = np.argmin(np.where(is_max, np.abs(d_mid), np.inf), axis=1)            # the step nearest the side
     rows = np.arange(len(g))
     a, b, c = g[rows, i], g[rows, i + 1], g[rows, i + 2]
     den = a - 2 * b + c
@@ -467,16 +479,56 @@ def _snap(rgb: np.ndarray, q: np.ndarray, radius: int, samples: int = 24) -> np.
         mres = (w * res).sum(1) / n
         w = w * (res < np.maximum(1.5, 2.5 * mres)[:, None])
     good = w.sum(1) >= samples // 3
+    if inward and not good.all():
+        return None
     icpt = np.where(good, mo - slope * mt, 0.0)                                    # offset at the side's middle
     slope = np.where(good, slope, 0.0)
     dirs = e + slope[:, None] * n_out
     dirs /= np.hypot(dirs[:, 0], dirs[:, 1])[:, None]
     points = p0 + 0.5 * e + icpt[:, None] * n_out
-    lines = list(np.concatenate([dirs, points], axis=1))
-    new = _corners_of(lines)
+    return _corners_of(list(np.concatenate([dirs, points], axis=1)))
+
+
+def _snap(rgb: np.ndarray, q: np.ndarray, radius: int) -> np.ndarray:
+    """Each side of the ordered quad ``q`` (input pixels) onto the strong colour step nearest to it within
+    ``radius`` px (see ``_step_lines``); ``q`` itself when that moves a corner by more than 3 x ``radius``."""
+    new = _step_lines(rgb, q, -radius, radius)
     if new is None or np.abs(new - q).max() > 3 * radius:
         return q
     return new
+
+
+def _lit_rims(rgb: np.ndarray, q: np.ndarray, samples: int = 24) -> int:
+    """How many sides of the ordered quad ``q`` are a lit plastic edge: a bright ridge within 2 px inside the
+    outline, above both the level 3 px outside and 4 px inside it (median grey profile across the side); a
+    card's printed border is wider than that."""
+    ds = np.arange(3.0, -5.0, -1.0)                                             # +3 (outside) ... -4 (inside)
+    p0 = q.astype(np.float64)
+    e = p0[_NEXT] - p0
+    u = e / np.hypot(e[:, 0], e[:, 1])[:, None]
+    n_out = np.stack([u[:, 1], -u[:, 0]], axis=1)
+    base = p0[:, None, :] + np.linspace(0.15, 0.85, samples)[None, :, None] * e[:, None, :]
+    grid = (base[:, :, None, :] + ds[None, None, :, None] * n_out[:, None, None, :]).astype(np.float32)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    v = cv2.remap(grey, *np.moveaxis(grid.reshape(-1, len(ds), 2), -1, 0), cv2.INTER_LINEAR,
+                  borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    v = np.median(v.reshape(4, samples, len(ds)), axis=1)
+    peak = v[:, 3:6].max(1)                                                     # 0 ... -2 px
+    return int(np.count_nonzero(peak - np.maximum(v[:, 0], v[:, -1]) >= np.maximum(4.0, RIM * peak)))
+
+
+def _out_of_sleeve(rgb: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """A card in a tight sleeve: its outline may merge with the sleeve's in the downscaled edge map, so the
+    sleeve's is found. If all 4 sides are a lit plastic edge (``_lit_rims``), every side has a strong step
+    SLEEVE_MARGIN inside (past the rim) and the band up to it is clear plastic over the background
+    (``holders.is_holder``), that inner quad is the card."""
+    if _lit_rims(rgb, q) < 4:
+        return q
+    short = float(np.sqrt(abs(_shoelace(q)) * CARD_ASPECT))
+    inner = _step_lines(rgb, q, -SLEEVE_MARGIN[1] * short, -SLEEVE_MARGIN[0] * short - 1.5, inward=True)
+    if inner is None or not _squareish(inner) or not cv2.isContourConvex(inner) or not is_holder(rgb, q, inner):
+        return q
+    return inner
 
 
 # --- public API ----------------------------------------------------------------------------------------------
@@ -493,7 +545,7 @@ def _full_frame(rgb: np.ndarray, tol: float) -> Detection | None:
 
 
 def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.15,
-               min_area_fraction: float = 0.02, detector: Detector | None = None) -> list[Detection]:
+               min_area_fraction: float = 0.008, detector: Detector | None = None) -> list[Detection]:
     """Card quads in an RGB uint8 frame, largest first and non-overlapping.
 
     Args:
@@ -542,7 +594,7 @@ def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.
     dets = []
     for q, score in _resolve(cands, max_cards, holder):
         full_q = full(q)
-        corners = np.clip(order_corners(_snap(rgb, full_q, radius)), 0, np.float32([w - 1, h - 1]))  # in the frame
+        corners = np.clip(order_corners(_out_of_sleeve(rgb, _snap(rgb, full_q, radius))), 0, np.float32([w - 1, h - 1]))  # in the frame
         dets.append(Detection(corners, float(np.clip(score, 0, 1)), False))
     ff = _full_frame(rgb, aspect_tolerance)
     if ff is not None and _partial_outline(dets, h * w, ff):

@@ -13,40 +13,51 @@ import cv2
 import numpy as np
 
 _NEXT = [1, 2, 3, 0]
-_A = np.linspace(0.0, 0.6, 13)      # plastic opacities tried
-HAZE_FLOOR = 8.0                    # grey levels: a residual below this is noise, whatever the band's texture
-HAZE_RATIO = 1.5                    # ... or below this many times the band's own variation
+_A = np.linspace(0.0, 0.45, 10)     # plastic opacities tried
+HAZE_TOL = 0.07                     # plastic: the haze model's residual is below this x the samples' level
+DEPTHS = (0.25, 0.5, 0.75)          # where across the band the model is tested
+_ALONG = np.arange(-3.0, 4.0)       # each sample: the mean of 7 pixels along the side (against sensor noise)
 
 
-def _pairs(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray, samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """Colours (4, S, 3) inside the outer outline (a third of the way into the band towards ``inner``) and as far
+def _pairs(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray, samples: int,
+           depth: float) -> tuple[np.ndarray, np.ndarray]:
+    """Colours (4, S, 3) inside the outer outline (``depth`` of the way into the band towards ``inner``) and as far
     outside it; both quads ordered alike (corner k of ``inner`` nearest corner k of ``outer``)."""
     o, i = outer.astype(np.float64), inner.astype(np.float64)
     ts = np.linspace(0.15, 0.85, samples)[None, :, None]
     po = o[:, None] + ts * (o[_NEXT] - o)[:, None]                     # (4, S, 2) on the outer sides
     pi = i[:, None] + ts * (i[_NEXT] - i)[:, None]                     # matching points on the inner sides
-    step = (pi - po) / 3
-    pts = np.concatenate([po + step, po - step]).astype(np.float32)  # inside, outside
+    step = (pi - po) * depth
+    u = o[_NEXT] - o
+    u /= np.hypot(u[:, 0], u[:, 1])[:, None]
+    along = _ALONG[None, None, :, None] * u[:, None, None, :]          # (4, 1, T, 2): averaged against noise
+    pts = np.concatenate([(po + step)[:, :, None] + along, (po - step)[:, :, None] + along])  # inside, outside
+    pts = pts.reshape(8, -1, 2).astype(np.float32)
     px = cv2.remap(rgb, pts[..., 0], pts[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    px = px.astype(np.float64)
+    px = px.reshape(8, samples, len(_ALONG), 3).astype(np.float64).mean(2)
     return px[:4], px[4:]
 
 
-def haze_fit(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray, samples: int = 24) -> tuple[float, float]:
-    """(RMS residual of the best haze model, RMS of the band's own variation about its per-side mean colour), in
-    grey levels, over the two best-fitting sides (a slab's opaque label or a reflection may spoil the others)."""
-    inside, outside = _pairs(rgb, outer, inner, samples)
-    best = np.inf
+def haze_fit(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray, depth: float,
+             samples: int = 24) -> tuple[float, float, float]:
+    """(RMS residual of the best haze model on the sides' mean colours in grey levels, and that relative to the
+    samples' median level: the light's gain scales both; and the plastic's opacity ``a``), over the two best-fitting sides (a slab's opaque label or a reflection may spoil others).
+    Plastic brightens towards its level ``P`` (at most white): ``a P`` is capped at ``a x 255``."""
+    inside, outside = _pairs(rgb, outer, inner, samples, depth)
+    mi, mo = inside.mean(1), outside.mean(1)                            # (4, 3)
+    best, best_a = np.inf, 0.0
     for a in _A:
-        r = inside - (1 - a) * outside                                  # = a P for plastic
-        ap = np.median(r, axis=(1, 2), keepdims=True)                   # one level per side (a streak varies it)
-        best = min(best, float(np.sqrt(np.sort(np.mean((r - ap) ** 2, axis=(1, 2)))[:2].mean())))
-    spread = float(np.sqrt(np.median(np.mean((inside - inside.mean(1, keepdims=True)) ** 2, axis=(1, 2)))))
-    return best, spread
+        r = mi - (1 - a) * mo                                           # = a P for plastic, in every channel
+        ap = np.clip(r.mean(1, keepdims=True), -5.0, a * 255 + 5.0)     # one level per side (a streak varies it)
+        res = float(np.sqrt(np.sort(np.mean((r - ap) ** 2, axis=1))[:2].mean()))
+        if res < best:
+            best, best_a = res, float(a)
+    level = float(max(np.median(mi), np.median(mo), 1.0))
+    return best, best / level, best_a
 
 
 def is_holder(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray) -> bool:
     """The band between ``outer`` and the card-shaped ``inner`` quad (input pixels, ordered alike) is translucent
-    plastic over the background (a sleeve, toploader or slab around the card), not the card's printed border."""
-    res, spread = haze_fit(rgb, outer, inner)
-    return res < max(HAZE_FLOOR, HAZE_RATIO * spread)
+    plastic over the background (a sleeve, toploader or slab around the card), not the card's printed border:
+    the haze model holds a quarter, half and three quarters of the way across the band."""
+    return all(haze_fit(rgb, outer, inner, depth)[1] < HAZE_TOL for depth in DEPTHS)
