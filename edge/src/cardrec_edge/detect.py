@@ -50,7 +50,7 @@ TIGHT_SHOT_AREA = 0.5       # a lone quad above this fraction of a card-shaped f
 OPEN_AREA = 0.02            # the opening that frees a card's outline from clutter is sized for a card this large
 MAX_ROUGH = 40              # at most this many rough quads are refined per frame (largest first)
 HOLDER_MARGIN = 0.008      # a holder's margin is at least this x the card's size (sqrt of its area) on every side
-RIM = 0.03                  # a lit plastic edge is this much (relative) brighter than both its sides
+RIM = 0.1                   # a lit plastic edge is this much (relative) brighter than both its sides
 SLEEVE_MARGIN = (0.015, 0.07)  # a sleeve's margin, past its rim, x the card's short side
 LENGTHEN_ABOVE = 0.08       # a fitted quad this far from the card's aspect is also tried with one side moved out
 
@@ -435,13 +435,13 @@ def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int,
 
 # --- full-resolution snapping --------------------------------------------------------------------------------
 
-def _step_lines(rgb: np.ndarray, q: np.ndarray, lo: float, hi: float, samples: int = 24,
-                inward: bool = False) -> np.ndarray | None:
+def _step_lines(rgb: np.ndarray, q: np.ndarray, lo: float, hi: float, samples: int = 24, inward: bool = False,
+                sides: np.ndarray | None = None) -> np.ndarray | None:
     """Each side of the ordered quad ``q`` (input pixels) moved onto a strong colour step between ``lo`` and ``hi``
     px along its outward normal, sampled at full resolution (a robust line fit over ``samples`` profiles per
-    side): the step nearest the side, or with ``inward`` the outermost one (lo < hi <= 0). Returns the new
-    corners, None when a side has no clear step (with ``inward``) or the lines do not meet; without ``inward``
-    sides without clear steps stay put."""
+    side): the step nearest the side, or with ``inward`` the outermost one (lo < hi <= 0); only the ``sides``
+    (a mask) if given. Returns the new corners, None when a side has no clear step (with ``inward``) or the
+    lines do not meet; without ``inward`` sides without clear steps stay put."""
     ts = np.linspace(0.12, 0.88, samples)
     ds = np.arange(np.floor(lo) - 2, np.ceil(hi) + 3, dtype=np.float64)
     p0 = q.astype(np.float64)
@@ -478,8 +478,9 @@ def _step_lines(rgb: np.ndarray, q: np.ndarray, lo: float, hi: float, samples: i
         res = np.abs(off - mo[:, None] - slope[:, None] * (tt - mt[:, None]))
         mres = (w * res).sum(1) / n
         w = w * (res < np.maximum(1.5, 2.5 * mres)[:, None])
-    good = w.sum(1) >= samples // 3
-    if inward and not good.all():
+    move = np.ones(4, bool) if sides is None else sides
+    good = (w.sum(1) >= samples // 3) & move
+    if inward and not good[move].all():
         return None
     icpt = np.where(good, mo - slope * mt, 0.0)                                    # offset at the side's middle
     slope = np.where(good, slope, 0.0)
@@ -498,10 +499,10 @@ def _snap(rgb: np.ndarray, q: np.ndarray, radius: int) -> np.ndarray:
     return new
 
 
-def _lit_rims(rgb: np.ndarray, q: np.ndarray, samples: int = 24) -> int:
-    """How many sides of the ordered quad ``q`` are a lit plastic edge: a bright ridge within 2 px inside the
-    outline, above both the level 3 px outside and 4 px inside it (median grey profile across the side); a
-    card's printed border is wider than that."""
+def _lit_rims(rgb: np.ndarray, q: np.ndarray, samples: int = 24) -> np.ndarray:
+    """Which sides of the ordered quad ``q`` are a lit plastic edge: a bright ridge within 2 px inside the
+    outline, RIM (relative) above both the level 3 px outside and 4 px inside it (median grey profile across the
+    side); a card's printed border is wider than that. A (4,) bool mask."""
     ds = np.arange(3.0, -5.0, -1.0)                                             # +3 (outside) ... -4 (inside)
     p0 = q.astype(np.float64)
     e = p0[_NEXT] - p0
@@ -514,19 +515,21 @@ def _lit_rims(rgb: np.ndarray, q: np.ndarray, samples: int = 24) -> int:
                   borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
     v = np.median(v.reshape(4, samples, len(ds)), axis=1)
     peak = v[:, 3:6].max(1)                                                     # 0 ... -2 px
-    return int(np.count_nonzero(peak - np.maximum(v[:, 0], v[:, -1]) >= np.maximum(4.0, RIM * peak)))
+    return peak - np.maximum(v[:, 0], v[:, -1]) >= np.maximum(4.0, RIM * peak)
 
 
 def _out_of_sleeve(rgb: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """A card in a tight sleeve: its outline may merge with the sleeve's in the downscaled edge map, so the
-    sleeve's is found. If all 4 sides are a lit plastic edge (``_lit_rims``), every side has a strong step
-    SLEEVE_MARGIN inside (past the rim) and the band up to it is clear plastic over the background
-    (``holders.is_holder``), that inner quad is the card."""
-    if _lit_rims(rgb, q) < 4:
+    """A card in a tight sleeve: its outline may merge with the sleeve's in the downscaled edge map, so some or
+    all sides are the sleeve's. Each side that is a lit plastic edge (``_lit_rims``) moves to the strong step
+    SLEEVE_MARGIN inside it (past the rim) if the band up to it is clear plastic over the background
+    (``holders.is_holder`` on those sides)."""
+    rims = _lit_rims(rgb, q)
+    if not rims.any():
         return q
     short = float(np.sqrt(abs(_shoelace(q)) * CARD_ASPECT))
-    inner = _step_lines(rgb, q, -SLEEVE_MARGIN[1] * short, -SLEEVE_MARGIN[0] * short - 1.5, inward=True)
-    if inner is None or not _squareish(inner) or not cv2.isContourConvex(inner) or not is_holder(rgb, q, inner):
+    inner = _step_lines(rgb, q, -SLEEVE_MARGIN[1] * short, -SLEEVE_MARGIN[0] * short - 1.5, inward=True, sides=rims)
+    if inner is None or not _squareish(inner) or not cv2.isContourConvex(inner) or \
+            not is_holder(rgb, q, inner, sides=rims):
         return q
     return inner
 

@@ -38,10 +38,11 @@ def _pairs(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray, samples: int,
     return px[:4], px[4:]
 
 
-def haze_fit(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray, depth: float,
-             samples: int = 24) -> tuple[float, float, float]:
+def haze_fit(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray, depth: float, samples: int = 24,
+             sides: np.ndarray | None = None) -> tuple[float, float, float]:
     """(RMS residual of the best haze model on the sides' mean colours in grey levels, and that relative to the
-    samples' median level: the light's gain scales both; and the plastic's opacity ``a``), over the two best-fitting sides (a slab's opaque label or a reflection may spoil others).
+    samples' median level: the light's gain scales both; and the plastic's opacity ``a``), over the two best-fitting sides (a slab's opaque label or a reflection may spoil others)
+    or over all the ``sides`` (a mask) given.
     Plastic brightens towards its level ``P`` (at most white): ``a P`` is capped at ``a x 255``."""
     inside, outside = _pairs(rgb, outer, inner, samples, depth)
     mi, mo = inside.mean(1), outside.mean(1)                            # (4, 3)
@@ -49,15 +50,16 @@ def haze_fit(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray, depth: float
     for a in _A:
         r = mi - (1 - a) * mo                                           # = a P for plastic, in every channel
         ap = np.clip(r.mean(1, keepdims=True), -5.0, a * 255 + 5.0)     # one level per side (a streak varies it)
-        res = float(np.sqrt(np.sort(np.mean((r - ap) ** 2, axis=1))[:2].mean()))
+        mse = np.mean((r - ap) ** 2, axis=1)
+        res = float(np.sqrt(np.sort(mse)[:2].mean() if sides is None else mse[sides].mean()))
         if res < best:
             best, best_a = res, float(a)
     level = float(max(np.median(mi), np.median(mo), 1.0))
     return best, best / level, best_a
 
 
-def is_holder(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray) -> bool:
+def is_holder(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray, sides: np.ndarray | None = None) -> bool:
     """The band between ``outer`` and the card-shaped ``inner`` quad (input pixels, ordered alike) is translucent
     plastic over the background (a sleeve, toploader or slab around the card), not the card's printed border:
     the haze model holds a quarter, half and three quarters of the way across the band."""
-    return all(haze_fit(rgb, outer, inner, depth)[1] < HAZE_TOL for depth in DEPTHS)
+    return all(haze_fit(rgb, outer, inner, depth, sides=sides)[1] < HAZE_TOL for depth in DEPTHS)
