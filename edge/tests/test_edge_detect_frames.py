@@ -56,3 +56,10 @@ def test_card_in_a_tight_sleeve_not_the_sleeve(faces):
     card inside the sleeve's lit plastic edge is reported, not the sleeve (3 % of the diagonal off)."""
     found, total = detected(faces, "sleeve", 12)
     assert found >= total - 2, f"sleeve: {found} of {total} cards found"
+
+
+def test_card_in_a_slab_not_the_gap_under_its_label(faces):
+    """In a graded slab the card's top edge lies a narrow gap of plastic below the label's: the card's side is
+    reported, not the label's edge (3.5 % of the diagonal off)."""
+    found, total = detected(faces, "slab", 12)
+    assert found >= total - 3, f"slab: {found} of {total} cards found"

@@ -51,6 +51,8 @@ OPEN_AREA = 0.02            # the opening that frees a card's outline from clutt
 MAX_ROUGH = 40              # at most this many rough quads are refined per frame (largest first)
 HOLDER_MARGIN = 0.008      # a holder's margin is at least this x the card's size (sqrt of its area) on every side
 RIM = 0.1                   # a lit plastic edge is this much (relative) brighter than both its sides
+LABEL_ASPECT = 0.025         # a quad this far from a card's aspect may include a slab's label gap ...
+LABEL_BAND = 0.35            # ... if the band is this close (relative) to the plastic outside the other sides
 SLEEVE_MARGIN = (0.015, 0.07)  # a sleeve's margin, past its rim, x the card's short side
 LENGTHEN_ABOVE = 0.08       # a fitted quad this far from the card's aspect is also tried with one side moved out
 
@@ -518,6 +520,42 @@ def _lit_rims(rgb: np.ndarray, q: np.ndarray, samples: int = 24) -> np.ndarray:
     return peak - np.maximum(v[:, 0], v[:, -1]) >= np.maximum(4.0, RIM * peak)
 
 
+def _side_colours(rgb: np.ndarray, q: np.ndarray, offset: float, samples: int = 24) -> np.ndarray:
+    """Mean colour (4, 3) along each side of the ordered quad ``q`` (middle 70 %), ``offset`` px outward."""
+    p0 = q.astype(np.float64)
+    e = p0[_NEXT] - p0
+    u = e / np.hypot(e[:, 0], e[:, 1])[:, None]
+    pts = p0[:, None, :] + np.linspace(0.15, 0.85, samples)[None, :, None] * e[:, None, :]
+    pts = (pts + offset * np.stack([u[:, 1], -u[:, 0]], axis=1)[:, None, :]).astype(np.float32)
+    px = cv2.remap(rgb, pts[..., 0], pts[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return px.astype(np.float64).mean(1)
+
+
+def _off_the_label(rgb: np.ndarray, q: np.ndarray, aspect_tolerance: float) -> np.ndarray:
+    """A card in a graded slab: its side next to the slab's opaque label may be fitted to the label's edge, one
+    narrow gap of plastic beyond the card's. If moving one side to the strong step SLEEVE_MARGIN inside it leaves
+    a band the colour of what lies just outside the other three sides (the slab's plastic), and the quad's aspect
+    gets closer to a card's, that side moves."""
+    err = aspect_error(q)
+    if err < LABEL_ASPECT:
+        return q
+    short = float(np.sqrt(abs(_shoelace(q)) * CARD_ASPECT))
+    outside = _side_colours(rgb, q, 3.0)
+    best, best_d = q, np.inf
+    for k in range(4):
+        sides = np.arange(4) == k
+        inner = _step_lines(rgb, q, -SLEEVE_MARGIN[1] * short, -SLEEVE_MARGIN[0] * short - 1.5, inward=True,
+                            sides=sides)
+        if inner is None or aspect_error(inner) > err - LABEL_ASPECT / 2 or not _squareish(inner):
+            continue
+        band = _side_colours(rgb, (q + inner) / 2, 0.0)[k]
+        ref = np.median(outside[~sides], axis=0)
+        d = float(np.linalg.norm(band - ref)) / max(float(ref.mean()), 1.0)
+        if d < LABEL_BAND and d < best_d:
+            best, best_d = inner, d
+    return best
+
+
 def _out_of_sleeve(rgb: np.ndarray, q: np.ndarray) -> np.ndarray:
     """A card in a tight sleeve: its outline may merge with the sleeve's in the downscaled edge map, so some or
     all sides are the sleeve's. Each side that is a lit plastic edge (``_lit_rims``) moves to the strong step
@@ -597,7 +635,8 @@ def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.
     dets = []
     for q, score in _resolve(cands, max_cards, holder):
         full_q = full(q)
-        corners = np.clip(order_corners(_out_of_sleeve(rgb, _snap(rgb, full_q, radius))), 0, np.float32([w - 1, h - 1]))  # in the frame
+        corners = np.clip(order_corners(_off_the_label(rgb, _out_of_sleeve(rgb, _snap(rgb, full_q, radius)),
+                                                      aspect_tolerance)), 0, np.float32([w - 1, h - 1]))  # in the frame
         dets.append(Detection(corners, float(np.clip(score, 0, 1)), False))
     ff = _full_frame(rgb, aspect_tolerance)
     if ff is not None and _partial_outline(dets, h * w, ff):
