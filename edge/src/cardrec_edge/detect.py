@@ -585,7 +585,7 @@ def _full_frame(rgb: np.ndarray, tol: float) -> Detection | None:
     return Detection(q, FULL_FRAME_SCORE * (1 - 0.5 * err / max(tol, 1e-6)), True)
 
 
-def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.15,
+def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.2,
                min_area_fraction: float = 0.008, detector: Detector | None = None) -> list[Detection]:
     """Card quads in an RGB uint8 frame, largest first and non-overlapping.
 
