@@ -405,9 +405,8 @@ def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int,
     * same orientation, 20 % of its area or more, a margin on all four sides, and ``holder(outer, inner)`` (the band between them is clear
       plastic over the background, ``cardrec_edge.holders``): a card in a sleeve / toploader / slab: the inner
       one replaces it;
-    * else near-identical (>= 80 % of its area): if at most 2 sides moved, the inner one usually snapped some sides
-      to the card's inner structure, so the outer one stays unless the inner one scores CLEARLY_BETTER; if more
-      moved (a card and its inner border) the better score stays;
+    * else near-identical (>= 80 % of its area): the inner one snapped some sides to the card's inner structure
+      (or is its border panel), so the outer one stays unless the inner one scores CLEARLY_BETTER;
     * otherwise the card's own border panel, art box or other feature of the card: dropped.
 
     Quads partly overlapping a kept one are dropped; at most ``max_cards`` are returned, largest first."""
@@ -430,7 +429,7 @@ def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int,
                 and _moved_sides(q, k, HOLDER_MARGIN * np.sqrt(area)) == 4 and holder(k, q):
             kept[i] = (q, s)
         elif ratio >= 0.8:
-            if s > sk + (0.0 if _moved_sides(q, k, 0.02 * np.sqrt(area)) > 2 else CLEARLY_BETTER):
+            if s > sk + CLEARLY_BETTER:
                 kept[i] = (q, s)
     return sorted(kept, key=lambda c: -abs(_shoelace(c[0])))[:max_cards]
 
