@@ -511,9 +511,8 @@ def _lit_rims(rgb: np.ndarray, q: np.ndarray, samples: int = 24) -> np.ndarray:
     n_out = np.stack([u[:, 1], -u[:, 0]], axis=1)
     base = p0[:, None, :] + np.linspace(0.15, 0.85, samples)[None, :, None] * e[:, None, :]
     grid = (base[:, :, None, :] + ds[None, None, :, None] * n_out[:, None, None, :]).astype(np.float32)
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    v = cv2.remap(grey, *np.moveaxis(grid.reshape(-1, len(ds), 2), -1, 0), cv2.INTER_LINEAR,
-                  borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    v = cv2.remap(rgb, *np.moveaxis(grid.reshape(-1, len(ds), 2), -1, 0), cv2.INTER_LINEAR,
+                  borderMode=cv2.BORDER_REPLICATE).astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
     v = np.median(v.reshape(4, samples, len(ds)), axis=1)
     peak = v[:, 3:6].max(1)                                                     # 0 ... -2 px
     return peak - np.maximum(v[:, 0], v[:, -1]) >= np.maximum(4.0, RIM * peak)
