@@ -14,11 +14,14 @@
    scored by its edge coverage minus that of a parallel line just outside (texture and noise score ~0); an
    accepted quad whose aspect is off by more than LENGTHEN_ABOVE (one side on inner structure, e.g. the band under
    a full-art card's name) is also tried with one side moved out by the missing length and re-found there;
-4. nested/overlapping quads are resolved: near-identical ones keep the best aspect; a same-orientation quad well
-   inside a bigger one is a card in a holder (the inner quad wins); a cross-oriented one inside a card is its art
-   box (the outer quad wins); the rest are taken largest first without overlap;
-5. each kept side is snapped to the outermost strong step of full-resolution colour profiles across it; corners
-   are clipped to the frame.
+4. nested/overlapping quads are resolved: a same-orientation quad inside a bigger one, with a margin on every side
+   that is clear plastic over the background (``holders.is_holder``), is a card in a sleeve/toploader/slab (the
+   inner quad wins); any other quad inside a card is its border panel, art box or text box (the outer quad
+   stays unless the inner one scores clearly better); the rest are taken largest first without overlap;
+5. each kept side is snapped to the nearest strong step of full-resolution colour profiles across it; a side that
+   is a sleeve's lit plastic rim moves in to the card's edge just inside it (``_out_of_sleeve``), and a side
+   fitted to a graded slab's label moves in across the plastic gap to the card (``_off_the_label``); corners are
+   clipped to the frame.
 
 When no quad is found and the frame itself has a card's aspect (a tight phone shot), one ``full_frame``
 detection with the image corners is returned (not for a blank frame); it also replaces a lone large quad whose
