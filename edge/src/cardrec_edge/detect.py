@@ -503,6 +503,12 @@ def _snap(rgb: np.ndarray, q: np.ndarray, radius: int) -> np.ndarray:
     return new
 
 
+def _inside(q: np.ndarray, shape: tuple[int, ...], margin: float) -> bool:
+    """Every corner at least ``margin`` px inside the frame: what lies just outside the quad was seen."""
+    h, w = shape[:2]
+    return bool((q.min() >= margin) & (q[:, 0].max() <= w - 1 - margin) & (q[:, 1].max() <= h - 1 - margin))
+
+
 def _lit_rims(rgb: np.ndarray, q: np.ndarray, samples: int = 24) -> np.ndarray:
     """Which sides of the ordered quad ``q`` are a lit plastic edge: a bright ridge within 2 px inside the
     outline, RIM (relative) above both the level 3 px outside and 4 px inside it (median grey profile across the
@@ -536,9 +542,9 @@ def _off_the_label(rgb: np.ndarray, q: np.ndarray, aspect_tolerance: float) -> n
     """A card in a graded slab: its side next to the slab's opaque label may be fitted to the label's edge, one
     narrow gap of plastic beyond the card's. If moving one side to the strong step SLEEVE_MARGIN inside it leaves
     a band the colour of what lies just outside the other three sides (the slab's plastic), and the quad's aspect
-    gets closer to a card's, that side moves."""
+    gets closer to a card's, that side moves. Only for a quad inside the frame."""
     err = aspect_error(q)
-    if err < LABEL_ASPECT:
+    if err < LABEL_ASPECT or not _inside(q, rgb.shape, 4.0):
         return q
     short = float(np.sqrt(abs(_shoelace(q)) * CARD_ASPECT))
     outside = _side_colours(rgb, q, 3.0)
@@ -561,7 +567,9 @@ def _out_of_sleeve(rgb: np.ndarray, q: np.ndarray) -> np.ndarray:
     """A card in a tight sleeve: its outline may merge with the sleeve's in the downscaled edge map, so some or
     all sides are the sleeve's. Each side that is a lit plastic edge (``_lit_rims``) moves to the strong step
     SLEEVE_MARGIN inside it (past the rim) if the band up to it is clear plastic over the background
-    (``holders.is_holder`` on those sides)."""
+    (``holders.is_holder`` on those sides). Only for a quad inside the frame (the background outside it seen)."""
+    if not _inside(q, rgb.shape, 4.0):
+        return q
     rims = _lit_rims(rgb, q)
     if not rims.any():
         return q
