@@ -114,7 +114,8 @@ def table(report: dict) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[2])
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 2)[2])
     ap.add_argument("--split", choices=("val", "test"), default="test", help="held-out split (default test)")
     ap.add_argument("--per-category", type=int, help="frames per category (default: the config's "
                     "frames.per_category of the split)")
@@ -153,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p50, p90 = (round(float(np.percentile(ms, q)), 3) for q in (50, 90))
     h, w = fcfg["size"]
     print(f"{args.split} frames {w}x{h}: {len(labels['frames'])}, detected = every corner within "
-          f"{fcfg['max_corner_error']:.0%} of the diagonal (OpenCV {cv2.__version__}, Python {platform.python_version()})")
+          f"{fcfg['max_corner_error']:.0%} of the diagonal (OpenCV {cv2.__version__}, "
+          f"Python {platform.python_version()})")
     print(f"{'category':16s} {'frames':>6s} {'visible':>7s} {'detected':>8s} {'rate':>6s} {'no quad':>7s} "
           f"{'miss err':>8s} {'partial flagged':>15s}")
     for r in rows:

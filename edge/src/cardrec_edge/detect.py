@@ -405,9 +405,9 @@ def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int,
              holder: Callable[[np.ndarray, np.ndarray], bool]) -> list[tuple[np.ndarray, float]]:
     """Outermost first, each quad is compared with the smallest kept quad containing it:
 
-    * same orientation, 20 % of its area or more, a margin on all four sides, and ``holder(outer, inner)`` (the band between them is clear
-      plastic over the background, ``cardrec_edge.holders``): a card in a sleeve / toploader / slab: the inner
-      one replaces it;
+    * same orientation, 20 % of its area or more, a margin on all four sides, and ``holder(outer, inner)`` (the
+      band between them is clear plastic over the background, ``cardrec_edge.holders``): a card in a sleeve /
+      toploader / slab: the inner one replaces it;
     * else near-identical (>= 80 % of its area): the inner one snapped some sides to the card's inner structure
       (or is its border panel), so the outer one stays unless the inner one scores CLEARLY_BETTER;
     * otherwise the card's own border panel, art box or other feature of the card: dropped.

@@ -18,7 +18,8 @@ HAZE_TOL = 0.07                     # plastic: the haze model's residual is belo
 DEPTHS = (0.25, 0.5, 0.75)          # where across the band the model is tested
 
 
-def side_means(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray, samples: int = 24) -> tuple[np.ndarray, np.ndarray]:
+def side_means(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray,
+               samples: int = 24) -> tuple[np.ndarray, np.ndarray]:
     """Mean colours (len(DEPTHS), 4, 3) along each side inside the outer outline (each depth of the way into the
     band towards ``inner``) and as far outside it; both quads ordered alike (corner k of ``inner`` nearest
     corner k of ``outer``), input pixels."""
