@@ -14,11 +14,14 @@
    scored by its edge coverage minus that of a parallel line just outside (texture and noise score ~0); an
    accepted quad whose aspect is off by more than LENGTHEN_ABOVE (one side on inner structure, e.g. the band under
    a full-art card's name) is also tried with one side moved out by the missing length and re-found there;
-4. nested/overlapping quads are resolved: near-identical ones keep the best aspect; a same-orientation quad well
-   inside a bigger one is a card in a holder (the inner quad wins); a cross-oriented one inside a card is its art
-   box (the outer quad wins); the rest are taken largest first without overlap;
-5. each kept side is snapped to the outermost strong step of full-resolution colour profiles across it; corners
-   are clipped to the frame.
+4. nested/overlapping quads are resolved: a same-orientation quad inside a bigger one, with a margin on every side
+   that is clear plastic over the background (``holders.is_holder``), is a card in a sleeve/toploader/slab (the
+   inner quad wins); any other quad inside a card is its border panel, art box or text box (the outer quad
+   stays unless the inner one scores clearly better); the rest are taken largest first without overlap;
+5. each kept side is snapped to the nearest strong step of full-resolution colour profiles across it; a side that
+   is a sleeve's lit plastic rim moves in to the card's edge just inside it (``_out_of_sleeve``), and a side
+   fitted to a graded slab's label moves in across the plastic gap to the card (``_off_the_label``); corners are
+   clipped to the frame.
 
 When no quad is found and the frame itself has a card's aspect (a tight phone shot), one ``full_frame``
 detection with the image corners is returned (not for a blank frame); it also replaces a lone large quad whose
@@ -33,6 +36,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from .holders import is_holder
+
 CARD_ASPECT = 63 / 88
 DETECT_LONG_SIDE = 480      # long side (px) of the downscaled frame the search runs on
 FULL_FRAME_SCORE = 0.5      # score of the full-frame fallback (a prior, not a measurement)
@@ -45,7 +50,13 @@ STRONG_LINE = 0.6           # a side's candidate lines: those with >= this fract
 STRONG_OUTLINE = 0.85       # a fitted quad scoring this much is not re-fitted from near copies inside it
 CLEARLY_BETTER = 0.15       # score margin for a nested near-identical quad to replace the outer one
 TIGHT_SHOT_AREA = 0.5       # a lone quad above this fraction of a card-shaped frame may be a partial outline
+OPEN_AREA = 0.02            # the opening that frees a card's outline from clutter is sized for a card this large
 MAX_ROUGH = 40              # at most this many rough quads are refined per frame (largest first)
+HOLDER_MARGIN = 0.008      # a holder's margin is at least this x the card's size (sqrt of its area) on every side
+RIM = 0.1                   # a lit plastic edge is this much (relative) brighter than both its sides
+LABEL_ASPECT = 0.025         # a quad this far from a card's aspect may include a slab's label gap ...
+LABEL_BAND = 0.35            # ... if the band is this close (relative) to the plastic outside the other sides
+SLEEVE_MARGIN = (0.015, 0.07)  # a sleeve's margin, past its rim, x the card's short side
 LENGTHEN_ABOVE = 0.08       # a fitted quad this far from the card's aspect is also tried with one side moved out
 
 
@@ -189,13 +200,14 @@ def _hull_quad(hull: np.ndarray, hull_area: float) -> np.ndarray:
     return cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float32)
 
 
-def _opened_quad(contour: np.ndarray, min_area: float) -> np.ndarray | None:
+def _opened_quad(contour: np.ndarray, min_area: float, frame_area: float) -> np.ndarray | None:
     """The hull quad of a filled contour after a morphological opening: thin strands attached to a card's
-    outline (wood grain, cables, a table edge) are removed, the solid card region stays."""
+    outline (wood grain, cables, a table edge) are removed, the solid card region stays. The kernel scales with
+    OPEN_AREA of the frame's area ``frame_area`` (or ``min_area`` if larger)."""
     x, y, w, h = cv2.boundingRect(contour)
     mask = np.zeros((h, w), np.uint8)
     cv2.drawContours(mask, [contour], 0, 255, cv2.FILLED, offset=(-x, -y))
-    k = max(5, int(0.2 * np.sqrt(min_area * CARD_ASPECT)) | 1)   # well under the smallest card side
+    k = max(5, int(0.2 * np.sqrt(max(min_area, OPEN_AREA * frame_area) * CARD_ASPECT)) | 1)  # under a card's side
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     parts, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not parts:
@@ -228,7 +240,7 @@ def _rough_quads(edges: np.ndarray, min_area: float, tol: float) -> list[np.ndar
         if qa > 0 and 0.8 < hull_area / qa < 1.2 and aspect_error(quad) <= tol + 0.1:
             found.append((qa, quad))
         if 0.3 * hull_area < cv2.contourArea(c) < 0.95 * hull_area:   # a concave loop: clutter on the outline?
-            q = _opened_quad(c, min_area)
+            q = _opened_quad(c, min_area, edges.size)
             if q is not None and aspect_error(q) <= tol + 0.1:
                 found.append((abs(_shoelace(q)), q))
     found.sort(key=lambda f: -f[0])
@@ -389,14 +401,16 @@ def _needs_no_fit(q: np.ndarray, card: np.ndarray, score: float) -> bool:
     return area < 0.2 * card_area or abs(float(_long_axis(card) @ _long_axis(q))) < 0.5
 
 
-def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int) -> list[tuple[np.ndarray, float]]:
+def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int,
+             holder: Callable[[np.ndarray, np.ndarray], bool]) -> list[tuple[np.ndarray, float]]:
     """Outermost first, each quad is compared with the smallest kept quad containing it:
 
-    * near-identical (>= 80 % of its area): if at most 2 sides moved, the inner one usually snapped some sides to
-      the card's inner structure, so the outer one stays unless the inner one scores CLEARLY_BETTER; if more
-      moved (a card in a tight holder, or a card and its inner border) the better score stays;
-    * same orientation, 20-80 % of its area: a card inside a toploader / slab / case: the inner one replaces it;
-    * otherwise an art box or other feature of the card: dropped.
+    * same orientation, 20 % of its area or more, a margin on all four sides, and ``holder(outer, inner)`` (the
+      band between them is clear plastic over the background, ``cardrec_edge.holders``): a card in a sleeve /
+      toploader / slab: the inner one replaces it;
+    * else near-identical (>= 80 % of its area): the inner one snapped some sides to the card's inner structure
+      (or is its border panel), so the outer one stays unless the inner one scores CLEARLY_BETTER;
+    * otherwise the card's own border panel, art box or other feature of the card: dropped.
 
     Quads partly overlapping a kept one are dropped; at most ``max_cards`` are returned, largest first."""
     kept: list[tuple[np.ndarray, float]] = []
@@ -414,22 +428,26 @@ def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int) -> list[tupl
         i = min(holders, key=lambda i: abs(_shoelace(kept[i][0])))
         k, sk = kept[i]
         ratio = area / abs(_shoelace(k))
-        if ratio >= 0.8:
-            if s > sk + (0.0 if _moved_sides(q, k, 0.02 * np.sqrt(area)) > 2 else CLEARLY_BETTER):
-                kept[i] = (q, s)
-        elif ratio >= 0.2 and abs(float(_long_axis(k) @ _long_axis(q))) > 0.85:
+        if ratio >= 0.2 and abs(float(_long_axis(k) @ _long_axis(q))) > 0.85 \
+                and _moved_sides(q, k, HOLDER_MARGIN * np.sqrt(area)) == 4 and holder(k, q):
             kept[i] = (q, s)
+        elif ratio >= 0.8:
+            if s > sk + CLEARLY_BETTER:
+                kept[i] = (q, s)
     return sorted(kept, key=lambda c: -abs(_shoelace(c[0])))[:max_cards]
 
 
 # --- full-resolution snapping --------------------------------------------------------------------------------
 
-def _snap(rgb: np.ndarray, q: np.ndarray, radius: int, samples: int = 24) -> np.ndarray:
-    """Move each side of the ordered quad ``q`` (input pixels) onto the strong colour step nearest to it within
-    ``radius`` px along its normal, sampled at full resolution (a robust line fit over ``samples`` profiles per
-    side); sides without clear steps stay put."""
+def _step_lines(rgb: np.ndarray, q: np.ndarray, lo: float, hi: float, samples: int = 24, inward: bool = False,
+                sides: np.ndarray | None = None) -> np.ndarray | None:
+    """Each side of the ordered quad ``q`` (input pixels) moved onto a strong colour step between ``lo`` and ``hi``
+    px along its outward normal, sampled at full resolution (a robust line fit over ``samples`` profiles per
+    side): the step nearest the side, or with ``inward`` the outermost one (lo < hi <= 0); only the ``sides``
+    (a mask) if given. Returns the new corners, None when a side has no clear step (with ``inward``) or the
+    lines do not meet; without ``inward`` sides without clear steps stay put."""
     ts = np.linspace(0.12, 0.88, samples)
-    ds = np.arange(-radius, radius + 1, dtype=np.float64)
+    ds = np.arange(np.floor(lo) - 2, np.ceil(hi) + 3, dtype=np.float64)
     p0 = q.astype(np.float64)
     e = p0[_NEXT] - p0
     u = e / np.hypot(e[:, 0], e[:, 1])[:, None]
@@ -440,10 +458,15 @@ def _snap(rgb: np.ndarray, q: np.ndarray, radius: int, samples: int = 24) -> np.
     prof = cv2.remap(rgb, grid[..., 0], grid[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     prof = prof.astype(np.float32)
     g = np.abs(prof[:, 2:] - prof[:, :-2]).sum(-1)                                # (4S, D-2), at ds[1:-1]
-    peak = g.max(1, keepdims=True)
     mid = g[:, 1:-1]
-    is_max = (mid >= g[:, :-2]) & (mid >= g[:, 2:]) & (mid >= 0.5 * peak) & (peak >= 30)
-    i = np.argmin(np.where(is_max, np.abs(ds[2:-2]), np.inf), axis=1)             # the step nearest the side
+    d_mid = ds[2:-2]
+    inside = (d_mid >= lo) & (d_mid <= hi)
+    peak = np.where(inside, mid, 0).max(1, keepdims=True)
+    is_max = (mid >= g[:, :-2]) & (mid >= g[:, 2:]) & (mid >= 0.5 * peak) & (peak >= 30) & inside
+    if inward:
+        i = np.argmax(np.where(is_max, d_mid, -np.inf), axis=1)                   # the outermost step
+    else:
+        i = np.argmin(np.where(is_max, np.abs(d_mid), np.inf), axis=1)            # the step nearest the side
     rows = np.arange(len(g))
     a, b, c = g[rows, i], g[rows, i + 1], g[rows, i + 2]
     den = a - 2 * b + c
@@ -459,17 +482,103 @@ def _snap(rgb: np.ndarray, q: np.ndarray, radius: int, samples: int = 24) -> np.
         res = np.abs(off - mo[:, None] - slope[:, None] * (tt - mt[:, None]))
         mres = (w * res).sum(1) / n
         w = w * (res < np.maximum(1.5, 2.5 * mres)[:, None])
-    good = w.sum(1) >= samples // 3
+    move = np.ones(4, bool) if sides is None else sides
+    good = (w.sum(1) >= samples // 3) & move
+    if inward and not good[move].all():
+        return None
     icpt = np.where(good, mo - slope * mt, 0.0)                                    # offset at the side's middle
     slope = np.where(good, slope, 0.0)
     dirs = e + slope[:, None] * n_out
     dirs /= np.hypot(dirs[:, 0], dirs[:, 1])[:, None]
     points = p0 + 0.5 * e + icpt[:, None] * n_out
-    lines = list(np.concatenate([dirs, points], axis=1))
-    new = _corners_of(lines)
+    return _corners_of(list(np.concatenate([dirs, points], axis=1)))
+
+
+def _snap(rgb: np.ndarray, q: np.ndarray, radius: int) -> np.ndarray:
+    """Each side of the ordered quad ``q`` (input pixels) onto the strong colour step nearest to it within
+    ``radius`` px (see ``_step_lines``); ``q`` itself when that moves a corner by more than 3 x ``radius``."""
+    new = _step_lines(rgb, q, -radius, radius)
     if new is None or np.abs(new - q).max() > 3 * radius:
         return q
     return new
+
+
+def _inside(q: np.ndarray, shape: tuple[int, ...], margin: float) -> bool:
+    """Every corner at least ``margin`` px inside the frame: what lies just outside the quad was seen."""
+    h, w = shape[:2]
+    return bool((q.min() >= margin) & (q[:, 0].max() <= w - 1 - margin) & (q[:, 1].max() <= h - 1 - margin))
+
+
+def _lit_rims(rgb: np.ndarray, q: np.ndarray, samples: int = 24) -> np.ndarray:
+    """Which sides of the ordered quad ``q`` are a lit plastic edge: a bright ridge within 2 px inside the
+    outline, RIM (relative) above both the level 3 px outside and 4 px inside it (median grey profile across the
+    side); a card's printed border is wider than that. A (4,) bool mask."""
+    ds = np.arange(3.0, -5.0, -1.0)                                             # +3 (outside) ... -4 (inside)
+    p0 = q.astype(np.float64)
+    e = p0[_NEXT] - p0
+    u = e / np.hypot(e[:, 0], e[:, 1])[:, None]
+    n_out = np.stack([u[:, 1], -u[:, 0]], axis=1)
+    base = p0[:, None, :] + np.linspace(0.15, 0.85, samples)[None, :, None] * e[:, None, :]
+    grid = (base[:, :, None, :] + ds[None, None, :, None] * n_out[:, None, None, :]).astype(np.float32)
+    v = cv2.remap(rgb, *np.moveaxis(grid.reshape(-1, len(ds), 2), -1, 0), cv2.INTER_LINEAR,
+                  borderMode=cv2.BORDER_REPLICATE).astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+    v = np.median(v.reshape(4, samples, len(ds)), axis=1)
+    peak = v[:, 3:6].max(1)                                                     # 0 ... -2 px
+    return peak - np.maximum(v[:, 0], v[:, -1]) >= np.maximum(4.0, RIM * peak)
+
+
+def _side_colours(rgb: np.ndarray, q: np.ndarray, offset: float, samples: int = 24) -> np.ndarray:
+    """Mean colour (4, 3) along each side of the ordered quad ``q`` (middle 70 %), ``offset`` px outward."""
+    p0 = q.astype(np.float64)
+    e = p0[_NEXT] - p0
+    u = e / np.hypot(e[:, 0], e[:, 1])[:, None]
+    pts = p0[:, None, :] + np.linspace(0.15, 0.85, samples)[None, :, None] * e[:, None, :]
+    pts = (pts + offset * np.stack([u[:, 1], -u[:, 0]], axis=1)[:, None, :]).astype(np.float32)
+    px = cv2.remap(rgb, pts[..., 0], pts[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return px.astype(np.float64).mean(1)
+
+
+def _off_the_label(rgb: np.ndarray, q: np.ndarray, aspect_tolerance: float) -> np.ndarray:
+    """A card in a graded slab: its side next to the slab's opaque label may be fitted to the label's edge, one
+    narrow gap of plastic beyond the card's. If moving one side to the strong step SLEEVE_MARGIN inside it leaves
+    a band the colour of what lies just outside the other three sides (the slab's plastic), and the quad's aspect
+    gets closer to a card's, that side moves. Only for a quad inside the frame."""
+    err = aspect_error(q)
+    if err < LABEL_ASPECT or not _inside(q, rgb.shape, 4.0):
+        return q
+    short = float(np.sqrt(abs(_shoelace(q)) * CARD_ASPECT))
+    outside = _side_colours(rgb, q, 3.0)
+    best, best_d = q, np.inf
+    for k in range(4):
+        sides = np.arange(4) == k
+        inner = _step_lines(rgb, q, -SLEEVE_MARGIN[1] * short, -SLEEVE_MARGIN[0] * short - 1.5, inward=True,
+                            sides=sides)
+        if inner is None or aspect_error(inner) > err - LABEL_ASPECT / 2 or not _squareish(inner):
+            continue
+        band = _side_colours(rgb, (q + inner) / 2, 0.0)[k]
+        ref = np.median(outside[~sides], axis=0)
+        d = float(np.linalg.norm(band - ref)) / max(float(ref.mean()), 1.0)
+        if d < LABEL_BAND and d < best_d:
+            best, best_d = inner, d
+    return best
+
+
+def _out_of_sleeve(rgb: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """A card in a tight sleeve: its outline may merge with the sleeve's in the downscaled edge map, so some or
+    all sides are the sleeve's. Each side that is a lit plastic edge (``_lit_rims``) moves to the strong step
+    SLEEVE_MARGIN inside it (past the rim) if the band up to it is clear plastic over the background
+    (``holders.is_holder`` on those sides). Only for a quad inside the frame (the background outside it seen)."""
+    if not _inside(q, rgb.shape, 4.0):
+        return q
+    rims = _lit_rims(rgb, q)
+    if not rims.any():
+        return q
+    short = float(np.sqrt(abs(_shoelace(q)) * CARD_ASPECT))
+    inner = _step_lines(rgb, q, -SLEEVE_MARGIN[1] * short, -SLEEVE_MARGIN[0] * short - 1.5, inward=True, sides=rims)
+    if inner is None or not _squareish(inner) or not cv2.isContourConvex(inner) or \
+            not is_holder(rgb, q, inner, sides=rims):
+        return q
+    return inner
 
 
 # --- public API ----------------------------------------------------------------------------------------------
@@ -485,8 +594,8 @@ def _full_frame(rgb: np.ndarray, tol: float) -> Detection | None:
     return Detection(q, FULL_FRAME_SCORE * (1 - 0.5 * err / max(tol, 1e-6)), True)
 
 
-def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.15,
-               min_area_fraction: float = 0.02, detector: Detector | None = None) -> list[Detection]:
+def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.2,
+               min_area_fraction: float = 0.008, detector: Detector | None = None) -> list[Detection]:
     """Card quads in an RGB uint8 frame, largest first and non-overlapping.
 
     Args:
@@ -525,10 +634,18 @@ def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.
                       if aspect_error(f) <= aspect_tolerance and _squareish(f) and cv2.isContourConvex(f)]
     scale = np.float32([w / sw, h / sh])
     radius = int(np.ceil(float(scale.max()))) + 1
+    def full(q: np.ndarray) -> np.ndarray:
+        return (q + 0.5) * scale - 0.5                      # small-pixel centres -> input pixel centres
+
+    def holder(outer: np.ndarray, inner: np.ndarray) -> bool:
+        inner = inner[_ROTS[int(np.argmin(np.abs(inner[_ROTS] - outer).sum(axis=(1, 2))))]]
+        return is_holder(rgb, full(outer), full(inner))
+
     dets = []
-    for q, score in _resolve(cands, max_cards):
-        full = (q + 0.5) * scale - 0.5                      # small-pixel centres -> input pixel centres
-        corners = np.clip(order_corners(_snap(rgb, full, radius)), 0, np.float32([w - 1, h - 1]))  # in the frame
+    for q, score in _resolve(cands, max_cards, holder):
+        full_q = full(q)
+        corners = np.clip(order_corners(_off_the_label(rgb, _out_of_sleeve(rgb, _snap(rgb, full_q, radius)),
+                                                      aspect_tolerance)), 0, np.float32([w - 1, h - 1]))  # in the frame
         dets.append(Detection(corners, float(np.clip(score, 0, 1)), False))
     ff = _full_frame(rgb, aspect_tolerance)
     if ff is not None and _partial_outline(dets, h * w, ff):

@@ -74,6 +74,21 @@ class _Timer:
         return now
 
 
+def locate_cards(rgb: np.ndarray, crop_size: tuple[int, int],
+                 timer: _Timer | None = None) -> tuple[list[Detection], list[np.ndarray], list[bool]]:
+    """The detection stage of ``Recognizer.identify_frame``: the card quads, their rectified (height, width) crops,
+    and for each whether it may be cut by the frame border (``partial_card``; never for the whole-frame
+    fallback). ``benchmarks/frame_detection.py`` measures exactly this."""
+    timer = timer or _Timer()
+    t = time.perf_counter()
+    dets = find_cards(rgb)
+    t = timer.add("detect", t)
+    crops = [rectify(rgb, d.corners, *crop_size) for d in dets]
+    timer.add("rectify", t)
+    partial = [not d.full_frame and partial_card(d.corners, rgb.shape[:2]) for d in dets]
+    return dets, crops, partial
+
+
 class Recognizer:
     """Bundle + embedding backend + matcher.
 
@@ -185,14 +200,10 @@ class Recognizer:
     def identify_frame(self, rgb: np.ndarray) -> FrameResult:
         """All cards in an RGB frame; low-quality crops are reported, not matched."""
         timer = _Timer()
+        dets, crops, partial = locate_cards(rgb, self.crop_size, timer)
         t = time.perf_counter()
-        dets = find_cards(rgb)
-        t = timer.add("detect", t)
-        crops = [rectify(rgb, d.corners, *self.crop_size) for d in dets]
-        t = timer.add("rectify", t)
         qualities = [assess(c, self.min_blur, self.max_glare) for c in crops]
         timer.add("quality", t)
-        partial = [not d.full_frame and partial_card(d.corners, rgb.shape[:2]) for d in dets]
         good = [i for i, q in enumerate(qualities) if q.ok and (self.verifier is not None or not partial[i])]
         matches = dict(zip(good, self.match_crops([crops[i] for i in good], timer))) if good else {}
         cards = [self._result(d, c, q, matches.get(i), p, in_frame=True)
