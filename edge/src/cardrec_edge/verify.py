@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
+from itertools import count
 from typing import Callable, Iterable
 
 import cv2
@@ -44,6 +45,10 @@ class VerifyConfig:
         max_corner_shift: a fit mapping a crop corner further than this fraction of the card's diagonal from the
             reference's corner is not this card (inliers 0).
         top_k: candidates verified per shortlist (the crop's embedding upright, and turned by 180°).
+        tie_margin: candidates whose cosine is within this of the first verified one's are verified too and the most
+            inliers among them wins: the embedding cannot tell variants of one artwork apart (reverse holo, gold,
+            reprints: their cosines tie), the exact reference face's features can. A candidate the embedding
+            ranks clearly higher is never displaced by one with more inliers.
     """
 
     min_inliers: int = 0
@@ -54,6 +59,7 @@ class VerifyConfig:
     reproj: float = 3.0
     max_corner_shift: float = 0.15
     top_k: int = 3
+    tie_margin: float = 0.02
     method: str = METHOD
 
     def to_dict(self) -> dict:
@@ -168,7 +174,8 @@ class Verifier:
         return int(mask.sum())
 
     def check(self, query: Features, card_ids: list[str], stop: int | None = None,
-              seen: dict[str, Fit] | None = None, turned: bool = False) -> list[Fit]:
+              seen: dict[str, Fit] | None = None, turned: bool = False,
+              scores: list[float] | None = None) -> list[Fit]:
         """``fit`` of a crop's features against ``card_ids``' reference faces, in that order (the embedding's, of
         the crop ``turned`` or not), up to the first reaching ``stop`` in that orientation (``verified_prefix``);
         below ``stop`` a fit may count 0 (not fitted). ``seen`` keeps the fits of this crop already made (a card in
@@ -180,7 +187,7 @@ class Verifier:
                 seen[cid] = self.fit(query, self.reference_features(cid), MIN_FIT if stop is None else stop)
             return seen[cid]
 
-        return verified_prefix((one(cid) for cid in card_ids), stop, turned)
+        return verified_prefix((one(cid) for cid in card_ids), stop, turned, scores, self.cfg.tie_margin)
 
     def verify(self, crop: np.ndarray, card_ids: list[str], stop: int | None = None) -> list[int]:
         """Inliers of a rectified crop (either way up) against ``card_ids``' reference faces (``check``)."""
@@ -220,17 +227,25 @@ def partial_card(corners: np.ndarray, frame_hw: tuple[int, int], margin: float =
     return touches and area < tight * h * w
 
 
-def verified_prefix(fits: Iterable[Fit], stop: int | None, turned: bool = False) -> list[Fit]:
+def verified_prefix(fits: Iterable[Fit], stop: int | None, turned: bool = False, scores: list[float] | None = None,
+                    margin: float = 0.0) -> list[Fit]:
     """Fits in the embedding's order, up to and including the first reaching ``stop`` inliers in the orientation
-    the shortlist was embedded in (``turned``): the best-cosine candidate that verifies is taken without verifying
-    the rest (most cards cost one verification). A fit the other way up does not end the shortlist: the embedding
-    of an upside-down crop ranks look-alikes, so the rest is verified and the most inliers win. Calibration
-    applies the same cut to fully verified shortlists."""
-    out = []
-    for fit in fits:
-        out.append(fit)
-        if stop is not None and fit[0] >= stop and fit[1] == turned:
+    the shortlist was embedded in (``turned``), and the candidates after it whose cosine (``scores``) ties its
+    own within ``margin`` (their fits are only computed then): the best-cosine candidate that verifies is taken
+    without verifying the rest (most cards cost one verification) unless its variants tie it, and then the most
+    inliers win (``rerank``). A fit the other way up does not end the shortlist: the embedding of an upside-down
+    crop ranks look-alikes, so the rest is verified and the most inliers win. Calibration applies the same cut to
+    fully verified shortlists."""
+    out, fits, tie = [], iter(fits), None  # tie: the cosine a candidate needs to be verified after the stop
+    for i in count():
+        if tie is not None and (scores is None or i >= len(scores) or scores[i] < tie):
             break
+        fit = next(fits, None)
+        if fit is None:
+            break
+        out.append(fit)
+        if tie is None and stop is not None and fit[0] >= stop and fit[1] == turned:
+            tie = scores[i] - margin if scores is not None else 0.0
     return out
 
 
