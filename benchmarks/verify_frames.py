@@ -7,9 +7,9 @@ Exactly what rule edge_bundle calibrates (``cardrec.deploy.verification.calibrat
 detection, rectification, quality gate, shortlist and verification of both orientations, the ``unknown_ids``
 cards out of the gallery), then, on the cards of each split's frames the runtime answers for (known cards only when
 detected, corners within ``frames.max_corner_error``), at the calibrated ``min_inliers``: known cards identified
-correctly, falsely rejected, misidentified, and unknown cards rejected; beside them the cosine threshold alone on
-the same cards (what a bundle whose verification is disabled answers). Settings from config.yaml's ``evaluate`` and
-``frames`` sections.
+correctly, falsely rejected, misidentified, and unknown cards rejected (and at the ``--curve`` thresholds); beside
+them the cosine threshold alone on the same cards (what a bundle whose verification is disabled answers). Settings
+from config.yaml's ``evaluate`` and ``frames`` sections.
 """
 from __future__ import annotations
 
@@ -51,6 +51,8 @@ def main() -> None:
     ap.add_argument("--val", type=Path, required=True, help="val frames (rule render_frames)")
     ap.add_argument("--test", type=Path, required=True, help="test frames (rule render_frames)")
     ap.add_argument("--config", type=Path, default=REPO / "config.yaml", help="evaluate: and frames: settings")
+    ap.add_argument("--curve", type=int, nargs="*", default=[10, 15, 25, 30, 40],
+                    help="other min_inliers to measure each split at")
     ap.add_argument("--json", type=Path, help="write the figures here too")
     args = ap.parse_args()
     cv2.setNumThreads(1)
@@ -62,8 +64,9 @@ def main() -> None:
     t = verify["min_inliers"]
     out = {"min_inliers": t, "enabled": verify["enabled"], "calibration": verify["calibration"]}
     for split, (known, truth, unknown) in cards.items():
-        out[split] = {"verified": rates(shortlists(rec, known), truth, shortlists(rec, unknown), t),
-                      "cosine_only": cosine_rates(rec, known, truth, unknown)}
+        pairs = shortlists(rec, known), truth, shortlists(rec, unknown)
+        out[split] = {"verified": rates(*pairs, t), "cosine_only": cosine_rates(rec, known, truth, unknown),
+                      "by_min_inliers": [rates(*pairs, x) for x in args.curve]}
     print(json.dumps(out, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
