@@ -120,10 +120,10 @@ def frame_crops(rec: Recognizer, ids: list[str], n: int, seed: int):
     crops, truth = [], []
     for _ in range(n):
         cid = ids[int(rng.integers(len(ids)))]
-        cards = [c for c in rec.identify_frame(synthetic_scene([load_face(SV1_CARDS / f"{cid}.png")], rng).rgb).cards
-                 if c.status != "partial"]
+        rgb = synthetic_scene([load_face(SV1_CARDS / f"{cid}.png")], rng).rgb
+        cards = [c for c in rec.locate(rgb) if rec.matchable(c) and not c.partial]  # as identify_frame matches them
         if cards:
-            crops.append(cards[0].crop)
+            crops.append(cards[0])
             truth.append(cid)
     return crops, truth, n
 

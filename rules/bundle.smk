@@ -10,6 +10,7 @@ rule edge_bundle:
         index=get_config("index"),
         gate=get_config("gate"),
         evaluate=get_config("evaluate"),
+        max_corner_error=get_config("frames/max_corner_error"),
     log:
         "logs/edge/edge_bundle.log",
     benchmark:

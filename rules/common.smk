@@ -236,7 +236,7 @@ def get_bundle_inputs(wildcards):
         "metrics": f"results/evaluate/{config['deploy']['model']}/metrics.json",
         "summary": "results/evaluate/summary.json",
         "contract": "results/preprocess/contract.json",
-        "queries": query_files(get_sets()),  # val renders calibrate the verified decision
+        "val_frames": "results/frames/val",  # val frames calibrate the verified decision
     }
     if "hef" in config["export"]["targets"]:
         inputs["hef"] = "results/hailo/student.hef"

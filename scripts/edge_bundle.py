@@ -26,7 +26,7 @@ manifest = write_bundle(Path(snakemake.output.manifest).parent, files, json.load
                         metrics["threshold"], p.variant, p.hw_arch if "hef" in files else None, extra)
 out_dir = Path(snakemake.output.manifest).parent
 ev = p.evaluate
-verify = calibrate_bundle(out_dir, [str(Path(f).parent) for f in inp.queries], ev["unknown_fraction"],
-                          ev["max_false_reject"], threads=snakemake.threads)
+verify = calibrate_bundle(out_dir, Path(inp.val_frames), ev["unknown_fraction"], ev["max_false_reject"],
+                          p.max_corner_error, threads=snakemake.threads)
 add_to_manifest(out_dir, "verify", verify)  # the verified decision's calibrated threshold, last
 log.info("bundle written: %s; verify: %s", {k: v["bytes"] for k, v in manifest["files"].items()}, verify)

@@ -454,10 +454,12 @@ def _bundle(tmp_path: Path, monkeypatch, deployed_metrics: Path, hef_metrics: Pa
     monkeypatch.setattr("cardrec.deploy.verification.calibrate_bundle", lambda *a, **k: {"enabled": False})
     run_rule_script("edge_bundle", monkeypatch, tmp_path,
                     input=Named({k: str(v) for k, v in files.items()}, metrics=str(deployed_metrics),
-                                hef_metrics=str(hef_metrics), contract=str(tmp_path / "contract.json"), queries=[]),
+                                hef_metrics=str(hef_metrics), contract=str(tmp_path / "contract.json"),
+                                val_frames=str(tmp_path / "frames")),
                     params=Named(variant="fp32", hw_arch="hailo8l", seed=1, index={},
                                  gate={"min_cosine": 0.99, "max_top1_drop": 0.05},
-                                 evaluate={"unknown_fraction": 0.1, "max_false_reject": 0.02}),
+                                 evaluate={"unknown_fraction": 0.1, "max_false_reject": 0.02},
+                                 max_corner_error=0.03),
                     output=Named(manifest=str(tmp_path / "edge" / "manifest.json")))
     return tmp_path / "edge" / "manifest.json"
 

@@ -118,3 +118,5 @@ def validate(m) -> None:
     for key in ("ratio", "reproj", "max_corner_shift"):
         if key in verify and not (_number(verify[key]) and verify[key] > 0):
             raise _bad(f"verify.{key}", "a positive number", verify[key])
+    if "tie_margin" in verify and not (_number(verify["tie_margin"]) and verify["tie_margin"] >= 0):
+        raise _bad("verify.tie_margin", "a number >= 0", verify["tie_margin"])

@@ -51,6 +51,18 @@ class CardResult:
 
 
 @dataclass
+class Located:
+    """A detected card, rectified: ``crop`` at the model's contract size (embedded), ``view`` at the verifier's own
+    size (verified; None without verification), both straight from the frame."""
+
+    det: Detection
+    crop: np.ndarray
+    view: np.ndarray | None
+    quality: object
+    partial: bool
+
+
+@dataclass
 class FrameResult:
     cards: list[CardResult]
     timings_ms: dict[str, float]
@@ -127,10 +139,12 @@ class Recognizer:
         return [{"card_id": self.cards[m.index]["id"], **{k: self.cards[m.index].get(k) for k in CARD_METADATA},
                  "score": round(m.score, 6)} for m in matches]
 
-    def match_crops(self, crops: list[np.ndarray], timer: _Timer | None = None,
-                    both: bool = False) -> list[tuple[list[dict], bool]]:
+    def match_crops(self, crops: list[np.ndarray], timer: _Timer | None = None, both: bool = False,
+                    views: list[np.ndarray] | None = None) -> list[tuple[list[dict], bool]]:
         """Embed and match rectified crops; weak (or, with verification, unverified) matches are retried upside
-        down. ``both``: with verification, each crop's (upright, turned) verified shortlists (for calibration)."""
+        down. ``views``: what verification looks at (default the crops; ``identify_frame`` rectifies them from the
+        frame at the verifier's size). ``both``: with verification, each crop's (upright, turned) verified
+        shortlists (for calibration)."""
         timer = timer or _Timer()
         t = time.perf_counter()
         lb = np.stack([self.embedder.contract.letterbox(c) for c in crops])
@@ -141,7 +155,8 @@ class Recognizer:
         t = timer.add("search", t)
         out = [(self._candidates(m), False) for m in found]
         if self.verifier is not None:
-            return [self.verify_crop(c, lb[i:i + 1], out[i][0], timer, both) for i, c in enumerate(crops)]
+            return [self.verify_crop(c, lb[i:i + 1], out[i][0], timer, both)
+                    for i, c in enumerate(crops if views is None else views)]
         weak = [i for i, (cands, _) in enumerate(out) if cands[0]["score"] < self.bundle.threshold + self.retry_margin]
         if weak:
             flipped = self.embedder.embed_letterboxed(lb[weak][:, ::-1, ::-1])
@@ -161,7 +176,8 @@ class Recognizer:
         k, stop, seen = v.cfg.top_k, None if both else v.cfg.min_inliers, {}
         t = time.perf_counter()
         query = v.features(crop)
-        upright = rerank(cands, v.check(query, [c["card_id"] for c in cands[:k]], stop, False, seen))
+        upright = rerank(cands, v.check(query, [c["card_id"] for c in cands[:k]], stop, False, seen,
+                                        [c["score"] for c in cands[:k]]))
         t = timer.add("verify", t)
 
         def turned() -> list[dict]:
@@ -169,7 +185,8 @@ class Recognizer:
             emb = self.embedder.embed_letterboxed(np.ascontiguousarray(letterboxed[:, ::-1, ::-1]))
             found = self._candidates(self.matcher.search(emb, self.top_k)[0])
             t1 = timer.add("retry_180", t0)
-            out = rerank(found, v.check(query, [c["card_id"] for c in found[:k]], stop, True, seen))
+            out = rerank(found, v.check(query, [c["card_id"] for c in found[:k]], stop, True, seen,
+                                        [c["score"] for c in found[:k]]))
             timer.add("verify", t1)
             return out
 
@@ -197,17 +214,31 @@ class Recognizer:
                 res.status = "partial"
         return res
 
+    def locate(self, rgb: np.ndarray, timer: _Timer | None = None) -> list[Located]:
+        """Detect, rectify and assess every card of an RGB frame (``locate_cards``); with verification, each card is
+        also rectified from the frame at the verifier's own size, which is what verification looks at."""
+        timer = timer or _Timer()
+        dets, crops, partial = locate_cards(rgb, self.crop_size, timer)
+        t = time.perf_counter()
+        v = self.verifier
+        views = [rectify(rgb, d.corners, v.cfg.height, v.cfg.width) if v else None for d in dets]
+        t = timer.add("rectify", t)
+        qualities = [assess(c, self.min_blur, self.max_glare) for c in crops]
+        timer.add("quality", t)
+        return [Located(*row) for row in zip(dets, crops, views, qualities, partial)]
+
+    def matchable(self, card: Located) -> bool:
+        """Low-quality crops are reported, not matched; partial cards are matched only to be verified."""
+        return card.quality.ok and (self.verifier is not None or not card.partial)
+
     def identify_frame(self, rgb: np.ndarray) -> FrameResult:
         """All cards in an RGB frame; low-quality crops are reported, not matched."""
         timer = _Timer()
-        dets, crops, partial = locate_cards(rgb, self.crop_size, timer)
-        t = time.perf_counter()
-        qualities = [assess(c, self.min_blur, self.max_glare) for c in crops]
-        timer.add("quality", t)
-        good = [i for i, q in enumerate(qualities) if q.ok and (self.verifier is not None or not partial[i])]
-        matches = dict(zip(good, self.match_crops([crops[i] for i in good], timer))) if good else {}
-        cards = [self._result(d, c, q, matches.get(i), p, in_frame=True)
-                 for i, (d, c, q, p) in enumerate(zip(dets, crops, qualities, partial))]
+        found = self.locate(rgb, timer)
+        good = [c for c in found if self.matchable(c)]
+        matches = self.match_crops([c.crop for c in good], timer, views=[c.view for c in good]) if good else []
+        by_card = {id(c): m for c, m in zip(good, matches)}
+        cards = [self._result(c.det, c.crop, c.quality, by_card.get(id(c)), c.partial, in_frame=True) for c in found]
         timer.ms["total"] = round(sum(timer.ms.values()), 3)
         return FrameResult(cards, timer.ms)
 

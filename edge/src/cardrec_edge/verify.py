@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
+from itertools import count
 from typing import Callable, Iterable
 
 import cv2
@@ -45,6 +46,10 @@ class VerifyConfig:
         max_corner_shift: a fit mapping a crop corner further than this fraction of the card's diagonal from the
             reference's corner is not this card (inliers 0).
         top_k: candidates verified per shortlist (the crop's embedding upright, and turned by 180°).
+        tie_margin: candidates whose cosine is within this of the first verified one's are verified too and the most
+            inliers among them wins: the embedding cannot tell variants of one artwork apart (reverse holo, gold,
+            reprints: their cosines tie), the exact reference face's features can. A candidate the embedding
+            ranks clearly higher is never displaced by one with more inliers.
     """
 
     min_inliers: int = 0
@@ -55,6 +60,7 @@ class VerifyConfig:
     reproj: float = 3.0
     max_corner_shift: float = 0.15
     top_k: int = 3
+    tie_margin: float = 0.02
     method: str = METHOD
 
     def to_dict(self) -> dict:
@@ -163,11 +169,12 @@ class Verifier:
         return int(mask.sum())
 
     def check(self, query: Features, card_ids: list[str], stop: int | None = None, turned: bool = False,
-              seen: dict[str, Matches | None] | None = None) -> list[int]:
+              seen: dict[str, Matches | None] | None = None, scores: list[float] | None = None) -> list[int]:
         """Inliers of a crop's features (the crop ``turned`` by 180° or not) against ``card_ids``' reference faces,
-        in that (the embedding's) order, up to the first reaching ``stop`` (``verified_prefix``); below ``stop`` a
-        candidate may count 0 (not fitted). ``seen`` keeps this crop's matches already made (a card in both
-        orientations' shortlists is matched once)."""
+        in that (the embedding's) order, up to the first reaching ``stop`` and the candidates whose cosine
+        (``scores``) ties it within ``tie_margin`` (``verified_prefix``); below ``stop`` a candidate may count 0
+        (not fitted). ``seen`` keeps this crop's matches already made (a card in both orientations' shortlists is
+        matched once)."""
         seen = {} if seen is None else seen
 
         def one(cid: str) -> int:
@@ -175,7 +182,7 @@ class Verifier:
                 seen[cid] = self.match(query, self.reference_features(cid))
             return self.fit(seen[cid], turned, MIN_FIT if stop is None else stop)
 
-        return verified_prefix((one(cid) for cid in card_ids), stop)
+        return verified_prefix((one(cid) for cid in card_ids), stop, scores, self.cfg.tie_margin)
 
     def verify(self, crop: np.ndarray, card_ids: list[str], stop: int | None = None, turned: bool = False) -> list[int]:
         """Inliers of a rectified crop against ``card_ids``' reference faces (``check``)."""
@@ -215,15 +222,23 @@ def partial_card(corners: np.ndarray, frame_hw: tuple[int, int], margin: float =
     return touches and area < tight * h * w
 
 
-def verified_prefix(inliers: Iterable[int], stop: int | None) -> list[int]:
-    """Inliers in the embedding's order, up to and including the first reaching ``stop``: the best-cosine candidate
-    that verifies is taken without verifying the rest (most cards cost one verification). Calibration applies the
-    same cut to fully verified shortlists."""
-    out = []
-    for n in inliers:
-        out.append(n)
-        if stop is not None and n >= stop:
+def verified_prefix(inliers: Iterable[int], stop: int | None, scores: list[float] | None = None,
+                    margin: float = 0.0) -> list[int]:
+    """Inliers in the embedding's order, up to and including the first reaching ``stop``, and the candidates after
+    it whose cosine (``scores``) ties its own within ``margin`` (only then are they fitted): the best-cosine
+    candidate that verifies is taken without verifying the rest (most cards cost one verification) unless
+    variants tie it, and then the most inliers win (``rerank``). Calibration applies the same cut to fully
+    verified shortlists."""
+    out, inliers, tie = [], iter(inliers), None  # tie: the cosine a candidate needs to be verified after the stop
+    for i in count():
+        if tie is not None and (scores is None or i >= len(scores) or scores[i] < tie):
             break
+        n = next(inliers, None)
+        if n is None:
+            break
+        out.append(n)
+        if tie is None and stop is not None and n >= stop:
+            tie = scores[i] - margin if scores is not None else float("inf")
     return out
 
 

@@ -1,23 +1,29 @@
 """Calibrating the verified decision's accept threshold (``min_inliers``) through the runtime's own code path.
 
-Held-out crops of gallery cards and of cards absent from the gallery go through ``Recognizer.match_crops`` (embed,
-shortlist, verify both orientations); ``choose_orientation`` then decides at every candidate threshold exactly as
-the runtime does. The threshold kept is the smallest that rejects at least ``min_unknown_reject`` of the unknown crops
-while falsely rejecting at most ``max_false_reject`` of the known ones (the most lenient threshold meeting both
-targets); when none meets both, the largest within the false-rejection target. The rates measured at it are
+Held-out val frames (rule ``render_frames``: true corners, the expected id or "unknown") go through the
+Recognizer as ``identify_frame`` runs them: detection, rectification (the embedding's crop and verification's view
+at its own size), the quality gate, embedding, shortlist and verification of both orientations
+(``Recognizer.match_crops``). Detections are matched to the true cards (``cardrec.evaluation.frames``); a known card
+counts only when it was detected (corners within ``max_corner_error``: detection is scored separately), an unknown
+card whenever the runtime answers for it. ``choose_orientation`` then decides at every candidate threshold exactly
+as the runtime does. The threshold kept is the smallest that rejects at least ``min_unknown_reject`` of the unknown
+cards while falsely rejecting at most ``max_false_reject`` of the known ones (the most lenient threshold meeting
+both targets); when none meets both, the largest within the false-rejection target. The rates measured at it are
 recorded beside it in the bundle manifest.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 from cardrec_edge.matcher import Matcher
-from cardrec_edge.pipeline import Recognizer
-from cardrec_edge.verify import (VerifyConfig, best_inliers, card_region, choose_orientation, rerank,
-                                 verified_prefix)
+from cardrec_edge.pipeline import Located, Recognizer
+from cardrec_edge.verify import VerifyConfig, best_inliers, choose_orientation, rerank, verified_prefix
 
 from cardrec.evaluation.metrics import unknown_ids
+
+TIE_MARGIN = VerifyConfig.tie_margin
 
 
 def restrict_gallery(rec: Recognizer, keep: set[str]) -> Recognizer:
@@ -28,37 +34,39 @@ def restrict_gallery(rec: Recognizer, keep: set[str]) -> Recognizer:
     return rec
 
 
-def shortlists(rec: Recognizer, crops: list[np.ndarray], batch: int = 32) -> list[tuple[list[dict], list[dict]]]:
-    """Each crop's (upright, turned) verified shortlists, as the runtime computes them."""
+def shortlists(rec: Recognizer, cards: list[Located], batch: int = 32) -> list[tuple[list[dict], list[dict]]]:
+    """Each located card's (upright, turned) verified shortlists, as the runtime computes them."""
     out = []
-    for i in range(0, len(crops), batch):
-        out += rec.match_crops(crops[i:i + batch], both=True)
+    for i in range(0, len(cards), batch):
+        part = cards[i:i + batch]
+        out += rec.match_crops([c.crop for c in part], both=True, views=[c.view for c in part])
     return out
 
 
-def at_threshold(cands: list[dict], min_inliers: int) -> list[dict]:
+def at_threshold(cands: list[dict], min_inliers: int, margin: float = TIE_MARGIN) -> list[dict]:
     """A fully verified shortlist as the runtime verifies it at ``min_inliers``: in the embedding's order, up to
-    the first candidate that verifies (``verified_prefix``)."""
+    the first candidate that verifies and those whose cosine ties it within ``margin`` (``verified_prefix``)."""
     order = sorted(cands, key=lambda c: -c["score"])
-    checked = [c["inliers"] for c in order if c["inliers"] is not None]
+    checked = [c for c in order if c["inliers"] is not None]
     return rerank([{k: v for k, v in c.items() if k != "inliers"} for c in order],
-                  verified_prefix(checked, min_inliers))
+                  verified_prefix([c["inliers"] for c in checked], min_inliers, [c["score"] for c in checked],
+                                  margin))
 
 
-def decisions(pairs, min_inliers: int) -> list[tuple[str | None, int]]:
+def decisions(pairs, min_inliers: int, margin: float = TIE_MARGIN) -> list[tuple[str | None, int]]:
     """(card id or None when rejected, best inliers) per crop at ``min_inliers``, decided as the runtime does."""
     out = []
     for upright, turned in pairs:
-        cands, _ = choose_orientation(at_threshold(upright, min_inliers),
-                                      lambda turned=turned: at_threshold(turned, min_inliers), min_inliers)
+        cands, _ = choose_orientation(at_threshold(upright, min_inliers, margin),
+                                      lambda turned=turned: at_threshold(turned, min_inliers, margin), min_inliers)
         n = best_inliers(cands)
         out.append((cands[0]["card_id"] if n >= min_inliers else None, n))
     return out
 
 
-def rates(known_pairs, truth: list[str], unknown_pairs, t: int) -> dict:
-    k = decisions(known_pairs, t)
-    u = decisions(unknown_pairs, t)
+def rates(known_pairs, truth: list[str], unknown_pairs, t: int, margin: float = TIE_MARGIN) -> dict:
+    k = decisions(known_pairs, t, margin)
+    u = decisions(unknown_pairs, t, margin)
     return {"min_inliers": t, "known": len(k), "unknown": len(u),
             "known_correct": float(np.mean([c == g for (c, _), g in zip(k, truth)])) if k else None,
             "false_reject": float(np.mean([c is None for c, _ in k])) if k else None,
@@ -67,49 +75,74 @@ def rates(known_pairs, truth: list[str], unknown_pairs, t: int) -> dict:
 
 
 def pick_min_inliers(known_pairs, truth: list[str], unknown_pairs, max_false_reject: float,
-                     min_unknown_reject: float = 0.98, floor: int = 5) -> dict:
+                     min_unknown_reject: float = 0.98, floor: int = 5, margin: float = TIE_MARGIN) -> dict:
     """The calibrated threshold (at least ``floor``: a homography needs 4 points, so 4 inliers are no evidence)
     with its rates on known and unknown crops (see the module docstring)."""
     top = max([best_inliers(p) for pair in known_pairs for p in pair] + [floor])
-    within = [r for r in (rates(known_pairs, truth, unknown_pairs, t) for t in range(floor, top + 2))
+    within = [r for r in (rates(known_pairs, truth, unknown_pairs, t, margin) for t in range(floor, top + 2))
               if r["false_reject"] is None or r["false_reject"] <= max_false_reject]
     if not within:
-        return rates(known_pairs, truth, unknown_pairs, floor)
+        return rates(known_pairs, truth, unknown_pairs, floor, margin)
     both = [r for r in within if r["unknown_reject"] is not None and r["unknown_reject"] >= min_unknown_reject]
     return both[0] if both else within[-1]
 
 
-def calibrate(rec: Recognizer, known: list[np.ndarray], truth: list[str], unknown: list[np.ndarray],
+def calibrate(rec: Recognizer, known: list[Located], truth: list[str], unknown: list[Located],
               max_false_reject: float, min_unknown_reject: float = 0.98) -> dict:
     """``manifest["verify"]``: the recognizer's verification settings with the calibrated ``min_inliers`` and
-    the rates measured at it (``calibration``). ``enabled`` is false when even the most lenient threshold rejects
-    more than ``max_false_reject`` of the known crops (crops too small for local features, e.g. a 64 px contract):
-    the runtime then decides on the cosine threshold alone rather than rejecting known cards."""
+    the rates measured at it (``calibration``) on located cards (``Recognizer.locate``). ``enabled`` is false when
+    even the most lenient threshold rejects more than ``max_false_reject`` of the known cards (crops too small for
+    local features): the runtime then decides on the cosine threshold alone rather than rejecting known cards."""
     cfg = rec.verifier.cfg
     chosen = pick_min_inliers(shortlists(rec, known), truth, shortlists(rec, unknown), max_false_reject,
-                              min_unknown_reject)
+                              min_unknown_reject, margin=cfg.tie_margin)
     enabled = chosen["false_reject"] is not None and chosen["false_reject"] <= max_false_reject
     return {**cfg.to_dict(), "enabled": enabled, "min_inliers": chosen["min_inliers"], "reference": "thumbnails",
             "calibration": {**chosen, "max_false_reject": max_false_reject, "min_unknown_reject": min_unknown_reject}}
 
 
-def calibrate_bundle(bundle_dir: Path, query_dirs: list[str], unknown_fraction: float, max_false_reject: float,
-                     min_unknown_reject: float = 0.98, split: str = "val", cfg: VerifyConfig | None = None,
-                     threads: int = 1) -> dict:
-    """Calibrate a written bundle on the workflow's held-out query renders of ``split`` (``render_queries``):
-    cards in ``unknown_ids`` are taken out of the gallery and their queries are the unknown crops."""
-    from cardrec_edge.bundle import Bundle
-    from cardrec_edge.detect import CARD_ASPECT
+def frame_cards(rec: Recognizer, frames_dir: Path, max_corner_error: float):
+    """The val frames' cards as the runtime sees them: (known located cards, their ids, unknown located cards).
+    Each fully visible true card is matched to a detection (``cardrec.evaluation.frames.match``); one the runtime
+    does not match (low quality) or, for a known card, whose corners are off by more than ``max_corner_error``
+    (``corner_error``) is left out."""
+    from cardrec_edge.sources import read_rgb
 
-    from cardrec.data.shards import load_queries
+    from cardrec.evaluation.frames import corner_error, match
+
+    labels = json.loads((frames_dir / "labels.json").read_text())
+    known, truth, unknown = [], [], []
+    for fr in labels["frames"]:
+        found = rec.locate(read_rgb(frames_dir / fr["file"]))
+        pairs = match(fr["cards"], [{"corners": c.det.corners} for c in found], tuple(labels["size"]))
+        for card, j in zip(fr["cards"], pairs):
+            if j is None or not card["fully_visible"] or not rec.matchable(found[j]):
+                continue
+            if card["expected"] == "unknown":
+                unknown.append(found[j])
+            elif corner_error(found[j].det.corners, card["corners"]) <= max_corner_error:
+                known.append(found[j])
+                truth.append(card["expected"])
+    return known, truth, unknown
+
+
+def calibration_recognizer(bundle_dir: Path, unknown_fraction: float, cfg: VerifyConfig | None = None,
+                           threads: int = 1) -> Recognizer:
+    """The bundle's recognizer with verification on (``cfg``) and the ``unknown_ids`` cards out of its gallery
+    (exact search), as rule ``render_frames`` holds them out."""
+    from cardrec_edge.bundle import Bundle
 
     rec = Recognizer(Bundle.load(bundle_dir), threads=threads, exact=True, verify=cfg or VerifyConfig())
-    rows, images = load_queries(query_dirs)
-    unknown = unknown_ids([c["id"] for c in rec.cards], unknown_fraction)
-    restrict_gallery(rec, {c["id"] for c in rec.cards} - unknown)
-    pick = [i for i, r in enumerate(rows) if r["split"] == split]
-    crops = {i: card_region(np.asarray(images[i]), CARD_ASPECT) for i in pick}
-    known = [i for i in pick if rows[i]["card_id"] not in unknown]
-    unk = [i for i in pick if rows[i]["card_id"] in unknown]
-    return calibrate(rec, [crops[i] for i in known], [rows[i]["card_id"] for i in known], [crops[i] for i in unk],
-                     max_false_reject, min_unknown_reject)
+    ids = [c["id"] for c in rec.cards]
+    return restrict_gallery(rec, set(ids) - unknown_ids(ids, unknown_fraction))
+
+
+def calibrate_bundle(bundle_dir: Path, frames_dir: Path, unknown_fraction: float, max_false_reject: float,
+                     max_corner_error: float, min_unknown_reject: float = 0.98, cfg: VerifyConfig | None = None,
+                     threads: int = 1) -> dict:
+    """Calibrate a written bundle on the workflow's val frames (``render_frames``; see the module docstring)."""
+    rec = calibration_recognizer(bundle_dir, unknown_fraction, cfg, threads)
+    known, truth, unknown = frame_cards(rec, Path(frames_dir), max_corner_error)
+    out = calibrate(rec, known, truth, unknown, max_false_reject, min_unknown_reject)
+    out["calibration"]["source"] = "val frames"
+    return out
