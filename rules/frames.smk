@@ -69,10 +69,31 @@ rule evaluate_frames:
         "../scripts/evaluate_frames.py"
 
 
+rule evaluate_frames_phash:
+    input:
+        frames="results/frames/{split}",
+        bundle="results/frames/bundle/manifest.json",
+        gallery=shard_files(get_sets()),
+        phash="results/evaluate/phash/metrics.json",
+    output:
+        metrics="results/evaluate/frames/phash_{split}.json",
+    params:
+        max_corner_error=get_config("frames/max_corner_error"),
+    log:
+        "logs/evaluate/frames_phash_{split}.log",
+    benchmark:
+        "logs/evaluate/frames_phash_{split}.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/evaluate_frames_phash.py"
+
+
 rule summary_table:
     input:
         crops="results/evaluate/crops.md",
         frames=expand("results/evaluate/frames/{split}.json", split=["test", "val"]),
+        baseline=expand("results/evaluate/frames/phash_{split}.json", split=["test", "val"]),
     output:
         table=report(
             "results/evaluate/summary.md",

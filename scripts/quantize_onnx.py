@@ -12,7 +12,7 @@ from cardrec.workflow import contract, fail, start, write_json
 start(snakemake)
 cfg, gate, c, inp = snakemake.params.quantize, snakemake.params.gate, contract(snakemake), snakemake.input
 settings = quantize(inp.fp32, snakemake.output.int8, np.load(inp.calib), c, cfg["per_channel"], cfg["reduce_range"],
-                    cfg["method"])
+                    cfg["method"], cfg["keep_float"])
 fp32, int8 = (OnnxEmbedder(p, c, snakemake.threads) for p in (inp.fp32, snakemake.output.int8))
 report = drift_report(fp32.embed_letterboxed, int8.embed_letterboxed, EvalSet.load(inp.gallery, inp.queries),
                       snakemake.params.unknown_fraction, FrameCrops.load(inp.frames, c))

@@ -162,3 +162,24 @@ def test_gate_checks_the_cards_of_the_test_frames(tmp_path):
     assert bad["top1_drop"] == 0.0 and bad["frames_top1_drop"] > 0.5
     with pytest.raises(QualityGateError, match=r"cards of the test frames: .*> gate.max_top1_drop=0.05"):
         enforce(bad, 0.0, 0.05, "INT8")
+
+
+def test_keep_float_leaves_the_matching_nodes_unquantised(exported, tmp_path):
+    """quantize.keep_float: the stem and first block stay FP32 (no QDQ pair feeds their weights), the rest is
+    INT8; a pattern that matches no node is a config error naming the key."""
+    from cardrec.errors import ConfigError
+
+    d, imgs, _ = exported
+    keep = ["/backbone/conv_stem/*", "/backbone/blocks/blocks.0/*"]
+    settings = quantize(str(d / "dyn.onnx"), str(tmp_path / "int8.onnx"), imgs[:8], C, keep_float=keep)
+    assert settings["float_nodes"] and all(n.startswith(("/backbone/conv_stem/", "/backbone/blocks/blocks.0/"))
+                                           for n in settings["float_nodes"])
+    g = onnx.load(str(tmp_path / "int8.onnx")).graph
+    producer = {o: n for n in g.node for o in n.output}
+    convs = [n for n in g.node if n.op_type == "Conv"]
+    dequantized = {n.name: producer.get(n.input[1]) is not None and producer[n.input[1]].op_type == "DequantizeLinear"
+                   for n in convs}
+    assert not any(dequantized[n] for n in settings["float_nodes"] if n in dequantized)
+    assert sum(dequantized.values()) == len(convs) - sum(n in dequantized for n in settings["float_nodes"]) > 0
+    with pytest.raises(ConfigError, match="quantize.keep_float"):
+        quantize(str(d / "dyn.onnx"), str(tmp_path / "x.onnx"), imgs[:8], C, keep_float=["/no/such/*"])

@@ -159,10 +159,104 @@ def check_frame_report(wd):
         assert r["overall"]["cards_known"] + r["overall"]["cards_unknown"] + r["overall"]["cards_partial"] == \
             sum(len(f["cards"]) for f in labels["frames"])
         assert 0 <= r["overall"]["detection"] <= 1 and (wd / f"results/evaluate/frames/{split}.png").stat().st_size
+        base = json.loads((wd / f"results/evaluate/frames/phash_{split}.json").read_text())
+        assert base["model"] == "pHash+dHash" and base["overall"]["frames"] == r["overall"]["frames"]
+        assert base["overall"]["cards_known"] == r["overall"]["cards_known"] and r["model"] == "int8"
+        assert base["crop_threshold"] == json.loads((wd / "results/evaluate/phash/metrics.json").read_text())[
+            "threshold"]
     summary = (wd / "results/evaluate/summary.md").read_text()
     assert "| ONNX INT8 |" in summary and summary.count("| **overall** |") == 2
+    assert summary.count("| pHash+dHash |") == 3 and summary.count("| ONNX INT8 (shipped) |") == 2
     assert (wd / "results/evaluate/crops.md").read_text() in summary
 
 
 def test_workflow_renders_and_scores_whole_frames(tiny_run):
     check_frame_report(tiny_run)
+
+
+def textured_face(seed: int, h=224, w=160) -> np.ndarray:
+    """A card-like face: a coloured border around coarse random blocks (each seed hashes apart)."""
+    blocks = np.random.default_rng(seed).integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    face = np.full((h, w, 3), (235, 200, 40), np.uint8)
+    face[12:h - 12, 12:w - 12] = cv2.resize(blocks, (w - 24, h - 24), interpolation=cv2.INTER_NEAREST)
+    return face
+
+
+def mean_colour_onnx(path) -> None:
+    """A real (if useless) ONNX embedder: the mean of each input channel."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("ReduceMean", ["input"], ["embedding"], axes=[2, 3], keepdims=0)],
+                              "mean", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 3, 128, 96])],
+                              [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["n", 3])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+
+
+def test_hash_baseline_identifies_frames_through_the_runtime(tmp_path):
+    """pHash+dHash in the runtime's frame pipeline: a card on a mat is found and identified, an upside-down one
+    after the 180° retry, a card outside the gallery is rejected at the crop threshold; scored and summarised
+    beside the shipped bundle."""
+    from cardrec_edge.preprocess import Preprocess
+
+    from cardrec.deploy.bundle import write_bundle
+    from cardrec.deploy.index import build_index
+    from cardrec.evaluation.frame_baseline import hash_recognizer, hash_vectors, predictions
+    from cardrec.evaluation.frames import write_summary
+    from cardrec.evaluation.metrics import hash_similarity, phash_codes
+
+    contract = Preprocess(height=128, width=96)
+    ids = ["A", "B", "C", "D", "E"]
+    faces = {c: textured_face(i) for i, c in enumerate(ids + ["U"])}
+    gallery = {c: contract.letterbox(f) for c, f in faces.items()}
+    codes = phash_codes(np.stack(list(gallery.values())))
+    assert np.allclose(hash_vectors(codes) @ hash_vectors(codes).T,
+                       2 * hash_similarity(codes, codes)(np.arange(6), np.arange(6)) - 1, atol=1e-6)
+
+    mean_colour_onnx(tmp_path / "model.onnx")
+    emb = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    np.save(tmp_path / "emb.npy", emb)
+    index_cfg = {"dtype": "f32", "connectivity": 16, "expansion_add": 64, "expansion_search": 64}
+    build_index(emb, index_cfg).save(str(tmp_path / "g.usearch"))
+    (tmp_path / "cards.json").write_text(json.dumps([{"id": c, "name": c} for c in ids]))
+    files = {"model": tmp_path / "model.onnx", "embeddings": tmp_path / "emb.npy", "index": tmp_path / "g.usearch",
+             "cards": tmp_path / "cards.json"}
+    write_bundle(tmp_path / "bundle", {k: str(v) for k, v in files.items()}, contract.to_dict(), 0.99, "int8", None,
+                 {})
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    shots = {"up.jpg": faces["A"], "down.jpg": faces["B"][::-1, ::-1], "unknown.jpg": faces["U"]}
+    labels = {"split": "test", "size": [0, 0], "frames": []}
+    for name, face in shots.items():
+        img = cv2.copyMakeBorder(np.ascontiguousarray(face), 80, 80, 100, 100, cv2.BORDER_CONSTANT,
+                                 value=(30, 110, 60))
+        cv2.imwrite(str(frames / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        h, w = face.shape[:2]
+        corners = [[100, 80], [100 + w, 80], [100 + w, 80 + h], [100, 80 + h]]
+        card = {"up.jpg": "A", "down.jpg": "B", "unknown.jpg": "U"}[name]
+        labels["size"] = list(img.shape[:2])
+        labels["frames"].append({"file": name, "category": "single", "cards": [
+            {"card_id": card, "expected": "unknown" if card == "U" else card, "corners": corners,
+             "fully_visible": True}]})
+
+    rec = hash_recognizer(tmp_path / "bundle", gallery, crop_threshold=0.75)
+    assert rec.bundle.threshold == pytest.approx(0.5) and rec.verifier is None
+    preds = predictions(rec, frames)
+    got = {f: [(c["status"], c["card_id"], c["rotated"]) for c in p["cards"]] for f, p in preds.items()}
+    assert got == {"up.jpg": [("identified", "A", False)], "down.jpg": [("identified", "B", True)],
+                   "unknown.jpg": [("unknown", None, False)]}
+
+    baseline = {"model": "pHash+dHash", **score(labels, preds, 0.03)}
+    assert baseline["overall"]["top1"] == 1.0 and baseline["overall"]["unknown_reject"] == 1.0
+    shipped = {"model": "int8", **score(labels, {}, 0.03)}  # the bundle found nothing
+    (tmp_path / "crops.md").write_text("| model | top1 |\n")
+    paths = []
+    for name, r in (("test.json", shipped), ("phash_test.json", baseline)):
+        (tmp_path / name).write_text(json.dumps(r))
+        paths.append(tmp_path / name)
+    write_summary(tmp_path / "crops.md", paths[:1], tmp_path / "summary.md", paths[1:])
+    text = (tmp_path / "summary.md").read_text()
+    assert "| pHash+dHash | 1.000 | 1.000 | 0.000 | 0.000 | 0.000 |" in text
+    assert "| ONNX INT8 (shipped) | 0.000 | 1.000 | 0.000 | 0.000 | 1.000 |" in text  # missed: not identified

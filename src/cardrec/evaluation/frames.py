@@ -20,6 +20,7 @@ from cardrec_edge.bundle import MANIFEST
 
 from cardrec.deploy.bundle import write_bundle
 from cardrec.deploy.index import build_reference_index, save_projection
+from cardrec.evaluation.summary import LABELS
 
 PER_CARD = ("embeddings", "cards", "thumbnails")  # rows or entries per card: the held-out ones are dropped
 REBUILT = ("index", "projection")  # built again from the kept embeddings, with the manifest's index settings
@@ -233,14 +234,37 @@ def markdown(report: dict) -> str:
 
 def evaluate_split(bundle: Path, frames_dir: Path, max_corner_error: float, threads: int) -> dict:
     labels = json.loads((frames_dir / "labels.json").read_text())
-    return score(labels, identify_frames(bundle, frames_dir, threads), max_corner_error)
+    model = json.loads((bundle / MANIFEST).read_text())["model_variant"]
+    return {"model": model, **score(labels, identify_frames(bundle, frames_dir, threads), max_corner_error)}
 
 
-def write_summary(crops_md: Path, frame_reports: list[Path], out: Path) -> None:
-    """``summary.md``: the crop-level table, then each split's whole-frame table."""
+BASELINE_COLUMNS = (("top1", "top-1 known"), ("unknown_reject", "unknown rejected"), ("wrong", "wrong id"),
+                    ("false_reject", "false reject"), ("abstain", "abstain"))
+
+
+def comparison(shipped: dict, baseline: dict) -> str:
+    """Overall figures of the shipped bundle and of the pHash+dHash baseline on the same frames (Markdown)."""
+    lines = ["| model | " + " | ".join(t for _, t in BASELINE_COLUMNS) + " |", "|---" + "|---:" * len(BASELINE_COLUMNS)
+             + "|"]
+    for name, r in ((baseline.get("model", "pHash+dHash"), baseline),
+                    (f"{LABELS.get(shipped.get('model'), 'edge bundle')} (shipped)", shipped)):
+        o = r["overall"]
+        lines.append(f"| {name} | " + " | ".join("-" if o[k] is None else f"{o[k]:.3f}" for k, _ in BASELINE_COLUMNS)
+                     + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(crops_md: Path, frame_reports: list[Path], out: Path, baselines: list[Path] = ()) -> None:
+    """``summary.md``: the crop-level table, then each split's whole-frame table, each followed by the overall
+    comparison with the pHash+dHash baseline of the same split when ``baselines`` has it."""
+    base = {r["split"]: r for r in (json.loads(f.read_text()) for f in baselines)}
     parts = ["## Held-out query crops (every model)\n", crops_md.read_text()]
     for f in frame_reports:
         r = json.loads(f.read_text())
         parts += [f"\n## Whole frames through the edge runtime ({r['split']} frames, corners within "
                   f"{r['max_corner_error']:.0%} of the diagonal count as detected)\n", markdown(r)]
+        if r["split"] in base:
+            parts += [f"Overall against pHash+dHash on the same {r['split']} frames (the runtime's detection and "
+                      "rectification, the crop baseline's threshold, no verification):\n",
+                      comparison(r, base[r["split"]])]
     out.write_text("\n".join(parts))
