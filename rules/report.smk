@@ -3,6 +3,7 @@ rule report_front:
         description="report/workflow.rst",
         summary="results/evaluate/summary.json",
         frames="results/evaluate/frames/test.json",
+        baseline="results/evaluate/frames/phash_test.json",
         accuracy="results/evaluate/accuracy.png",
         frames_plot="results/evaluate/frames/test.png",
     output:

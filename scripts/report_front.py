@@ -9,5 +9,5 @@ inp = snakemake.input
 plots = {"Top-k per model on held-out query crops": Path(inp.accuracy),
          "Whole test frames through the edge runtime, per scene category": Path(inp.frames_plot)}
 page = front_page(Path(inp.description).read_text(), Path(inp.summary), Path(inp.frames), snakemake.params.deployed,
-                  plots)
+                  plots, Path(inp.baseline))
 Path(snakemake.output.page).write_text(page)

@@ -146,6 +146,9 @@ def test_report_opens_on_the_headline_figures_and_plots(tiny_run, tmp_path):
     bundle = re.search(r"ONNX INT8 bundle (\S+) (\S+)", head)
     assert bundle and bundle.groups() == (f"{frames['detection']:.3f}", f"{frames['top1']:.3f}")
     assert f"pHash+dHash {crops['phash']['top1']:.3f}" in head
+    baseline = json.loads((tiny_run / "results/evaluate/frames/phash_test.json").read_text())["overall"]
+    hashed = re.search(r"pHash\+dHash (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) A card counts", head)
+    assert hashed and hashed.groups()[:2] == (f"{baseline['detection']:.3f}", f"{baseline['top1']:.3f}")
     front = dom[dom.index("Headline figures"):]
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', front)) == 2
 

@@ -40,8 +40,9 @@ def inline_image(png: Path, alt: str) -> str:
                       f"   :alt: {alt}", "   :width: 640px", ""])
 
 
-def headline(crops: dict, frames: dict, deployed: str) -> str:
-    """Crop-level rows of every model (the shipped one marked) and the shipped runtime's whole-frame figures."""
+def headline(crops: dict, frames: dict, deployed: str, baseline: dict | None = None) -> str:
+    """Crop-level rows of every model (the shipped one marked) and the shipped runtime's whole-frame figures, beside
+    the pHash+dHash baseline's through the same frame pipeline (``baseline``, rule evaluate_frames_phash)."""
     rows = [[LABELS.get(v, v) + (" (shipped)" if v == deployed else ""), *[_cell(m.get(k)) for k, _ in CROP_COLUMNS]]
             for v, m in crops.items()]
     any_crops = next(iter(crops.values()), {})
@@ -50,10 +51,12 @@ def headline(crops: dict, frames: dict, deployed: str) -> str:
     overall = frames["overall"]
     frame_title = (f"Whole {frames['split']} frames through the shipped edge runtime ({overall['frames']} frames, "
                    f"{overall['cards_known']} known and {overall['cards_unknown']} unknown cards)")
-    frame_row = [LABELS.get(deployed, deployed) + " bundle", *[_cell(overall.get(k)) for k, _ in FRAME_COLUMNS]]
+    frame_rows = [[LABELS.get(deployed, deployed) + " bundle", *[_cell(overall.get(k)) for k, _ in FRAME_COLUMNS]]]
+    if baseline is not None:
+        frame_rows.append([LABELS["phash"], *[_cell(baseline["overall"].get(k)) for k, _ in FRAME_COLUMNS]])
     return "\n".join([
         list_table(crop_title, ["model", *[h for _, h in CROP_COLUMNS]], rows),
-        list_table(frame_title, ["runtime", *[h for _, h in FRAME_COLUMNS]], [frame_row]),
+        list_table(frame_title, ["runtime", *[h for _, h in FRAME_COLUMNS]], frame_rows),
         f"A card counts as detected when every corner is within {frames['max_corner_error']:.0%} of its diagonal. "
         "The per-category tables are in Evaluation > summary.md.",
         "",
@@ -61,11 +64,12 @@ def headline(crops: dict, frames: dict, deployed: str) -> str:
 
 
 def front_page(description: str, summary_json: Path, frames_json: Path, deployed: str,
-               plots: dict[str, Path]) -> str:
+               plots: dict[str, Path], baseline_json: Path | None = None) -> str:
     """The report's front page: the headline tables, each plot inline, then the workflow description."""
     crops = json.loads(summary_json.read_text())
     frames = json.loads(frames_json.read_text())
-    parts = ["Headline figures\n" + "=" * 16 + "\n", headline(crops, frames, deployed)]
+    baseline = json.loads(baseline_json.read_text()) if baseline_json else None
+    parts = ["Headline figures\n" + "=" * 16 + "\n", headline(crops, frames, deployed, baseline)]
     parts += [inline_image(png, alt) for alt, png in plots.items()]
     parts += ["The workflow\n" + "-" * 12 + "\n", description.rstrip() + "\n"]
     return "\n".join(parts)
