@@ -238,6 +238,8 @@ def get_bundle_inputs(wildcards):
         "contract": "results/preprocess/contract.json",
         "val_frames": "results/frames/val",  # val frames calibrate the verified decision
     }
+    if config["deploy"]["model"] == "int8":
+        inputs["frame_gate"] = "results/export/frame_gate.json"  # INT8 held to FP32 on the test frames' cards too
     if "hef" in config["export"]["targets"]:
         inputs["hef"] = "results/hailo/student.hef"
         inputs["hef_manifest"] = "results/hailo/manifest.json"

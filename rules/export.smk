@@ -49,7 +49,6 @@ rule quantize_onnx:
         gallery=shard_files(get_train_sets()),
         queries=query_files(get_train_sets()),
         contract="results/preprocess/contract.json",
-        frames="results/frames/test",  # the test frames' cards, cut at their true corners, are gated too
     output:
         int8="results/export/student_int8.onnx",
         report="results/export/quantize.json",
@@ -66,3 +65,27 @@ rule quantize_onnx:
         "../envs/cardrec.yaml"
     script:
         "../scripts/quantize_onnx.py"
+
+
+rule frame_gate:
+    input:
+        fp32="results/export/student_dynamic.onnx",
+        int8="results/export/student_int8.onnx",
+        gallery=shard_files(get_train_sets()),
+        queries=query_files(get_train_sets()),
+        contract="results/preprocess/contract.json",
+        frames="results/frames/test",  # every set's cards: a rule of its own, so a new set never remakes the model
+    output:
+        report="results/export/frame_gate.json",
+    params:
+        gate=get_config("gate"),
+        unknown_fraction=get_config("evaluate/unknown_fraction"),
+    log:
+        "logs/export/frame_gate.log",
+    benchmark:
+        "logs/export/frame_gate.benchmark.tsv"
+    threads: workflow.cores
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/frame_gate.py"

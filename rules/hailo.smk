@@ -49,7 +49,6 @@ rule hailo_emulate:
         gallery=shard_files(get_train_sets()),
         queries=query_files(get_train_sets()),
         contract="results/preprocess/contract.json",
-        frames="results/frames/test",  # the test frames' cards, cut at their true corners, are gated too
     output:
         report="results/hailo/emulate.json",
     params:

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 from cardrec_edge.runtime import OnnxEmbedder
 
-from cardrec.export.gate import FrameCrops, QualityGateError, drift_report, enforce
+from cardrec.export.gate import QualityGateError, drift_report, enforce
 from cardrec.export.quantize import quantize
 from cardrec.data.shards import EvalSet
 from cardrec.workflow import contract, fail, start, write_json
@@ -15,7 +15,7 @@ settings = quantize(inp.fp32, snakemake.output.int8, np.load(inp.calib), c, cfg[
                     cfg["method"], cfg["keep_float"])
 fp32, int8 = (OnnxEmbedder(p, c, snakemake.threads) for p in (inp.fp32, snakemake.output.int8))
 report = drift_report(fp32.embed_letterboxed, int8.embed_letterboxed, EvalSet.load(inp.gallery, inp.queries),
-                      snakemake.params.unknown_fraction, FrameCrops.load(inp.frames, c))
+                      snakemake.params.unknown_fraction)
 try:
     enforce(report, gate["min_cosine"], gate["max_top1_drop"], "INT8")
 except QualityGateError as e:

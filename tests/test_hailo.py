@@ -15,7 +15,6 @@ from types import ModuleType, SimpleNamespace
 import numpy as np
 import pytest
 
-from cardrec.data.frames import render_split
 from cardrec.hailo import dfc as hailo
 from cardrec.hailo import steps as hailo_steps
 from cardrec.hailo.dfc import HailoConfig, DfcUnavailable
@@ -221,15 +220,6 @@ def _eval_files(tmp_path: Path) -> tuple[list[str], list[str]]:
     return [str(shard / "gallery.npy")], [str(qdir / "images.npy")]
 
 
-def _test_frames(tmp_path: Path, gallery: list[str]) -> str:
-    """Two rendered test frames of the shard's cards (rule render_frames' layout), for the gate's frame check."""
-    faces = np.load(gallery[0]).repeat(4, axis=1).repeat(4, axis=2)
-    cfg = {"seed": 1, "size": [120, 160], "per_category": {"test": 2}, "categories": ["single"],
-           "unknown_share": 0.0, "jpeg_quality": 90}
-    render_split(faces, [f"s-{i}" for i in range(len(faces))], set(), cfg, "test", tmp_path / "frames")
-    return str(tmp_path / "frames")
-
-
 @pytest.fixture
 def dfc(monkeypatch, runner):
     """``hailo_sdk_client`` replaced by a module holding the recording stand-in."""
@@ -263,7 +253,7 @@ def test_dfc_steps_call_sequence(dfc, tmp_path, monkeypatch):
     inp = {"parse": {"onnx": str(onnx_path), "contract": contract},
            "optimize": {"har": out["parse"]["har"], "calib": calib, "contract": contract},
            "emulate": {"har": out["optimize"]["har"], "fp32": str(onnx_path), "gallery": gallery,
-                       "queries": queries, "contract": contract, "frames": _test_frames(tmp_path, gallery)},
+                       "queries": queries, "contract": contract},
            "compile": {"har": out["optimize"]["har"], "alls": out["optimize"]["alls"],
                        "parse": out["parse"]["report"], "optimize": out["optimize"]["report"],
                        "emulate": out["emulate"]["report"], "contract": contract}}
@@ -310,7 +300,7 @@ def test_emulate_step_enforces_the_gate(dfc, tmp_path):
     gallery, queries = _eval_files(tmp_path)
     (tmp_path / "q.har").write_bytes(b"har")  # the stand-in's emulator returns unrelated vectors
     inp = {"har": str(tmp_path / "q.har"), "fp32": str(onnx_path), "gallery": gallery, "queries": queries,
-           "contract": str(tmp_path / "contract.json"), "frames": _test_frames(tmp_path, gallery)}
+           "contract": str(tmp_path / "contract.json")}
     params = {"hailo": {}, "gate": {"min_cosine": 0.99, "max_top1_drop": 0.01}, "unknown_fraction": 0.0}
     with pytest.raises(hailo_steps.StepError, match="Hailo emulator quality gate failed.*gate.min_cosine=0.99"):
         hailo_steps.run_step("emulate", inp, {"report": str(tmp_path / "emulate.json")}, params)

@@ -65,17 +65,16 @@ def step_optimize(inputs: dict, outputs: dict, params: dict) -> None:
 
 @_step
 def step_emulate(inputs: dict, outputs: dict, params: dict) -> None:
-    """SDK_QUANTIZED emulation on the held-out queries and test-frame cards vs FP32 ONNX: the same gate as INT8."""
+    """SDK_QUANTIZED emulation on the held-out queries vs FP32 ONNX: the same gate as INT8 on the crops."""
     from cardrec_edge.runtime import OnnxEmbedder
 
     from cardrec.data.shards import EvalSet
-    from cardrec.export.gate import FrameCrops, QualityGateError, drift_report, enforce
+    from cardrec.export.gate import QualityGateError, drift_report, enforce
 
     _, contract = _setup(inputs, params)
     fp32 = OnnxEmbedder(inputs["fp32"], contract)
     report = drift_report(fp32.embed_letterboxed, lambda x: dfc.emulate(inputs["har"], x),
-                          EvalSet.load(inputs["gallery"], inputs["queries"]), params["unknown_fraction"],
-                          FrameCrops.load(inputs["frames"], contract))
+                          EvalSet.load(inputs["gallery"], inputs["queries"]), params["unknown_fraction"])
     try:
         enforce(report, params["gate"]["min_cosine"], params["gate"]["max_top1_drop"], "Hailo emulator")
     except QualityGateError as e:
