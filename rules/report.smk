@@ -1,6 +1,6 @@
 rule report_front:
     input:
-        description="report/workflow.rst",
+        description=local("report/workflow.rst"),  # a file of the repository, never in remote storage
         summary="results/evaluate/summary.json",
         frames="results/evaluate/frames/test.json",
         baseline="results/evaluate/frames/phash_test.json",

@@ -111,7 +111,7 @@ def test_aws_batch_profile_plans(tmp_path, moto_s3):
     cmd = [sys.executable, "-m", "snakemake", "-n", "--profile", str(PROFILES / "aws-batch"),
            "--storage-s3-endpoint-url", moto_s3.endpoint, "--default-storage-prefix", "s3://cardrec-test/snake"]
     proc = subprocess.run(cmd, cwd=make_workdir(tmp_path), env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     res = job_resources(proc.stdout, "train_student")
     assert (res["gpu"], res["mem_mb"]) == ("1", "16000")
 
