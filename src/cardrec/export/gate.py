@@ -56,8 +56,8 @@ def _frame_drift(embs: dict[str, np.ndarray], galleries: dict[str, np.ndarray], 
                  unknown: set[str], frames: FrameCrops) -> dict:
     """Cosine(reference, candidate) on every frame crop; top-1 of the known cards against the gallery less the
     held-out cards, as the frame evaluation's bundle has it."""
-    ids = np.asarray(card_ids)
-    known = [i for i, e in enumerate(frames.expected) if e != "unknown" and e in set(card_ids)]
+    ids, gallery = np.asarray(card_ids), set(card_ids)
+    known = [i for i, e in enumerate(frames.expected) if e != "unknown" and e in gallery]
     out: dict = {"frames_crops": len(frames.expected), "frames_known": len(known)}
     for name, q in embs.items():
         sims = q[known] @ galleries[name].T
