@@ -87,7 +87,7 @@ def run(frames_dir: Path, crop: tuple[int, int], repeat: int) -> tuple[dict, lis
         best = np.inf
         for _ in range(repeat):
             t0 = time.process_time()
-            dets, _, partial = locate_cards(rgb, crop)
+            dets, _, _, partial = locate_cards(rgb, crop)
             best = min(best, time.process_time() - t0)
         ms.append(best * 1e3)
         preds[fr["file"]] = {"cards": [{"corners": d.corners.tolist(), "status": "partial" if p else "found",

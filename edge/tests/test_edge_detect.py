@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cardrec_edge.detect import CARD_ASPECT, FULL_FRAME_SCORE, Detection, find_cards, rectify, side_ratio
+from cardrec_edge.detect import CARD_ASPECT, FULL_FRAME_SCORE, Detection, find_cards, rectify, rectify_sizes, side_ratio
 from cardrec_edge.quality import assess
 from edge_support import SHARED
 
@@ -193,6 +193,22 @@ def test_rectifying_the_true_corners_gives_back_the_card_face(faces):
         assert mad < 12, f"seed {seed}: mean abs diff {mad:.1f}"
         other = rectify(scene.rgb, np.roll(scene.corners[0], 2, axis=0), face.shape[0], face.shape[1])
         assert float(np.abs(other.astype(np.float32)[inner] - face[inner]).mean()) > 2 * mad   # upside down
+
+
+@needs_cards
+@pytest.mark.parametrize("card_height", [0.2, 0.8], ids=["small", "large"])
+def test_one_warp_gives_the_model_crop_and_the_verifier_view(faces, card_height):
+    """``rectify_sizes``: the first size is exactly ``rectify``'s crop; the second comes from the same warp and is
+    close to a warp of its own (exact when the card is larger than both in the frame)."""
+    rng = np.random.default_rng(7)
+    scene = synthetic_scene(faces[:1], rng, height_range=(card_height, card_height + 0.05))
+    q = scene.corners[0]
+    crop, view = rectify_sizes(scene.rgb, q, [(128, 92), (224, 160)])
+    assert np.array_equal(crop, rectify(scene.rgb, q, 128, 92))
+    own = rectify(scene.rgb, q, 224, 160).astype(np.float32)
+    diff = float(np.abs(view.astype(np.float32) - own).mean())
+    assert view.shape == (224, 160, 3) and view.dtype == np.uint8
+    assert diff == 0.0 if card_height > 0.5 else diff < 4, f"mean abs diff {diff:.2f}"
 
 
 @needs_cards

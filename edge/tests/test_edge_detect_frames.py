@@ -28,7 +28,7 @@ def detected(faces: list[np.ndarray], category: str, frames: int = FRAMES) -> tu
     for seed in range(frames):
         rng = np.random.default_rng([2024, seed])
         fr = render_frame(faces, lambda r: int(r.integers(len(faces))), CATEGORIES[category], rng, SIZE)
-        dets, _, _ = locate_cards(fr.rgb, (128, 92))
+        dets, _, _, _ = locate_cards(fr.rgb, (128, 92))
         preds = [{"corners": d.corners.tolist()} for d in dets]
         for card, j in zip(fr.cards, match(fr.cards, preds, SIZE)):
             if card["fully_visible"]:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from cardrec_edge.bundle import Bundle
 from cardrec_edge.cli import main
-from cardrec_edge.detect import CARD_ASPECT, rectify
+from cardrec_edge.detect import CARD_ASPECT, rectify_sizes
 from cardrec_edge.manifest import BundleError
 from cardrec_edge.pipeline import Recognizer
 from cardrec_edge.sources import read_rgb
@@ -192,7 +192,7 @@ def test_verification_looks_at_the_frame_at_its_own_size(rec):
     finally:
         del rec.verifier.features
     cfg = rec.verifier.cfg
-    views = [rectify(rgb, np.float32(c.corners), cfg.height, cfg.width) for c in cards]
+    views = [rectify_sizes(rgb, np.float32(c.corners), [rec.crop_size, (cfg.height, cfg.width)])[1] for c in cards]
     assert any(c.status == "identified" for c in cards) and seen
     assert all(c.crop.shape[0] == CONTRACT.height for c in cards)
     for (img,) in seen:

@@ -671,11 +671,23 @@ def rectify(rgb: np.ndarray, corners: np.ndarray, height: int, width: int, max_s
     Resampled as training and the gallery are (``Preprocess.letterbox``: area averaging when shrinking): the quad
     is warped at about its own size in the frame (corner pixel centres onto corner pixel centres, at most
     ``max_side``), then shrunk with INTER_AREA; an axis-aligned card is exactly the contract's resize of its crop."""
+    return rectify_sizes(rgb, corners, [(height, width)], max_side)[0]
+
+
+def rectify_sizes(rgb: np.ndarray, corners: np.ndarray, sizes: list[tuple[int, int]],
+                  max_side: int = 1024) -> list[np.ndarray]:
+    """``rectify`` to several (height, width) sizes from one perspective warp (the runtime needs the model's crop
+    and the verifier's view of each card: the warp is most of the cost). The warp is at the quad's own size, at
+    least the first size (the model's crop, which is then exactly ``rectify``'s); each size is resized from it,
+    by area averaging when shrinking."""
     src = np.asarray(corners, np.float32).reshape(4, 2)
     sides = np.hypot(*(src[[1, 2, 3, 0]] - src).T)
+    height, width = sizes[0]
     ih = min(max_side, max(height, int(round(max(sides[1], sides[3]))) + 1))
     iw = min(max_side, max(width, int(round(max(sides[0], sides[2]))) + 1))
     dst = np.float32([[0, 0], [iw - 1, 0], [iw - 1, ih - 1], [0, ih - 1]])
     m = cv2.getPerspectiveTransform(src, dst)
     out = cv2.warpPerspective(rgb, m, (iw, ih), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return out if (ih, iw) == (height, width) else cv2.resize(out, (width, height), interpolation=cv2.INTER_AREA)
+    return [out if (h, w) == (ih, iw) else
+            cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA if h <= ih and w <= iw else cv2.INTER_LINEAR)
+            for h, w in sizes]

@@ -17,7 +17,7 @@ import numpy as np
 from .backends import open_backend
 from .bundle import Bundle
 from .defaults import MAX_GLARE, MIN_BLUR, RETRY_MARGIN, TOP_K
-from .detect import CARD_ASPECT, Detection, find_cards, rectify
+from .detect import CARD_ASPECT, Detection, find_cards, rectify_sizes
 from .matcher import Matcher, Projection, decide
 from .quality import assess
 from .verify import VerifyConfig, Verifier, best_inliers, choose_orientation, partial_card, rerank, thumbnail_reference
@@ -86,19 +86,21 @@ class _Timer:
         return now
 
 
-def locate_cards(rgb: np.ndarray, crop_size: tuple[int, int],
-                 timer: _Timer | None = None) -> tuple[list[Detection], list[np.ndarray], list[bool]]:
+def locate_cards(rgb: np.ndarray, crop_size: tuple[int, int], timer: _Timer | None = None,
+                 view_size: tuple[int, int] | None = None) -> tuple[list[Detection], list, list, list[bool]]:
     """The detection stage of ``Recognizer.identify_frame``: the card quads, their rectified (height, width) crops,
-    and for each whether it may be cut by the frame border (``partial_card``; never for the whole-frame
+    their views at ``view_size`` (what verification looks at, from the same warp: ``rectify_sizes``; None without
+    it), and for each whether it may be cut by the frame border (``partial_card``; never for the whole-frame
     fallback). ``benchmarks/frame_detection.py`` measures exactly this."""
     timer = timer or _Timer()
     t = time.perf_counter()
     dets = find_cards(rgb)
     t = timer.add("detect", t)
-    crops = [rectify(rgb, d.corners, *crop_size) for d in dets]
+    sizes = [crop_size] + ([view_size] if view_size else [])
+    both = [rectify_sizes(rgb, d.corners, sizes) + [None] for d in dets]
     timer.add("rectify", t)
     partial = [not d.full_frame and partial_card(d.corners, rgb.shape[:2]) for d in dets]
-    return dets, crops, partial
+    return dets, [b[0] for b in both], [b[1] for b in both], partial
 
 
 class Recognizer:
@@ -216,13 +218,12 @@ class Recognizer:
 
     def locate(self, rgb: np.ndarray, timer: _Timer | None = None) -> list[Located]:
         """Detect, rectify and assess every card of an RGB frame (``locate_cards``); with verification, each card is
-        also rectified from the frame at the verifier's own size, which is what verification looks at."""
+        also rectified at the verifier's own size (from the same warp), which is what verification looks at."""
         timer = timer or _Timer()
-        dets, crops, partial = locate_cards(rgb, self.crop_size, timer)
-        t = time.perf_counter()
         v = self.verifier
-        views = [rectify(rgb, d.corners, v.cfg.height, v.cfg.width) if v else None for d in dets]
-        t = timer.add("rectify", t)
+        view_size = (v.cfg.height, v.cfg.width) if v else None
+        dets, crops, views, partial = locate_cards(rgb, self.crop_size, timer, view_size)
+        t = time.perf_counter()
         qualities = [assess(c, self.min_blur, self.max_glare) for c in crops]
         timer.add("quality", t)
         return [Located(*row) for row in zip(dets, crops, views, qualities, partial)]
