@@ -3,6 +3,10 @@
     python benchmarks/verify_frames.py --bundle results/edge --val results/frames/val --test results/frames/test \
         [--json out.json]
 
+With ``--photos DIR`` (default ../shared/data/photos, 16 phone photos of cards outside sv1), each photo also goes
+through the bundle as shipped (``Recognizer.identify_frame``, what ``cardrec-edge identify`` runs): the status of
+every card found, and how many photos are answered only ``unknown`` or ``partial``.
+
 Exactly what rule edge_bundle calibrates (``cardrec.deploy.verification.calibrate_bundle``: the runtime's
 detection, rectification, quality gate, shortlist and verification of both orientations, the ``unknown_ids``
 cards out of the gallery), then, on the cards of each split's frames the runtime answers for (known cards only when
@@ -20,7 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import yaml
+from cardrec_edge.bundle import Bundle
 from cardrec_edge.matcher import decide
+from cardrec_edge.pipeline import Recognizer
 
 from cardrec.deploy.verification import calibrate, calibration_recognizer, frame_cards, rates, shortlists
 
@@ -45,6 +51,18 @@ def cosine_rates(rec, known, truth, unknown) -> dict:
             "unknown_reject": float(np.mean([c is None for c in u])) if u else None}
 
 
+def photo_answers(bundle_dir: Path, photos: Path) -> dict:
+    """Each photo through the shipped bundle: its cards' statuses (and ids, when identified)."""
+    rec = Recognizer(Bundle.load(bundle_dir), threads=1)
+    answers = {}
+    for p in sorted(photos.glob("*.jpg")):
+        cards = rec.identify_frame(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)).cards
+        answers[p.name] = [c.card_id or c.status for c in cards]
+    only_unknown = sum(bool(a) and all(x in ("unknown", "partial") for x in a) for a in answers.values())
+    return {"photos": answers, "unknown_or_partial": only_unknown,
+            "identified": sum(any(x not in ("unknown", "partial", "low_quality") for x in a) for a in answers.values())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bundle", type=Path, required=True, help="edge bundle directory (its full gallery)")
@@ -53,6 +71,8 @@ def main() -> None:
     ap.add_argument("--config", type=Path, default=REPO / "config.yaml", help="evaluate: and frames: settings")
     ap.add_argument("--curve", type=int, nargs="*", default=[10, 15, 25, 30, 40],
                     help="other min_inliers to measure each split at")
+    ap.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "photos",
+                    help="photos of cards outside the gallery, through the bundle as shipped (skipped if absent)")
     ap.add_argument("--json", type=Path, help="write the figures here too")
     args = ap.parse_args()
     cv2.setNumThreads(1)
@@ -67,6 +87,8 @@ def main() -> None:
         pairs = shortlists(rec, known), truth, shortlists(rec, unknown)
         out[split] = {"verified": rates(*pairs, t), "cosine_only": cosine_rates(rec, known, truth, unknown),
                       "by_min_inliers": [rates(*pairs, x) for x in args.curve]}
+    if args.photos.is_dir():
+        out["photos"] = photo_answers(args.bundle, args.photos)
     print(json.dumps(out, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
