@@ -34,6 +34,12 @@ wildcard_constraints:
     variant="teacher|stage1|stage2|fp32|int8|hef|phash",
 
 
+def half_the_cores():
+    """Threads of a short per-set job: process start-up and model loading are most of its time, so two such jobs
+    side by side finish sooner than one after the other with every core."""
+    return max(1, workflow.cores // 2)
+
+
 def canonical(value):
     """A copy with dict keys sorted: Snakemake compares params by their text, so YAML key order must not matter."""
     if isinstance(value, dict):
@@ -244,4 +250,5 @@ def get_bundle_inputs(wildcards):
         inputs["hef"] = "results/hailo/student.hef"
         inputs["hef_manifest"] = "results/hailo/manifest.json"
         inputs["hef_metrics"] = "results/evaluate/hef/metrics.json"  # the pairing the Pi runs, gated
+        inputs["hef_frame_gate"] = "results/hailo/frame_gate.json"  # the emulator held to FP32 on the frames' cards
     return inputs

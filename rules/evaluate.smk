@@ -16,7 +16,7 @@ rule evaluate:
         "logs/evaluate/{variant}.log",
     benchmark:
         "logs/evaluate/{variant}.benchmark.tsv"
-    threads: workflow.cores
+    threads: half_the_cores()
     conda:
         "../envs/cardrec.yaml"
     script:

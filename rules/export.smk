@@ -72,7 +72,6 @@ rule frame_gate:
         fp32="results/export/student_dynamic.onnx",
         int8="results/export/student_int8.onnx",
         gallery=shard_files(get_train_sets()),
-        queries=query_files(get_train_sets()),
         contract="results/preprocess/contract.json",
         frames="results/frames/test",  # every set's cards: a rule of its own, so a new set never remakes the model
     output:

@@ -65,6 +65,29 @@ rule hailo_emulate:
         "../scripts/hailo_step.py"
 
 
+rule hailo_frame_gate:
+    input:
+        har="results/hailo/model_quantized.har",
+        fp32="results/export/student_dynamic.onnx",
+        gallery=shard_files(get_train_sets()),
+        contract="results/preprocess/contract.json",
+        frames="results/frames/test",  # every set's cards: a rule of its own, so a new set never remakes the HEF
+    output:
+        report="results/hailo/frame_gate.json",
+    params:
+        hailo=get_config("hailo"),
+        gate=get_config("gate"),
+        unknown_fraction=get_config("evaluate/unknown_fraction"),
+    log:
+        "logs/hailo/hailo_frame_gate.log",
+    benchmark:
+        "logs/hailo/hailo_frame_gate.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/hailo_step.py"
+
+
 rule hailo_embed:
     input:
         har="results/hailo/model_quantized.har",

@@ -38,7 +38,7 @@ rule embed_gallery:
         "logs/embeddings/{model}/{set}.log",
     benchmark:
         "logs/embeddings/{model}/{set}.benchmark.tsv"
-    threads: workflow.cores
+    threads: half_the_cores()
     conda:
         "../envs/cardrec.yaml"
     script:

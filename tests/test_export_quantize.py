@@ -7,10 +7,12 @@ from cardrec_edge.runtime import OnnxEmbedder
 
 from cardrec.models.embed import TorchEmbedder
 from cardrec.export.onnx import ParityError, export_with_parity
-from cardrec.export.gate import QualityGateError, drift_report, enforce
+from cardrec.export.gate import QualityGateError, drift_report, enforce, frame_drift_report, frame_gate
 from cardrec.models.embedder import create_embedder, save_checkpoint
 from cardrec.export.quantize import quantize
 from cardrec.data.shards import EvalSet
+
+from .frame_support import gallery_shard, render_test_frames, smooth_faces
 
 C = Preprocess(height=64, width=48)
 
@@ -104,14 +106,6 @@ def test_gate_fails_on_top1_drop_with_the_figures(exported):
         enforce(bad, 0.0, 0.01, "INT8")
 
 
-def _smooth_faces(n: int, seed: int = 2) -> np.ndarray:
-    """Card faces with large structures (they survive the frames' blur and JPEG), 112x80."""
-    import cv2
-
-    small = np.random.default_rng(seed).integers(0, 255, (n, 7, 5, 3), dtype=np.uint8)
-    return np.stack([cv2.resize(s, (80, 112), interpolation=cv2.INTER_CUBIC) for s in small])
-
-
 def _tiny_embed(x: np.ndarray) -> np.ndarray:
     """A model-free embedder for letterboxed images: 8x6 mean colours, centred, unit norm."""
     v = x.reshape(len(x), 8, 8, 6, 8, 3).mean(axis=(2, 4)).reshape(len(x), -1)
@@ -119,20 +113,10 @@ def _tiny_embed(x: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def _frame_set(tmp_path, faces: np.ndarray, ids: list[str], unknown: set[str]):
-    from cardrec.data.frames import render_split
-    from cardrec.export.gate import FrameCrops
-
-    cfg = {"seed": 5, "size": [360, 480], "per_category": {"test": 3}, "categories": ["single", "upside_down", "multi"],
-           "unknown_share": 0.3, "jpeg_quality": 90, "max_corner_error": 0.03}
-    labels = render_split(faces, ids, unknown, cfg, "test", tmp_path / "frames")
-    return labels, FrameCrops.load(tmp_path / "frames", C)
-
-
 def test_frame_crops_are_the_cards_upright_at_their_true_corners(tmp_path):
-    faces = _smooth_faces(4)
+    faces = smooth_faces(4)
     ids = [f"s-{i}" for i in range(4)]
-    labels, frames = _frame_set(tmp_path, faces, ids, {"s-3"})
+    labels, frames = render_test_frames(tmp_path / "frames", faces, ids, {"s-3"}, C)
     cards = [c for f in labels["frames"] for c in f["cards"] if c["fully_visible"]]
     assert len(frames.expected) == len(cards) >= 9 and frames.crops.shape[1:] == (64, 48, 3)
     assert frames.expected == [c["expected"] for c in cards] and "unknown" in frames.expected
@@ -143,25 +127,37 @@ def test_frame_crops_are_the_cards_upright_at_their_true_corners(tmp_path):
 
 
 def test_gate_checks_the_cards_of_the_test_frames(tmp_path):
-    faces = _smooth_faces(6)
+    faces = smooth_faces(6)
     ids = [f"s-{i}" for i in range(6)]
-    _, frames = _frame_set(tmp_path, faces, ids, set())
+    _, frames = render_test_frames(tmp_path / "frames", faces, ids, set(), C)
     gallery = np.stack([C.letterbox(f) for f in faces])
-    rows = [{"card_id": i, "split": "test"} for i in ids]
-    data = EvalSet([{"id": i} for i in ids], gallery, rows, gallery.copy())
-    same = drift_report(_tiny_embed, _tiny_embed, data, 0.0, frames)
+    same = frame_drift_report(_tiny_embed, _tiny_embed, ids, gallery, 0.0, frames)
     assert same["frames_crops"] == same["frames_known"] == len(frames.expected)
     assert same["frames_top1_reference"] == 1.0 and same["frames_top1_drop"] == 0.0
     assert same["frames_mean_cosine"] == pytest.approx(1.0)
+    assert "mean_cosine" not in same  # the crops were gated where the model was made
     enforce(dict(same), 0.99, 0.0, "INT8")
 
-    def lost_on_frames(x):  # right on the rendered queries, wrong on what a camera frame gives the model
+    def lost_on_frames(x):  # right on the gallery, wrong on what a camera frame gives the model
         return np.roll(_tiny_embed(x), 1, axis=0) if x is frames.crops else _tiny_embed(x)
 
-    bad = drift_report(_tiny_embed, lost_on_frames, data, 0.0, frames)
-    assert bad["top1_drop"] == 0.0 and bad["frames_top1_drop"] > 0.5
+    bad = frame_drift_report(_tiny_embed, lost_on_frames, ids, gallery, 0.0, frames)
+    assert bad["frames_top1_drop"] > 0.5
     with pytest.raises(QualityGateError, match=r"cards of the test frames: .*> gate.max_top1_drop=0.05"):
         enforce(bad, 0.0, 0.05, "INT8")
+
+
+def test_frame_gate_reads_the_rule_inputs(tmp_path):
+    """rule frame_gate's call: the training sets' shards and the rendered frames directory."""
+    faces = smooth_faces(6)
+    ids = [f"s-{i}" for i in range(6)]
+    render_test_frames(tmp_path / "frames", faces, ids, set(), C)
+    shards = gallery_shard(tmp_path / "preprocess/s", faces, ids, C)
+    gate = {"min_cosine": 0.99, "max_top1_drop": 0.0}
+    report = frame_gate(_tiny_embed, _tiny_embed, shards, tmp_path / "frames", C, 0.0, gate, "INT8")
+    assert report["frames_top1_drop"] == 0.0 and report["gate_max_top1_drop"] == 0.0
+    with pytest.raises(QualityGateError, match="INT8 quality gate failed"):
+        frame_gate(_tiny_embed, lambda x: -_tiny_embed(x), shards, tmp_path / "frames", C, 0.0, gate, "INT8")
 
 
 def test_keep_float_leaves_the_matching_nodes_unquantised(exported, tmp_path):

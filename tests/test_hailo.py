@@ -307,6 +307,39 @@ def test_emulate_step_enforces_the_gate(dfc, tmp_path):
     assert not (tmp_path / "emulate.json").exists()
 
 
+@pytest.mark.parametrize("faithful", [True, False])
+def test_frame_gate_step_holds_the_emulator_to_fp32_on_the_frames_cards(dfc, tmp_path, faithful):
+    """Rule hailo_frame_gate: the emulated HEF against FP32 on the cards of the held-out test frames, cut as the
+    runtime cuts a detection; an emulator that drifts there stops the DAG with the figures."""
+    from cardrec_edge.runtime import OnnxEmbedder
+
+    from .frame_support import gallery_shard, render_test_frames, smooth_faces
+
+    onnx_path = _embedder_onnx(tmp_path / "student.onnx")
+    (tmp_path / "contract.json").write_text(json.dumps(CONTRACT.to_dict()))
+    faces, ids = smooth_faces(6), [f"s-{i}" for i in range(6)]
+    render_test_frames(tmp_path / "frames", faces, ids, set(), CONTRACT)
+    fp32 = OnnxEmbedder(onnx_path, CONTRACT)
+    if faithful:
+        dfc.emulator = staticmethod(lambda x: fp32.session.run(None, {"input": CONTRACT.normalize(x)})[0])
+    (tmp_path / "q.har").write_bytes(b"har")  # else the stand-in's emulator returns unrelated vectors
+    inp = {"har": str(tmp_path / "q.har"), "fp32": str(onnx_path), "frames": str(tmp_path / "frames"),
+           "gallery": gallery_shard(tmp_path / "preprocess/s", faces, ids, CONTRACT),
+           "contract": str(tmp_path / "contract.json")}
+    params = {"hailo": {}, "gate": {"min_cosine": 0.99, "max_top1_drop": 0.01}, "unknown_fraction": 0.0}
+    out = {"report": str(tmp_path / "frame_gate.json")}
+    if not faithful:
+        with pytest.raises(hailo_steps.StepError, match="Hailo emulator quality gate failed: .* cards of the test frames"):
+            hailo_steps.run_step("frame_gate", inp, out, params)
+        assert not (tmp_path / "frame_gate.json").exists()
+        return
+    hailo_steps.run_step("frame_gate", inp, out, params)
+    report = json.loads((tmp_path / "frame_gate.json").read_text())
+    assert report["frames_crops"] >= 9 and report["frames_mean_cosine"] == pytest.approx(1.0, abs=1e-5)
+    assert report["frames_top1_drop"] == 0.0 and report["gate_max_top1_drop"] == 0.01
+    assert _calls("infer_context")[0][1] == InferenceContext.SDK_QUANTIZED
+
+
 def test_optimize_rejects_calibration_of_wrong_size(runner, tmp_path):
     np.save(tmp_path / "calib.npy", np.zeros((2, 16, 16, 3), np.uint8))
     with pytest.raises(ValueError, match="contract"):

@@ -68,7 +68,7 @@ def test_edge_models_carry_the_contract_and_the_gate(tiny_run):
     int8 = json.loads((tiny_run / "results/evaluate/int8/metrics.json").read_text())
     assert q["top1_candidate"] == int8["top1"]  # the gate scores INT8 exactly as the evaluation does
     frames = json.loads((tiny_run / "results/export/frame_gate.json").read_text())  # rule frame_gate: test frames
-    assert frames["frames_crops"] > 0 and frames["top1_candidate"] == q["top1_candidate"]
+    assert frames["frames_crops"] > 0 and "top1_candidate" not in frames  # the crops are quantize_onnx's gate
     assert frames["gate_max_top1_drop"] == 1.0 and "frames_top1_drop" in frames
 
 

@@ -111,6 +111,11 @@ class EvalSet:
     @classmethod
     def load(cls, gallery_files: list[str], query_files: list[str]) -> "EvalSet":
         """From the shards' ``faces.npy`` and the query sets' ``images.npy`` paths (rule inputs)."""
-        cards = [c for f in gallery_files for c in json.loads((Path(f).parent / "cards.json").read_text())]
         rows, queries = load_queries([str(Path(f).parent) for f in query_files])
-        return cls(cards, np.concatenate([np.load(f) for f in gallery_files]), rows, queries)
+        return cls(*load_gallery(gallery_files), rows, queries)
+
+
+def load_gallery(gallery_files: list[str]) -> tuple[list[dict], np.ndarray]:
+    """The cards (each shard's ``cards.json``) and their letterboxed gallery images, from the shards' gallery files."""
+    cards = [c for f in gallery_files for c in json.loads((Path(f).parent / "cards.json").read_text())]
+    return cards, np.concatenate([np.load(f) for f in gallery_files])

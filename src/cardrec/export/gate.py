@@ -16,7 +16,7 @@ from cardrec_edge.pipeline import card_crop_size
 from cardrec_edge.preprocess import Preprocess
 
 from cardrec.evaluation.metrics import embedding_similarity, evaluate_similarity, unknown_ids
-from cardrec.data.shards import EvalSet
+from cardrec.data.shards import EvalSet, load_gallery
 from cardrec.errors import CardrecError
 
 log = logging.getLogger(__name__)
@@ -52,15 +52,21 @@ class FrameCrops:
                    expected)
 
 
-def _frame_drift(embs: dict[str, np.ndarray], galleries: dict[str, np.ndarray], card_ids: list[str],
-                 unknown: set[str], frames: FrameCrops) -> dict:
-    """Cosine(reference, candidate) on every frame crop; top-1 of the known cards against the gallery less the
-    held-out cards, as the frame evaluation's bundle has it."""
-    ids, gallery = np.asarray(card_ids), set(card_ids)
-    known = [i for i, e in enumerate(frames.expected) if e != "unknown" and e in gallery]
-    out: dict = {"frames_crops": len(frames.expected), "frames_known": len(known)}
-    for name, q in embs.items():
-        sims = q[known] @ galleries[name].T
+def frame_drift_report(reference: Embed, candidate: Embed, card_ids: list[str], gallery: np.ndarray,
+                       unknown_fraction: float, frames: FrameCrops) -> dict:
+    """Cosine(reference, candidate) on every card of the test frames; each model's top-1 of the known cards against
+    its own gallery less the held-out cards, as the frame evaluation's bundle has it (``frames_*`` keys; only
+    ``frames_crops`` when the frames show no fully visible card)."""
+    out: dict = {"frames_crops": len(frames.expected)}
+    if not len(frames.expected):
+        return out
+    ids, unknown = np.asarray(card_ids), unknown_ids(card_ids, unknown_fraction)
+    known = [i for i, e in enumerate(frames.expected) if e != "unknown" and e in set(card_ids)]
+    out["frames_known"] = len(known)
+    embs = {}
+    for name, fn in (("reference", reference), ("candidate", candidate)):
+        embs[name] = fn(frames.crops)
+        sims = embs[name][known] @ fn(gallery).T
         sims[:, np.isin(ids, list(unknown))] = -np.inf
         hits = ids[np.argmax(sims, axis=1)] == np.asarray(frames.expected)[known] if known else np.zeros(0, bool)
         out[f"frames_top1_{name}"] = float(hits.mean()) if known else None
@@ -70,10 +76,8 @@ def _frame_drift(embs: dict[str, np.ndarray], galleries: dict[str, np.ndarray], 
     return out
 
 
-def drift_report(reference: Embed, candidate: Embed, data: EvalSet, unknown_fraction: float,
-                 frames: FrameCrops | None = None) -> dict:
-    """Cosine(reference, candidate) on the test queries, and each model's top-1 against its own gallery; with
-    ``frames``, the same on the test frames' cards (``frames_*`` keys).
+def drift_report(reference: Embed, candidate: Embed, data: EvalSet, unknown_fraction: float) -> dict:
+    """Cosine(reference, candidate) on the test queries, and each model's top-1 against its own gallery.
 
     The gallery and the known/unknown split are those of rule ``evaluate``, so the figures match the
     evaluation summary.
@@ -82,29 +86,37 @@ def drift_report(reference: Embed, candidate: Embed, data: EvalSet, unknown_frac
     test = np.asarray([i for i, r in enumerate(rows) if r["split"] == "test"], int)
     unknown = unknown_ids(card_ids, unknown_fraction)
     out: dict = {"queries": int(len(test))}
-    embs, galleries, frame_embs = {}, {}, {}
+    embs = {}
     for name, fn in (("reference", reference), ("candidate", candidate)):
         g, q = fn(data.gallery), fn(data.queries)
-        embs[name], galleries[name] = q, g
+        embs[name] = q
         m = evaluate_similarity(embedding_similarity(g, q), card_ids, rows, unknown, 0.02, 1)
         out[f"top1_{name}"] = m["top1"]
-        if frames is not None and len(frames.expected):
-            frame_embs[name] = fn(frames.crops)
     cos = np.sum(embs["reference"][test] * embs["candidate"][test], axis=1)
     out.update({"mean_cosine": float(cos.mean()), "min_cosine": float(cos.min()),
                 "p05_cosine": float(np.percentile(cos, 5)),
                 "top1_drop": out["top1_reference"] - out["top1_candidate"]})
-    if frame_embs:
-        out.update(_frame_drift(frame_embs, galleries, card_ids, unknown, frames))
     return out
+
+
+def frame_gate(reference: Embed, candidate: Embed, gallery_files: list[str], frames_dir: str | Path,
+               contract: Preprocess, unknown_fraction: float, gate: dict, what: str) -> dict:
+    """The gate on the test frames' cards alone (rules ``frame_gate`` and ``hailo_frame_gate``: the frames show every
+    set's cards, so a new set re-checks the gate without remaking the model; the crops were gated where it was
+    made). Raises ``QualityGateError``."""
+    cards, gallery = load_gallery(gallery_files)
+    report = frame_drift_report(reference, candidate, [c["id"] for c in cards], gallery, unknown_fraction,
+                                FrameCrops.load(frames_dir, contract))
+    return enforce(report, gate["min_cosine"], gate["max_top1_drop"], what)
 
 
 def enforce(report: dict, min_cosine: float, max_top1_drop: float, what: str) -> dict:
     """Record the thresholds in ``report``; raise ``QualityGateError`` with the figures when either fails."""
     report.update({"gate_min_mean_cosine": min_cosine, "gate_max_top1_drop": max_top1_drop})
     log.info("%s gate %s", what, {k: v for k, v in report.items() if not isinstance(v, (list, dict))})
-    problems = []
-    sets = [("", f"{report['queries']} held-out queries")]
+    problems, sets = [], []
+    if "mean_cosine" in report:
+        sets.append(("", f"{report['queries']} held-out queries"))
     if "frames_mean_cosine" in report:
         sets.append(("frames_", f"{report['frames_crops']} cards of the test frames"))
     for key, name in sets:

@@ -83,6 +83,24 @@ def step_emulate(inputs: dict, outputs: dict, params: dict) -> None:
 
 
 @_step
+def step_frame_gate(inputs: dict, outputs: dict, params: dict) -> None:
+    """SDK_QUANTIZED emulation vs FP32 ONNX on the cards of the held-out test frames, cut as the runtime cuts a
+    detection: the same frame gate as INT8 (cardrec.export.gate.frame_gate)."""
+    from cardrec_edge.runtime import OnnxEmbedder
+
+    from cardrec.export.gate import QualityGateError, frame_gate
+
+    _, contract = _setup(inputs, params)
+    fp32 = OnnxEmbedder(inputs["fp32"], contract)
+    try:
+        report = frame_gate(fp32.embed_letterboxed, lambda x: dfc.emulate(inputs["har"], x), inputs["gallery"],
+                            inputs["frames"], contract, params["unknown_fraction"], params["gate"], "Hailo emulator")
+    except QualityGateError as e:
+        raise StepError(str(e)) from None
+    write_json(outputs["report"], report)
+
+
+@_step
 def step_embed(inputs: dict, outputs: dict, params: dict) -> None:
     """The gallery and the held-out queries embedded by the quantised HAR in the emulator (what the HEF computes,
     bit-exact): rule evaluate's ``hef`` variant scores these on the host."""
