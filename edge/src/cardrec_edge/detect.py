@@ -18,10 +18,14 @@
    that is clear plastic over the background (``holders.is_holder``), is a card in a sleeve/toploader/slab (the
    inner quad wins); any other quad inside a card is its border panel, art box or text box (the outer quad
    stays unless the inner one scores clearly better); the rest are taken largest first without overlap;
-5. each kept side is snapped to the nearest strong step of full-resolution colour profiles across it; a side that
-   is a sleeve's lit plastic rim moves in to the card's edge just inside it (``_out_of_sleeve``), and a side
-   fitted to a graded slab's label moves in across the plastic gap to the card (``_off_the_label``); corners are
+5. each kept side is snapped (twice) to the nearest strong step of full-resolution colour profiles across it; a
+   side that is a sleeve's lit plastic rim moves in to the card's edge just inside it (``_out_of_sleeve``), and a
+   side fitted to a graded slab's label moves in across the plastic gap to the card (``_off_the_label``); corners are
    clipped to the frame.
+
+A frame with no quad at all, and not itself card-shaped, is searched once more at half the resolution: a busy
+high-frequency print (fabric, a play mat) floods the edge map with its own edges, and averages out to flat colour
+at that scale.
 
 When no quad is found and the frame itself has a card's aspect (a tight phone shot), one ``full_frame``
 detection with the image corners is returned (not for a blank frame); it also replaces a lone large quad whose
@@ -154,18 +158,18 @@ def _long_axis(q: np.ndarray) -> np.ndarray:
 
 # --- edge maps -----------------------------------------------------------------------------------------------
 
-def _small_channels(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Grey and chroma (max - min of R, G, B), downscaled to a long side of about DETECT_LONG_SIDE:
+def _small_channels(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Grey and chroma (max - min of R, G, B), downscaled to a long side of about ``long_side``:
     2x INTER_AREA steps (OpenCV's fast path) on RGB, then INTER_LINEAR on the two single channels."""
     img = rgb
-    while max(img.shape[:2]) >= 2 * DETECT_LONG_SIDE:
+    while max(img.shape[:2]) >= 2 * long_side:
         h, w = img.shape[:2]
         img = cv2.resize(img[: h - h % 2, : w - w % 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
     r, g, b = cv2.split(img)
     grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
     h, w = img.shape[:2]
-    s = DETECT_LONG_SIDE / max(h, w)
+    s = long_side / max(h, w)
     if s < 0.87:
         size = (round(w * s), round(h * s))
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR)
@@ -496,11 +500,15 @@ def _step_lines(rgb: np.ndarray, q: np.ndarray, lo: float, hi: float, samples: i
 
 def _snap(rgb: np.ndarray, q: np.ndarray, radius: int) -> np.ndarray:
     """Each side of the ordered quad ``q`` (input pixels) onto the strong colour step nearest to it within
-    ``radius`` px (see ``_step_lines``); ``q`` itself when that moves a corner by more than 3 x ``radius``."""
-    new = _step_lines(rgb, q, -radius, radius)
-    if new is None or np.abs(new - q).max() > 3 * radius:
-        return q
-    return new
+    ``radius`` px (see ``_step_lines``), twice: a side tilted off the card's edge is partly corrected by the first
+    pass (its far end lies beyond ``radius``) and finished by the second. A pass that moves a corner by more than
+    3 x ``radius`` is not taken."""
+    for _ in range(2):
+        new = _step_lines(rgb, q, -radius, radius)
+        if new is None or np.abs(new - q).max() > 3 * radius:
+            break
+        q = new
+    return q
 
 
 def _inside(q: np.ndarray, shape: tuple[int, ...], margin: float) -> bool:
@@ -594,24 +602,11 @@ def _full_frame(rgb: np.ndarray, tol: float) -> Detection | None:
     return Detection(q, FULL_FRAME_SCORE * (1 - 0.5 * err / max(tol, 1e-6)), True)
 
 
-def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.2,
-               min_area_fraction: float = 0.008, detector: Detector | None = None) -> list[Detection]:
-    """Card quads in an RGB uint8 frame, largest first and non-overlapping.
-
-    Args:
-        rgb: (H, W, 3) uint8 RGB frame.
-        max_cards: at most this many detections.
-        aspect_tolerance: accepted relative deviation of a quad's short/long side ratio from 63/88.
-        min_area_fraction: smallest card area as a fraction of the frame area.
-        detector: optional ``rgb -> list[Detection]`` (e.g. a learned model) used instead of the contour
-            search; its detections are sorted by area and truncated to ``max_cards``.
-    """
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}")
-    if detector is not None:
-        return sorted(detector(rgb), key=lambda d: -d.area)[:max_cards]
+def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: float,
+            min_area_fraction: float) -> list[Detection]:
+    """Steps 1-5 of the module docstring on the frame downscaled to ``long_side``."""
     h, w = rgb.shape[:2]
-    grey, chroma = _small_channels(rgb)
+    grey, chroma = _small_channels(rgb, long_side)
     sh, sw = grey.shape
     edges = cv2.bitwise_or(_edge_map(grey, 40.0), _edge_map(chroma, 80.0))
     min_area = min_area_fraction * sh * sw
@@ -647,7 +642,30 @@ def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.
         corners = np.clip(order_corners(_off_the_label(rgb, _out_of_sleeve(rgb, _snap(rgb, full_q, radius)),
                                                       aspect_tolerance)), 0, np.float32([w - 1, h - 1]))  # in the frame
         dets.append(Detection(corners, float(np.clip(score, 0, 1)), False))
+    return dets
+
+
+def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.2,
+               min_area_fraction: float = 0.008, detector: Detector | None = None) -> list[Detection]:
+    """Card quads in an RGB uint8 frame, largest first and non-overlapping.
+
+    Args:
+        rgb: (H, W, 3) uint8 RGB frame.
+        max_cards: at most this many detections.
+        aspect_tolerance: accepted relative deviation of a quad's short/long side ratio from 63/88.
+        min_area_fraction: smallest card area as a fraction of the frame area.
+        detector: optional ``rgb -> list[Detection]`` (e.g. a learned model) used instead of the contour
+            search; its detections are sorted by area and truncated to ``max_cards``.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}")
+    if detector is not None:
+        return sorted(detector(rgb), key=lambda d: -d.area)[:max_cards]
+    h, w = rgb.shape[:2]
+    dets = _search(rgb, DETECT_LONG_SIDE, max_cards, aspect_tolerance, min_area_fraction)
     ff = _full_frame(rgb, aspect_tolerance)
+    if not dets and ff is None:                         # a busy print (fabric, play mat) can hide every outline:
+        dets = _search(rgb, DETECT_LONG_SIDE // 2, max_cards, aspect_tolerance, min_area_fraction)  # it blurs out
     if ff is not None and _partial_outline(dets, h * w, ff):
         return [ff]
     return dets if dets or ff is None else [ff]
