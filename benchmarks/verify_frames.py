@@ -13,7 +13,7 @@ cards out of the gallery), then, on the cards of each split's frames the runtime
 detected, corners within ``frames.max_corner_error``), at the calibrated ``min_inliers``: known cards identified
 correctly, falsely rejected, misidentified, and unknown cards rejected (and at the ``--curve`` thresholds); beside
 them the cosine threshold alone on the same cards (what a bundle whose verification is disabled answers). Settings
-from config.yaml's ``evaluate`` and ``frames`` sections.
+from config.yaml's ``evaluate`` and ``frames`` sections, with the run's overlays (``--config``).
 """
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 from cardrec_edge.bundle import Bundle
 from cardrec_edge.matcher import decide
 from cardrec_edge.pipeline import Recognizer
 
+from cardrec.config import load_config
 from cardrec.deploy.verification import calibrate, calibration_recognizer, frame_cards, rates, shortlists
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +68,9 @@ def main() -> None:
     ap.add_argument("--bundle", type=Path, required=True, help="edge bundle directory (its full gallery)")
     ap.add_argument("--val", type=Path, required=True, help="val frames (rule render_frames)")
     ap.add_argument("--test", type=Path, required=True, help="test frames (rule render_frames)")
-    ap.add_argument("--config", type=Path, default=REPO / "config.yaml", help="evaluate: and frames: settings")
+    ap.add_argument("--config", action="append", default=[], metavar="FILE",
+                    help="config overlay(s) on config.yaml for the evaluate: and frames: settings, as snakemake "
+                    "--configfile (repeatable; the run's own, e.g. config/real.yaml)")
     ap.add_argument("--curve", type=int, nargs="*", default=[10, 15, 25, 30, 40],
                     help="other min_inliers to measure each split at")
     ap.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "photos",
@@ -76,7 +78,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="write the figures here too")
     args = ap.parse_args()
     cv2.setNumThreads(1)
-    cfg = yaml.safe_load(args.config.read_text())
+    cfg = load_config(REPO, args.config)
     ev, tol = cfg["evaluate"], cfg["frames"]["max_corner_error"]
     rec = calibration_recognizer(args.bundle, ev["unknown_fraction"])
     cards = {split: frame_cards(rec, d, tol) for split, d in (("val", args.val), ("test", args.test))}
