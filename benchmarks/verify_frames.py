@@ -26,6 +26,7 @@ import numpy as np
 from cardrec_edge.bundle import Bundle
 from cardrec_edge.matcher import decide
 from cardrec_edge.pipeline import Recognizer
+from cardrec_edge.sources import load_image
 
 from cardrec.config import load_config
 from cardrec.deploy.verification import calibrate, calibration_recognizer, frame_cards, rates, shortlists
@@ -56,7 +57,7 @@ def photo_answers(bundle_dir: Path, photos: Path) -> dict:
     rec = Recognizer(Bundle.load(bundle_dir), threads=1)
     answers = {}
     for p in sorted(photos.glob("*.jpg")):
-        cards = rec.identify_frame(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)).cards
+        cards = rec.identify_frame(load_image(p)).cards
         answers[p.name] = [c.card_id or c.status for c in cards]
     only_unknown = sum(bool(a) and all(x in ("unknown", "partial") for x in a) for a in answers.values())
     return {"photos": answers, "unknown_or_partial": only_unknown,

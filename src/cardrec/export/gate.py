@@ -60,8 +60,8 @@ def frame_drift_report(reference: Embed, candidate: Embed, card_ids: list[str], 
     out: dict = {"frames_crops": len(frames.expected)}
     if not len(frames.expected):
         return out
-    ids, unknown = np.asarray(card_ids), unknown_ids(card_ids, unknown_fraction)
-    known = [i for i, e in enumerate(frames.expected) if e != "unknown" and e in set(card_ids)]
+    ids, unknown, in_gallery = np.asarray(card_ids), unknown_ids(card_ids, unknown_fraction), set(card_ids)
+    known = [i for i, e in enumerate(frames.expected) if e != "unknown" and e in in_gallery]
     out["frames_known"] = len(known)
     embs = {}
     for name, fn in (("reference", reference), ("candidate", candidate)):
