@@ -23,9 +23,11 @@
    side fitted to a graded slab's label moves in across the plastic gap to the card (``_off_the_label``); corners are
    clipped to the frame.
 
-A frame with no quad at all, and not itself card-shaped, is searched once more at half the resolution: a busy
-high-frequency print (fabric, a play mat) floods the edge map with its own edges, and averages out to flat colour
-at that scale.
+A camera frame (1280x720: halved once) is searched at ``DETECT_LONG_SIDE``; a card-shaped frame (a tight shot, the
+card large in it) at the coarser ``TIGHT_LONG_SIDE``, where the print's texture does not make quads of its own. A
+frame that is not card-shaped and has no quad scoring WEAK_SCORE or more is searched once more at
+``RETRY_LONG_SIDE``: a busy high-frequency print (fabric, a play mat) floods the edge map with its own edges (only the
+card's art box may be found), and averages out to flat colour at that scale (``_merge_retry``).
 
 When no quad is found and the frame itself has a card's aspect (a tight phone shot), one ``full_frame``
 detection with the image corners is returned (not for a blank frame); it also replaces a lone large quad whose
@@ -43,9 +45,13 @@ import numpy as np
 from .holders import is_holder
 
 CARD_ASPECT = 63 / 88
-DETECT_LONG_SIDE = 480      # long side (px) of the downscaled frame the search runs on
+DETECT_LONG_SIDE = 640      # long side (px) of the downscaled frame the search runs on (a 1280x720 frame: halved) ...
+TIGHT_LONG_SIDE = 480       # ... of a card-shaped frame (a tight shot: the card is large, its print texture too) ...
+RETRY_LONG_SIDE = 240       # ... and of a frame searched again when nothing was found (a busy print blurs out)
 FULL_FRAME_SCORE = 0.5      # score of the full-frame fallback (a prior, not a measurement)
 MIN_SCORE = 0.45            # quads scoring below this are dropped
+WEAK_SCORE = 0.6            # a frame whose quads all score below this is searched again at RETRY_LONG_SIDE
+ART_BOX = 0.6               # a quad under this share of a card's area inside it is part of its print
 MIN_SIDE_SUPPORT = 0.2      # net edge coverage every side needs (0..1)
 BLUR = 5                    # Gaussian kernel before Sobel/Canny (0: none)
 EDGE_K = 3.0                # Canny high threshold = EDGE_K x median Sobel magnitude ...
@@ -662,13 +668,28 @@ def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.
     if detector is not None:
         return sorted(detector(rgb), key=lambda d: -d.area)[:max_cards]
     h, w = rgb.shape[:2]
-    dets = _search(rgb, DETECT_LONG_SIDE, max_cards, aspect_tolerance, min_area_fraction)
     ff = _full_frame(rgb, aspect_tolerance)
-    if not dets and ff is None:                         # a busy print (fabric, play mat) can hide every outline:
-        dets = _search(rgb, DETECT_LONG_SIDE // 2, max_cards, aspect_tolerance, min_area_fraction)  # it blurs out
+    dets = _search(rgb, DETECT_LONG_SIDE if ff is None else TIGHT_LONG_SIDE, max_cards, aspect_tolerance,
+                   min_area_fraction)
+    if ff is None and all(d.score < WEAK_SCORE for d in dets):   # a busy print (fabric, play mat) can hide every
+        again = _search(rgb, RETRY_LONG_SIDE, max_cards, aspect_tolerance, min_area_fraction)  # outline: it blurs out
+        dets = _merge_retry(dets, again, max_cards)
     if ff is not None and _partial_outline(dets, h * w, ff):
         return [ff]
     return dets if dets or ff is None else [ff]
+
+
+def _merge_retry(first: list[Detection], again: list[Detection], max_cards: int) -> list[Detection]:
+    """The coarse search's quads added to the first search's: one containing a first quad much smaller than itself
+    replaces it (that was the card's art or text box), one overlapping a first quad otherwise is dropped (a card in
+    a holder: the holder's outline contains the card)."""
+    out = list(first)
+    for a in again:
+        inside = [d for d in out if _overlap(a.corners, d.corners) >= 0.85 * d.area and d.area < ART_BOX * a.area]
+        rest = [d for d in out if d not in inside]
+        if not any(_overlap(a.corners, d.corners) > 0 for d in rest):
+            out = rest + [a]
+    return sorted(out, key=lambda d: -d.area)[:max_cards]
 
 
 def _score(q: np.ndarray, support: float, tol: float) -> float:
