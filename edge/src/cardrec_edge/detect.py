@@ -63,7 +63,8 @@ TIGHT_SHOT_AREA = 0.5       # a lone quad above this fraction of a card-shaped f
 OPEN_AREA = 0.02            # the opening that frees a card's outline from clutter is sized for a card this large
 MAX_ROUGH = 40              # at most this many rough quads are refined per frame (largest first)
 HOLDER_MARGIN = 0.008      # a holder's margin is at least this x the card's size (sqrt of its area) on every side
-RIM = 0.1                   # a lit plastic edge is this much (relative) brighter than both its sides
+RIM = 4.0                   # a lit plastic edge is this many grey levels brighter than both its sides (the plastic's
+                            # haze lifts the margin inside it: a relative margin missed real cards' sleeves)
 LABEL_ASPECT = 0.025         # a quad this far from a card's aspect may include a slab's label gap ...
 LABEL_BAND = 0.35            # ... if the band is this close (relative) to the plastic outside the other sides
 SLEEVE_MARGIN = (0.015, 0.07)  # a sleeve's margin, past its rim, x the card's short side
@@ -525,7 +526,7 @@ def _inside(q: np.ndarray, shape: tuple[int, ...], margin: float) -> bool:
 
 def _lit_rims(rgb: np.ndarray, q: np.ndarray, samples: int = 24) -> np.ndarray:
     """Which sides of the ordered quad ``q`` are a lit plastic edge: a bright ridge within 2 px inside the
-    outline, RIM (relative) above both the level 3 px outside and 4 px inside it (median grey profile across the
+    outline, RIM grey levels above both the level 3 px outside and 4 px inside it (median grey profile across the
     side); a card's printed border is wider than that. A (4,) bool mask."""
     ds = np.arange(3.0, -5.0, -1.0)                                             # +3 (outside) ... -4 (inside)
     p0 = q.astype(np.float64)
@@ -538,7 +539,7 @@ def _lit_rims(rgb: np.ndarray, q: np.ndarray, samples: int = 24) -> np.ndarray:
                   borderMode=cv2.BORDER_REPLICATE).astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
     v = np.median(v.reshape(4, samples, len(ds)), axis=1)
     peak = v[:, 3:6].max(1)                                                     # 0 ... -2 px
-    return peak - np.maximum(v[:, 0], v[:, -1]) >= np.maximum(4.0, RIM * peak)
+    return peak - np.maximum(v[:, 0], v[:, -1]) >= RIM
 
 
 def _side_colours(rgb: np.ndarray, q: np.ndarray, offset: float, samples: int = 24) -> np.ndarray:
