@@ -4,7 +4,7 @@
 
 1. downscale (2x INTER_AREA steps to a long side below 2x ``DETECT_LONG_SIDE``, then INTER_LINEAR to it); Canny
    on the grey and on a chroma channel (max - min of R, G, B: a silver border on a coloured mat of equal grey),
-   thresholds from the median Sobel magnitude;
+   thresholds from the median Sobel magnitude (their floors lower in a dim frame, whose card edges are dim too);
 2. every contour (``RETR_LIST``: cards inside toploaders/slabs and several cards are all seen) -> convex hull ->
    4-gon (``approxPolyDP`` while it fits the hull, else ``minAreaRect``). For a concave loop (clutter touching the
    outline: wood grain, a cable) also the hull of the filled loop after a morphological opening;
@@ -56,6 +56,8 @@ MIN_SIDE_SUPPORT = 0.2      # net edge coverage every side needs (0..1)
 BLUR = 5                    # Gaussian kernel before Sobel/Canny (0: none)
 EDGE_K = 3.0                # Canny high threshold = EDGE_K x median Sobel magnitude ...
 EDGE_CAP = 150.0            # ... clipped to [floor, EDGE_CAP]; the low one is 0.4 x the high one
+DIM_LEVEL = 60.0            # in a frame darker than this mean grey level the floors scale with its brightness ...
+DIM_GAIN_MIN = 0.3          # ... down to this share of themselves
 STRONG_LINE = 0.6           # a side's candidate lines: those with >= this fraction of the best line's pixels
 STRONG_OUTLINE = 0.85       # a fitted quad scoring this much is not re-fitted from near copies inside it
 CLEARLY_BETTER = 0.15       # score margin for a nested near-identical quad to replace the outer one
@@ -615,7 +617,8 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
     h, w = rgb.shape[:2]
     grey, chroma = _small_channels(rgb, long_side)
     sh, sw = grey.shape
-    edges = cv2.bitwise_or(_edge_map(grey, 40.0), _edge_map(chroma, 80.0))
+    gain = float(np.clip(cv2.mean(grey)[0] / DIM_LEVEL, DIM_GAIN_MIN, 1.0))  # a dim frame's edges are dim too
+    edges = cv2.bitwise_or(_edge_map(grey, 40.0 * gain), _edge_map(chroma, 80.0 * gain))
     min_area = min_area_fraction * sh * sw
     cands: list[tuple[np.ndarray, float]] = []
     supports: list[float] = []
