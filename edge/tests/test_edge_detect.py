@@ -113,15 +113,41 @@ def test_every_card_of_a_multi_card_scene_is_found(faces, seed):
     assert len(dets) == len(scene.corners)
 
 
+def one_card_scene_error(faces: list[np.ndarray], category: str, seed: int) -> float:
+    """Corner error (share of the diagonal) of the best detection in a one-card scene of rule render_frames'
+    ``category``, drawn with ``seed``, at 1280x720."""
+    spec = replace(CATEGORIES[category], cards=(1, 1))
+    frame = render_frame([f[..., :3] for f in faces], lambda r: int(r.integers(len(faces))), spec,
+                         np.random.default_rng(seed), (720, 1280))
+    return best_error(find_cards(frame.rgb), np.float32(frame.cards[0]["corners"]))
+
+
 @needs_cards
 @pytest.mark.parametrize("seed", [17, 29])
 def test_card_on_a_busy_print_is_found(faces, seed):
     """Held-out-frame scenes (rule render_frames' busy_background) whose print floods the edge map at the search's
-    resolution: no quad there (checked when these seeds were picked), the card found at half the resolution."""
-    spec = replace(CATEGORIES["busy_background"], cards=(1, 1))
-    frame = render_frame([f[..., :3] for f in faces], lambda r: int(r.integers(len(faces))), spec,
-                         np.random.default_rng(seed), (720, 1280))
-    err = best_error(find_cards(frame.rgb), np.float32(frame.cards[0]["corners"]))
+    resolution: no quad there, or only the card's weak art box (seed 17 at 640 px), and the card is found by the
+    coarse retry (missed without it)."""
+    err = one_card_scene_error(faces, "busy_background", seed)
+    assert err <= MAX_CORNER_ERROR, f"seed {seed}: corner error {err:.3f} of the diagonal"
+
+
+@needs_cards
+@pytest.mark.parametrize("seed", [6, 28, 33])
+def test_card_in_dim_light_is_found(faces, seed):
+    """Held-out-frame scenes (rule render_frames' dim: exposure 0.2-0.45, heavy noise) whose card edges fall below
+    the Canny floors of a normally lit frame: the floors scale with the frame's brightness (missed without)."""
+    err = one_card_scene_error(faces, "dim", seed)
+    assert err <= MAX_CORNER_ERROR, f"seed {seed}: corner error {err:.3f} of the diagonal"
+
+
+@needs_cards
+@pytest.mark.parametrize("seed", [26, 100])
+def test_real_card_in_a_sleeve_is_cut_inside_its_rim(faces, seed):
+    """rule render_frames' sleeve scenes with sv1 faces: the sleeve's plastic haze lifts the margin inside its lit
+    rim to within 10 % of the rim's brightness; the rim (4 grey levels above both sides) is still seen and the card
+    inside it reported, not the sleeve (over 3 % of the diagonal off with the former 10 % margin)."""
+    err = one_card_scene_error(faces, "sleeve", seed)
     assert err <= MAX_CORNER_ERROR, f"seed {seed}: corner error {err:.3f} of the diagonal"
 
 
