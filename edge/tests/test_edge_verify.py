@@ -115,6 +115,26 @@ def test_held_out_sv1_cards_are_rejected(rec):
     assert answers and np.mean([c.card_id is None for c in answers]) >= 0.95
 
 
+def test_low_quality_cards_are_identified_only_when_verified(bundle_dir):
+    """With verification the quality gate does not stop matching: a card below it (here every card: min_blur
+    1e9) is identified when it verifies, its quality reasons kept; one that does not verify (a held-out card) is
+    reported low_quality, never unknown or a guess. Without verification a low-quality card is not matched."""
+    strict = Recognizer(Bundle.load(bundle_dir), threads=1, min_blur=1e9)
+    known = [(cid, c) for cid, rgb in frames(GALLERY, 10, seed=300) for c in strict.identify_frame(rgb).cards]
+    assert all(not c.quality["ok"] for _, c in known)
+    assert sum(c.card_id == cid and c.status == "identified" for cid, c in known) >= 9, \
+        [(cid, c.status, c.card_id) for cid, c in known]
+    assert all(c.card_id in (None, cid) for cid, c in known)
+    held_out = [c for _, rgb in frames(UNKNOWN, 10, seed=400) for c in strict.identify_frame(rgb).cards]
+    assert held_out and all(c.status in ("low_quality", "partial") and c.card_id is None for c in held_out), \
+        [(c.status, c.card_id) for c in held_out]
+    cosine = cosine_only(bundle_dir)
+    cosine.min_blur = 1e9
+    _, rgb = next(frames(GALLERY, 1, seed=300))
+    card = cosine.identify_frame(rgb).cards[0]
+    assert card.status == "low_quality" and card.score is None and not card.candidates
+
+
 @pytest.mark.skipif(not PHOTOS.is_dir(), reason="needs ../shared/data/photos")
 def test_real_photos_of_other_cards_are_unknown_or_partial(rec):
     photos = sorted(PHOTOS.glob("*.jpg"))

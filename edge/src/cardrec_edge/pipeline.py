@@ -3,7 +3,9 @@
 With ``verify`` in the bundle manifest the embedding only shortlists: geometric verification (``verify``) decides
 identified vs unknown. A card touching the frame border without filling the frame may be cut by it: it is
 reported ``partial`` unless verification maps its corners onto its reference's (without verification it is not
-matched at all). The whole-frame fallback is never identified unless verified.
+matched at all). The whole-frame fallback is never identified unless verified, and neither is a card below the
+quality gate (blur, glare): it is matched only with verification, and reported ``low_quality`` when it does not
+verify.
 
 One ``Recognizer`` serves the CLI, the stream watcher and the HTTP server; every stage is timed.
 """
@@ -111,7 +113,8 @@ class Recognizer:
         backend: ``auto`` (HEF on a Hailo device when the bundle has one, else ONNX), ``onnx`` or ``hailo``.
         threads: onnxruntime intra-op threads (default: all cores).
         exact: exact numpy search instead of the bundle's HNSW index.
-        min_blur, max_glare: quality gate (see ``cardrec_edge.quality``).
+        min_blur, max_glare: quality gate (see ``cardrec_edge.quality``): a card below it is not matched on cosine
+            alone; with verification it is matched and identified only if it verifies, else ``low_quality``.
         retry_margin: when the best score is below ``threshold + retry_margin``, the crop turned by 180°
             is tried too and the better match kept (detection cannot tell upright from upside down). With
             verification, the turned crop's shortlist is verified when the upright one does not verify
@@ -212,6 +215,8 @@ class Recognizer:
             else:  # cosine alone; the whole-frame fallback is a guess that only verification could confirm
                 known = decide(best["score"], self.bundle.threshold) and not (det.full_frame and in_frame)
             res.status, res.card_id = ("identified", best["card_id"]) if known else ("unknown", None)
+            if not known and not quality.ok:
+                res.status = "low_quality"
             if partial and not known:
                 res.status = "partial"
         return res
@@ -229,11 +234,12 @@ class Recognizer:
         return [Located(*row) for row in zip(dets, crops, views, qualities, partial)]
 
     def matchable(self, card: Located) -> bool:
-        """Low-quality crops are reported, not matched; partial cards are matched only to be verified."""
-        return card.quality.ok and (self.verifier is not None or not card.partial)
+        """With verification every card is matched (a low-quality or partial one is identified only if it verifies);
+        without it, low-quality and partial cards are reported, not matched."""
+        return self.verifier is not None or (card.quality.ok and not card.partial)
 
     def identify_frame(self, rgb: np.ndarray) -> FrameResult:
-        """All cards in an RGB frame; low-quality crops are reported, not matched."""
+        """All cards in an RGB frame (see ``matchable`` for which are matched)."""
         timer = _Timer()
         found = self.locate(rgb, timer)
         good = [c for c in found if self.matchable(c)]
