@@ -296,6 +296,20 @@ def test_threshold_pick_is_the_most_lenient_meeting_both_targets():
     assert strict["min_inliers"] == 40 and strict["false_reject"] == 0.1  # both cannot be met: the FRR bound wins
 
 
+def test_cards_the_embedding_did_not_shortlist_do_not_count_against_verification():
+    """A known card whose true id is not among the checked candidates cannot be identified at any threshold (cosine
+    alone would give it a wrong id): the false-rejection target counts the shortlisted known cards only, so two
+    such cards in 12 neither raise the threshold nor switch verification off."""
+    def pair(card, n):
+        return (rerank([{"card_id": card, "score": 0.9}], [n]), rerank([{"card_id": card, "score": 0.8}], [0]))
+
+    known = [pair("k", n) for n in (30, 40, 50, 60, 70, 80, 90, 100, 110, 120)] + [pair("v", 0), pair("w", 9)]
+    unknown = [pair("x", n) for n in (0, 3, 7, 9, 12)]
+    got = pick_min_inliers(known, ["k"] * 12, unknown, max_false_reject=0.05, min_unknown_reject=0.98)
+    assert got["min_inliers"] == 13 and got["false_reject_shortlisted"] == 0.0 and got["known_shortlisted"] == 10
+    assert got["false_reject"] == pytest.approx(2 / 12)
+
+
 def test_bundle_calibration_from_val_frames(bundle_dir, tmp_path):
     """What rule edge_bundle runs: the val frames of ``render_frames`` (``unknown_ids`` held out of the gallery)
     through the runtime's own path; the threshold in the manifest reproduces the runtime's answers on them."""
@@ -314,7 +328,7 @@ def test_bundle_calibration_from_val_frames(bundle_dir, tmp_path):
     assert 0 < cal["known"] <= sum(c["expected"] != "unknown" for c in truth)
     assert 0 < cal["unknown"] <= sum(c["expected"] == "unknown" for c in truth)
     assert cal["known_correct"] + cal["false_reject"] + cal["misidentified"] == pytest.approx(1.0)
-    assert v["enabled"] == (cal["false_reject"] <= 0.05)
+    assert v["enabled"] == (cal["false_reject_shortlisted"] <= 0.05)
     # the runtime at the calibrated threshold answers the same on the cards calibration counted
     rec = calibration_recognizer(bundle_dir, 0.1, VerifyConfig.from_dict(v))
     known, expected, unknown = frame_cards(rec, tmp_path / "val", 0.03)

@@ -7,8 +7,8 @@ at its own size), the quality gate, embedding, shortlist and verification of bot
 counts only when it was detected (corners within ``max_corner_error``: detection is scored separately), an unknown
 card whenever the runtime answers for it. ``choose_orientation`` then decides at every candidate threshold exactly
 as the runtime does. The threshold kept is the smallest that rejects at least ``min_unknown_reject`` of the unknown
-cards while falsely rejecting at most ``max_false_reject`` of the known ones (the most lenient threshold meeting
-both targets); when none meets both, the largest within the false-rejection target. The rates measured at it are
+cards while falsely rejecting at most ``max_false_reject`` of the known ones whose true card it checked (the most
+lenient threshold meeting both targets); when none meets both, the largest within the false-rejection target. The rates measured at it are
 recorded beside it in the bundle manifest.
 """
 from __future__ import annotations
@@ -64,12 +64,22 @@ def decisions(pairs, min_inliers: int, margin: float = TIE_MARGIN) -> list[tuple
     return out
 
 
+def shortlisted(pair, card_id: str) -> bool:
+    """Whether ``card_id`` is among the candidates verification checked, upright or turned."""
+    return any(c["card_id"] == card_id and c.get("inliers") is not None for side in pair for c in side)
+
+
 def rates(known_pairs, truth: list[str], unknown_pairs, t: int, margin: float = TIE_MARGIN) -> dict:
+    """The decisions' rates at ``min_inliers`` ``t``. ``false_reject_shortlisted``: of the known cards whose true
+    card verification checked, the share it rejects (the rejections the threshold causes; a card the embedding
+    did not shortlist cannot be identified whatever the threshold, and would be a wrong id on cosine alone)."""
     k = decisions(known_pairs, t, margin)
     u = decisions(unknown_pairs, t, margin)
-    return {"min_inliers": t, "known": len(k), "unknown": len(u),
+    listed = [c is None for (c, _), pair, g in zip(k, known_pairs, truth) if shortlisted(pair, g)]
+    return {"min_inliers": t, "known": len(k), "unknown": len(u), "known_shortlisted": len(listed),
             "known_correct": float(np.mean([c == g for (c, _), g in zip(k, truth)])) if k else None,
             "false_reject": float(np.mean([c is None for c, _ in k])) if k else None,
+            "false_reject_shortlisted": float(np.mean(listed)) if listed else None,
             "misidentified": float(np.mean([c is not None and c != g for (c, _), g in zip(k, truth)])) if k else None,
             "unknown_reject": float(np.mean([c is None for c, _ in u])) if u else None}
 
@@ -80,7 +90,7 @@ def pick_min_inliers(known_pairs, truth: list[str], unknown_pairs, max_false_rej
     with its rates on known and unknown crops (see the module docstring)."""
     top = max([best_inliers(p) for pair in known_pairs for p in pair] + [floor])
     within = [r for r in (rates(known_pairs, truth, unknown_pairs, t, margin) for t in range(floor, top + 2))
-              if r["false_reject"] is None or r["false_reject"] <= max_false_reject]
+              if r["false_reject_shortlisted"] is None or r["false_reject_shortlisted"] <= max_false_reject]
     if not within:
         return rates(known_pairs, truth, unknown_pairs, floor, margin)
     both = [r for r in within if r["unknown_reject"] is not None and r["unknown_reject"] >= min_unknown_reject]
@@ -91,12 +101,14 @@ def calibrate(rec: Recognizer, known: list[Located], truth: list[str], unknown: 
               max_false_reject: float, min_unknown_reject: float = 0.98) -> dict:
     """``manifest["verify"]``: the recognizer's verification settings with the calibrated ``min_inliers`` and
     the rates measured at it (``calibration``) on located cards (``Recognizer.locate``). ``enabled`` is false when
-    even the most lenient threshold rejects more than ``max_false_reject`` of the known cards (crops too small for
-    local features): the runtime then decides on the cosine threshold alone rather than rejecting known cards."""
+    even the most lenient threshold rejects more than ``max_false_reject`` of the known cards verification checked
+    (crops too small for local features): the runtime then decides on the cosine threshold alone rather than
+    rejecting known cards. Known cards the embedding did not shortlist do not count against verification: cosine
+    alone would give them a wrong id."""
     cfg = rec.verifier.cfg
     chosen = pick_min_inliers(shortlists(rec, known), truth, shortlists(rec, unknown), max_false_reject,
                               min_unknown_reject, margin=cfg.tie_margin)
-    enabled = chosen["false_reject"] is not None and chosen["false_reject"] <= max_false_reject
+    enabled = chosen["false_reject_shortlisted"] is not None and chosen["false_reject_shortlisted"] <= max_false_reject
     return {**cfg.to_dict(), "enabled": enabled, "min_inliers": chosen["min_inliers"], "reference": "thumbnails",
             "calibration": {**chosen, "max_false_reject": max_false_reject, "min_unknown_reject": min_unknown_reject}}
 
