@@ -47,7 +47,7 @@ from .holders import is_holder
 CARD_ASPECT = 63 / 88
 DETECT_LONG_SIDE = 640      # long side (px) of the downscaled frame the search runs on (a 1280x720 frame: halved) ...
 TIGHT_LONG_SIDE = 480       # ... of a card-shaped frame (a tight shot: the card is large, its print texture too) ...
-RETRY_LONG_SIDE = 240       # ... and of a frame searched again when nothing was found (a busy print blurs out)
+RETRY_LONG_SIDE = 240       # ... and of a frame searched again when no quad is strong (a busy print blurs out)
 FULL_FRAME_SCORE = 0.5      # score of the full-frame fallback (a prior, not a measurement)
 MIN_SCORE = 0.45            # quads scoring below this are dropped
 WEAK_SCORE = 0.6            # a frame whose quads all score below this is searched again at RETRY_LONG_SIDE
