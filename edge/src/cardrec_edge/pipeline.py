@@ -203,8 +203,10 @@ class Recognizer:
                 in_frame: bool = False) -> CardResult:
         q = {"blur": round(quality.blur, 2), "glare": round(quality.glare, 4), "ok": quality.ok,
              "reasons": list(quality.reasons)}
+        # a card not identified (or not matched: partial or low quality without verification) says why
+        unanswered = "partial" if partial else "unknown" if quality.ok else "low_quality"
         res = CardResult(corners=np.asarray(det.corners, float).round(2).tolist(), full_frame=det.full_frame,
-                         quality=q, status="partial" if partial else "low_quality", crop=crop)
+                         quality=q, status=unanswered, crop=crop)
         if match is not None:
             cands, rotated = match
             best = cands[0]
@@ -214,11 +216,8 @@ class Recognizer:
                 known = res.inliers >= self.verifier.cfg.min_inliers
             else:  # cosine alone; the whole-frame fallback is a guess that only verification could confirm
                 known = decide(best["score"], self.bundle.threshold) and not (det.full_frame and in_frame)
-            res.status, res.card_id = ("identified", best["card_id"]) if known else ("unknown", None)
-            if not known and not quality.ok:
-                res.status = "low_quality"
-            if partial and not known:
-                res.status = "partial"
+            if known:
+                res.status, res.card_id = "identified", best["card_id"]
         return res
 
     def locate(self, rgb: np.ndarray, timer: _Timer | None = None) -> list[Located]:
