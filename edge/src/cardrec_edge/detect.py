@@ -67,8 +67,9 @@ MAX_ROUGH = 40              # at most this many rough quads are refined per fram
 HOLDER_MARGIN = 0.008      # a holder's margin is at least this x the card's size (sqrt of its area) on every side
 RIM = 4.0                   # a lit plastic edge is this many grey levels brighter than both its sides (the plastic's
                             # haze lifts the margin inside it: a relative margin missed real cards' sleeves)
-LABEL_ASPECT = 0.025         # a quad this far from a card's aspect may include a slab's label gap ...
-LABEL_BAND = 0.35            # ... if the band is this close (relative) to the plastic outside the other sides
+LABEL_CONTRAST = 0.4        # beyond a slab's label side: a colour this far (relative) from beyond the other sides ...
+LABEL_DEPTH = 0.15          # ... there and this far (x the short side) beyond it (a label is wide) ...
+LABEL_BAND = 0.6            # ... and inside it a band this close (relative) to the plastic beyond the other sides
 SLEEVE_MARGIN = (0.015, 0.07)  # a sleeve's margin, past its rim, x the card's short side
 LENGTHEN_ABOVE = 0.08       # a fitted quad this far from the card's aspect is also tried with one side moved out
 
@@ -555,27 +556,36 @@ def _side_colours(rgb: np.ndarray, q: np.ndarray, offset: float, samples: int = 
     return px.astype(np.float64).mean(1)
 
 
-def _off_the_label(rgb: np.ndarray, q: np.ndarray, aspect_tolerance: float) -> np.ndarray:
+def _apart(colour: np.ndarray, ref: np.ndarray) -> float:
+    """Distance of a colour from a reference colour, relative to the reference's level."""
+    return float(np.linalg.norm(colour - ref)) / max(float(ref.mean()), 1.0)
+
+
+def _off_the_label(rgb: np.ndarray, q: np.ndarray) -> np.ndarray:
     """A card in a graded slab: its side next to the slab's opaque label may be fitted to the label's edge, one
-    narrow gap of plastic beyond the card's. If moving one side to the strong step SLEEVE_MARGIN inside it leaves
-    a band the colour of what lies just outside the other three sides (the slab's plastic), and the quad's aspect
-    gets closer to a card's, that side moves. Only for a quad inside the frame."""
-    err = aspect_error(q)
-    if err < LABEL_ASPECT or not _inside(q, rgb.shape, 4.0):
+    narrow gap of plastic beyond the card's. A side with another colour beyond it than beyond the other three
+    (LABEL_CONTRAST), both just outside and LABEL_DEPTH further out (a label is wide; a neighbouring border or a
+    streak is not), moves to the strong step SLEEVE_MARGIN inside it if the band it leaves is the colour of the
+    plastic just beyond the other sides (within LABEL_BAND, and nearer to it than to the label's). Only for a quad
+    inside the frame. (The quad's aspect does not tell: in perspective a card's own aspect error is as large.)"""
+    if not _inside(q, rgb.shape, 4.0):
         return q
     short = float(np.sqrt(abs(_shoelace(q)) * CARD_ASPECT))
     outside = _side_colours(rgb, q, 3.0)
+    beyond = _side_colours(rgb, q, LABEL_DEPTH * short)
     best, best_d = q, np.inf
     for k in range(4):
         sides = np.arange(4) == k
+        plastic = np.median(outside[~sides], axis=0)
+        if min(_apart(outside[k], plastic), _apart(beyond[k], np.median(beyond[~sides], axis=0))) < LABEL_CONTRAST:
+            continue
         inner = _step_lines(rgb, q, -SLEEVE_MARGIN[1] * short, -SLEEVE_MARGIN[0] * short - 1.5, inward=True,
                             sides=sides)
-        if inner is None or aspect_error(inner) > err - LABEL_ASPECT / 2 or not _squareish(inner):
+        if inner is None or not _squareish(inner):
             continue
         band = _side_colours(rgb, (q + inner) / 2, 0.0)[k]
-        ref = np.median(outside[~sides], axis=0)
-        d = float(np.linalg.norm(band - ref)) / max(float(ref.mean()), 1.0)
-        if d < LABEL_BAND and d < best_d:
+        d = _apart(band, plastic)
+        if d < LABEL_BAND and np.linalg.norm(band - plastic) < np.linalg.norm(band - outside[k]) and d < best_d:
             best, best_d = inner, d
     return best
 
@@ -649,8 +659,8 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
     dets = []
     for q, score in _resolve(cands, max_cards, holder):
         full_q = full(q)
-        corners = np.clip(order_corners(_off_the_label(rgb, _out_of_sleeve(rgb, _snap(rgb, full_q, radius)),
-                                                      aspect_tolerance)), 0, np.float32([w - 1, h - 1]))  # in the frame
+        corners = np.clip(order_corners(_off_the_label(rgb, _out_of_sleeve(rgb, _snap(rgb, full_q, radius)))),
+                          0, np.float32([w - 1, h - 1]))  # in the frame
         dets.append(Detection(corners, float(np.clip(score, 0, 1)), False))
     return dets
 
