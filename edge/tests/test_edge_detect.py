@@ -8,7 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cardrec_edge.detect import CARD_ASPECT, FULL_FRAME_SCORE, Detection, find_cards, rectify, rectify_sizes, side_ratio
+from cardrec_edge.detect import (CARD_ASPECT, FULL_FRAME_SCORE, Detection, _resolve, find_cards, order_corners, rectify,
+                                 rectify_sizes, side_ratio)
 from cardrec_edge.quality import assess
 from edge_support import SHARED
 
@@ -149,6 +150,18 @@ def test_real_card_in_a_sleeve_is_cut_inside_its_rim(faces, seed):
     inside it reported, not the sleeve (over 3 % of the diagonal off with the former 10 % margin)."""
     err = one_card_scene_error(faces, "sleeve", seed)
     assert err <= MAX_CORNER_ERROR, f"seed {seed}: corner error {err:.3f} of the diagonal"
+
+
+def test_a_panel_off_a_cards_aspect_does_not_replace_the_card_as_if_in_a_holder():
+    """The plastic test can take a card's printed border on a pale mat for clear plastic; the panel inside the
+    border then replaced the card as "the card in a holder" (real-face val frames of the real.yaml run: a card in a
+    toploader and one in a sleeve). A quad replaces its holder only with a card's aspect: the panel (12 % off the
+    card's aspect, the card 0.2 %) is dropped and the card kept."""
+    def rect(x: float, y: float, w: float, h: float) -> np.ndarray:
+        return order_corners(np.float32([[x, y], [x + w, y], [x + w, y + h], [x, y + h]]))
+    toploader, card, panel = rect(0, 0, 116, 162), rect(8, 14, 100, 140), rect(14, 24, 88, 110)
+    kept = _resolve([(toploader, 0.98), (card, 0.77), (panel, 0.48)], 8, lambda outer, inner: True)
+    assert len(kept) == 1 and np.allclose(kept[0][0], card), "the panel (or the toploader) was kept"
 
 
 @needs_cards

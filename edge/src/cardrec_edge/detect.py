@@ -64,6 +64,7 @@ CLEARLY_BETTER = 0.15       # score margin for a nested near-identical quad to r
 TIGHT_SHOT_AREA = 0.5       # a lone quad above this fraction of a card-shaped frame may be a partial outline
 OPEN_AREA = 0.02            # the opening that frees a card's outline from clutter is sized for a card this large
 MAX_ROUGH = 40              # at most this many rough quads are refined per frame (largest first)
+HOLDER_ASPECT = 0.08        # a card in a holder has a card's aspect: at most this much worse than the holder's
 HOLDER_MARGIN = 0.008      # a holder's margin is at least this x the card's size (sqrt of its area) on every side
 RIM = 4.0                   # a lit plastic edge is this many grey levels brighter than both its sides (the plastic's
                             # haze lifts the margin inside it: a relative margin missed real cards' sleeves)
@@ -443,6 +444,7 @@ def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int,
         k, sk = kept[i]
         ratio = area / abs(_shoelace(k))
         if ratio >= 0.2 and abs(float(_long_axis(k) @ _long_axis(q))) > 0.85 \
+                and aspect_error(q) <= aspect_error(k) + HOLDER_ASPECT \
                 and _moved_sides(q, k, HOLDER_MARGIN * np.sqrt(area)) == 4 and holder(k, q):
             kept[i] = (q, s)
         elif ratio >= 0.8:
