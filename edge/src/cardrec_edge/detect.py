@@ -13,15 +13,18 @@
    nearest within a wide band), refit on the side's middle 80 % (rounded corners do not bias the corners) and
    scored by its edge coverage minus that of a parallel line just outside (texture and noise score ~0); an
    accepted quad whose aspect is off by more than LENGTHEN_ABOVE (one side on inner structure, e.g. the band under
-   a full-art card's name) is also tried with one side moved out by the missing length and re-found there;
+   a full-art card's name) is also tried with one side moved out by the missing length and re-found there; a quad
+   no other one contains may be a card's art box (card-shaped, lying across the card) whose card was missed: the
+   card around it is tried too (``_around_art_box``);
 4. nested/overlapping quads are resolved: a same-orientation quad inside a bigger one, with a margin on every side
-   that is clear plastic over the background (``holders.is_holder``), is a card in a sleeve/toploader/slab (the
-   inner quad wins); any other quad inside a card is its border panel, art box or text box (the outer quad
-   stays unless the inner one scores clearly better); the rest are taken largest first without overlap;
+   that is clear plastic over the background (``holders.is_holder``) and a card's aspect, is a card in a
+   sleeve/toploader/slab (the inner quad wins); any other quad inside a card is its border panel, art box or text
+   box (the outer quad stays unless the inner one scores clearly better); the rest are taken largest first without
+   overlap;
 5. each kept side is snapped (twice) to the nearest strong step of full-resolution colour profiles across it; a
    side that is a sleeve's lit plastic rim moves in to the card's edge just inside it (``_out_of_sleeve``), and a
-   side fitted to a graded slab's label moves in across the plastic gap to the card (``_off_the_label``); corners are
-   clipped to the frame.
+   side fitted to a graded slab's label (another colour beyond it than beyond the other sides) moves in across the
+   plastic gap to the card (``_off_the_label``); corners are clipped to the frame.
 
 A camera frame (1280x720: halved once) is searched at ``DETECT_LONG_SIDE``; a card-shaped frame (a tight shot, the
 card large in it) at the coarser ``TIGHT_LONG_SIDE``, where the print's texture does not make quads of its own. A
@@ -72,6 +75,9 @@ LABEL_CONTRAST = 0.4        # beyond a slab's label side: a colour this far (rel
 LABEL_DEPTH = 0.15          # ... there and this far (x the short side) beyond it (a label is wide) ...
 LABEL_BAND = 0.6            # ... and inside it a band this close (relative) to the plastic beyond the other sides
 SLEEVE_MARGIN = (0.015, 0.07)  # a sleeve's margin, past its rim, x the card's short side
+ART_WIDTH = 0.88            # a card's art box: this share of its width, across it ...
+ART_ENDS = (0.1, 0.45)      # ... the card reaching this share of its height beyond either end of the box ...
+ART_SUPPORT = 0.7           # ... and a card re-found around such a quad needs this much side support
 LENGTHEN_ABOVE = 0.08       # a fitted quad this far from the card's aspect is also tried with one side moved out
 
 
@@ -394,6 +400,28 @@ def _lengthened(q: np.ndarray, edges: np.ndarray, support: float) -> list[tuple[
     return out
 
 
+def _around_art_box(q: np.ndarray, edges: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """A card's art box is card-shaped too, but lies across the card: its long sides run along the card's short
+    ones, about ART_WIDTH of the card's width, and the card reaches further beyond one end of the box than the
+    other (ART_ENDS of its height). The card around the ordered quad ``q`` under each of the two ends, re-found
+    among the edge pixels near it: (quad, support) for each that fits."""
+    q = q.astype(np.float64)
+    a, b = (q[1] - q[0] + q[2] - q[3]) / 2, (q[3] - q[0] + q[2] - q[1]) / 2   # the box's short and long side
+    la, lb = float(np.hypot(*a)), float(np.hypot(*b))
+    ua, ub = a / la, b / lb                                                   # card height along a, width along b
+    width = lb / ART_WIDTH
+    height = width / CARD_ASPECT
+    centre = q.mean(0)
+    out = []
+    for near, far in (ART_ENDS, ART_ENDS[::-1]):
+        lo, hi = -la / 2 - near * height, la / 2 + far * height               # along a, from the box's centre
+        corners = [centre + ua * t + ub * s * width / 2 for t, s in ((lo, -1), (lo, 1), (hi, 1), (hi, -1))]
+        fit, support = _fit_quad(order_corners(np.float32(corners)), edges)
+        if support >= ART_SUPPORT:
+            out.append((fit, support))
+    return out
+
+
 # --- nested / overlapping quads ------------------------------------------------------------------------------
 
 def _moved_sides(inner: np.ndarray, outer: np.ndarray, tol: float) -> int:
@@ -649,6 +677,15 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
                 for c, cs in cands):                                # (not a part of a card found whole)
             cands += [(order_corners(f), _score(f, fs, aspect_tolerance)) for f, fs in _lengthened(q, edges, support)
                       if aspect_error(f) <= aspect_tolerance and _squareish(f) and cv2.isContourConvex(f)]
+    found = [(c, abs(_shoelace(c))) for c, cs in cands if cs >= MIN_SCORE]
+    for q, score in list(cands):                                    # an art box without its card?
+        area = abs(_shoelace(q))
+        if score < MIN_SCORE or any(_overlap(c, q) >= 0.85 * area and ca > area for c, ca in found):
+            continue
+        others = [(c, ca) for c, ca in found if _overlap(c, q) < 0.5 * min(ca, area)]   # not the box or inside it
+        cands += [(order_corners(f), _score(f, fs, aspect_tolerance)) for f, fs in _around_art_box(q, edges)
+                  if aspect_error(f) <= aspect_tolerance and _squareish(f) and cv2.isContourConvex(f)
+                  and _shoelace(f) <= 0.9 * sh * sw and not any(_overlap(f, c) > 0.2 * ca for c, ca in others)]
     scale = np.float32([w / sw, h / sh])
     radius = int(np.ceil(float(scale.max()))) + 1
     def full(q: np.ndarray) -> np.ndarray:
