@@ -678,9 +678,9 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
             cands += [(order_corners(f), _score(f, fs, aspect_tolerance)) for f, fs in _lengthened(q, edges, support)
                       if aspect_error(f) <= aspect_tolerance and _squareish(f) and cv2.isContourConvex(f)]
     found = [(c, abs(_shoelace(c))) for c, cs in cands if cs >= MIN_SCORE]
-    for q, score in list(cands):                                    # an art box without its card?
+    for q, score in list(cands):                    # an art box without its card? (a strong outline is a card)
         area = abs(_shoelace(q))
-        if score < MIN_SCORE or any(_overlap(c, q) >= 0.85 * area and ca > area for c, ca in found):
+        if not MIN_SCORE <= score < STRONG_OUTLINE or any(_overlap(c, q) >= 0.85 * area and ca > area for c, ca in found):
             continue
         others = [(c, ca) for c, ca in found if _overlap(c, q) < 0.5 * min(ca, area)]   # not the box or inside it
         cands += [(order_corners(f), _score(f, fs, aspect_tolerance)) for f, fs in _around_art_box(q, edges)
