@@ -376,6 +376,18 @@ def _fit_side(t: np.ndarray, off: np.ndarray, length: float, band: float,
     return (a, b, support) if support >= MIN_SIDE_SUPPORT else None
 
 
+def _card_shaped(q: np.ndarray, tol: float) -> bool:
+    """A fitted quad that may be a card: its aspect within ``tol``, corners near right angles, convex."""
+    return aspect_error(q) <= tol and _squareish(q) and bool(cv2.isContourConvex(q))
+
+
+def _in_a_card(q: np.ndarray, cands: list[tuple[np.ndarray, float]]) -> bool:
+    """``q`` lies (85 % of its area) inside a larger quad of ``cands`` scoring MIN_SCORE: a part of a card found
+    whole, not a card missing its outline."""
+    area = abs(_shoelace(q))
+    return any(cs >= MIN_SCORE and abs(_shoelace(c)) > area and _overlap(c, q) >= 0.85 * area for c, cs in cands)
+
+
 def _lengthened(q: np.ndarray, edges: np.ndarray, support: float) -> list[tuple[np.ndarray, float]]:
     """A quad too short for a card along one axis (the band under a full-art card's name taken for its top edge)
     with one side moved outward by the missing length and re-found there: (quad, support) per side that fits."""
@@ -666,26 +678,22 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
         if any(_needs_no_fit(rough, c, score) for c, score in cands):
             continue
         q, support = _fit_quad(rough, edges)
-        if support <= 0 or _shoelace(q) < min_area or not _squareish(q) or not cv2.isContourConvex(q):
-            continue
-        if aspect_error(q) <= aspect_tolerance:
+        if support > 0 and _shoelace(q) >= min_area and _card_shaped(q, aspect_tolerance):
             cands.append((order_corners(q), _score(q, support, aspect_tolerance)))
             supports.append(support)
     for (q, score), support in list(zip(cands, supports)):         # a card with one side on inner structure?
-        if score >= MIN_SCORE and aspect_error(q) > LENGTHEN_ABOVE and not any(
-                _overlap(c, q) >= 0.85 * abs(_shoelace(q)) and _shoelace(c) > _shoelace(q) and cs >= MIN_SCORE
-                for c, cs in cands):                                # (not a part of a card found whole)
+        if score >= MIN_SCORE and aspect_error(q) > LENGTHEN_ABOVE and not _in_a_card(q, cands):
             cands += [(order_corners(f), _score(f, fs, aspect_tolerance)) for f, fs in _lengthened(q, edges, support)
-                      if aspect_error(f) <= aspect_tolerance and _squareish(f) and cv2.isContourConvex(f)]
-    found = [(c, abs(_shoelace(c))) for c, cs in cands if cs >= MIN_SCORE]
-    for q, score in list(cands):                    # an art box without its card? (a strong outline is a card)
-        area = abs(_shoelace(q))
-        if not MIN_SCORE <= score < STRONG_OUTLINE or any(_overlap(c, q) >= 0.85 * area and ca > area for c, ca in found):
+                      if _card_shaped(f, aspect_tolerance)]
+    found = list(cands)
+    for q, score in found:                          # an art box without its card? (a strong outline is a card)
+        if not MIN_SCORE <= score < STRONG_OUTLINE or _in_a_card(q, found):
             continue
-        others = [(c, ca) for c, ca in found if _overlap(c, q) < 0.5 * min(ca, area)]   # not the box or inside it
+        area = abs(_shoelace(q))
+        others = [c for c, cs in found if cs >= MIN_SCORE and _overlap(c, q) < 0.5 * min(abs(_shoelace(c)), area)]
         cands += [(order_corners(f), _score(f, fs, aspect_tolerance)) for f, fs in _around_art_box(q, edges)
-                  if aspect_error(f) <= aspect_tolerance and _squareish(f) and cv2.isContourConvex(f)
-                  and _shoelace(f) <= 0.9 * sh * sw and not any(_overlap(f, c) > 0.2 * ca for c, ca in others)]
+                  if _card_shaped(f, aspect_tolerance) and _shoelace(f) <= 0.9 * sh * sw
+                  and not any(_overlap(f, c) > 0.2 * abs(_shoelace(c)) for c in others)]   # no other card inside
     scale = np.float32([w / sw, h / sh])
     radius = int(np.ceil(float(scale.max()))) + 1
     def full(q: np.ndarray) -> np.ndarray:
