@@ -162,6 +162,17 @@ def test_real_card_in_a_sleeve_is_cut_inside_its_rim(faces, seed):
     assert err <= MAX_CORNER_ERROR, f"seed {seed}: corner error {err:.3f} of the diagonal"
 
 
+@needs_cards
+@pytest.mark.parametrize("seed", [26, 60])
+def test_small_card_is_not_cut_inside_its_silver_border_as_if_sleeved(faces, seed):
+    """rule render_frames' small scenes (cards 15-25 % of the frame height) with sv1 faces: a bare card's silver
+    border, 4-5 px wide at that size, passed for a sleeve's lit rim when the level inside was read a fixed 4 px in
+    (at the border's inner edge) and the card was cut inside its border (3.2-3.4 % of the diagonal off). The level
+    is read 2.5 % of the card's short side in (RIM_INSIDE), still on the border."""
+    err = one_card_scene_error(faces, "small", seed)
+    assert err <= MAX_CORNER_ERROR, f"seed {seed}: corner error {err:.3f} of the diagonal"
+
+
 def test_a_panel_off_a_cards_aspect_does_not_replace_the_card_as_if_in_a_holder():
     """The plastic test can take a card's printed border on a pale mat for clear plastic; the panel inside the
     border then replaced the card as "the card in a holder" (real-face val frames of the real.yaml run: a card in a

@@ -70,7 +70,9 @@ MAX_ROUGH = 40              # at most this many rough quads are refined per fram
 HOLDER_ASPECT = 0.08        # a card in a holder has a card's aspect: at most this much worse than the holder's
 HOLDER_MARGIN = 0.008      # a holder's margin is at least this x the card's size (sqrt of its area) on every side
 RIM = 4.0                   # a lit plastic edge is this many grey levels brighter than both its sides (the plastic's
-                            # haze lifts the margin inside it: a relative margin missed real cards' sleeves)
+                            # haze lifts the margin inside it: a relative margin missed real cards' sleeves) ...
+RIM_INSIDE = (0.025, 2.5, 4.0)  # ... and than the level this far inside it: x the card's short side, within [2.5, 4] px
+                            # (a rim is about 1 % of the short side wide, a printed border 4 % or more)
 LABEL_CONTRAST = 0.4        # beyond a slab's label side: a colour this far (relative) from beyond the other sides ...
 LABEL_DEPTH = 0.15          # ... there and this far (x the short side) beyond it (a label is wide) ...
 LABEL_BAND = 0.6            # ... and inside it a band this close (relative) to the plastic beyond the other sides
@@ -571,9 +573,12 @@ def _inside(q: np.ndarray, shape: tuple[int, ...], margin: float) -> bool:
 
 def _lit_rims(rgb: np.ndarray, q: np.ndarray, samples: int = 24) -> np.ndarray:
     """Which sides of the ordered quad ``q`` are a lit plastic edge: a bright ridge within 2 px inside the
-    outline, RIM grey levels above both the level 3 px outside and 4 px inside it (median grey profile across the
-    side); a card's printed border is wider than that. A (4,) bool mask."""
-    ds = np.arange(3.0, -5.0, -1.0)                                             # +3 (outside) ... -4 (inside)
+    outline, RIM grey levels above both the level 3 px outside and the level RIM_INSIDE inside it (median grey
+    profile across the side). A card's printed border is wider than a rim: it is still bright there (on a small card
+    a fixed 4 px reached past a silver border, which then passed for a rim). A (4,) bool mask."""
+    frac, lo, hi = RIM_INSIDE
+    inside = float(np.clip(frac * np.sqrt(abs(_shoelace(q)) * CARD_ASPECT), lo, hi))
+    ds = np.array([3.0, 2.0, 1.0, 0.0, -1.0, -2.0, -3.0, -inside])             # +3 (outside) ... inside
     p0 = q.astype(np.float64)
     e = p0[_NEXT] - p0
     u = e / np.hypot(e[:, 0], e[:, 1])[:, None]
