@@ -13,6 +13,10 @@ detected when every corner is within ``frames.max_corner_error`` of its diagonal
 visible cards, the detection rate, the median corner error of the missed ones, partial cards flagged partial;
 then p50/p90 CPU time of detection + rectification per frame (best of --repeat runs, cv2.setNumThreads(1)).
 Judges the targets: detection >= 0.98 of fully visible cards, detect + rectify <= 5 ms p50 at 1280x720.
+
+``--propose-true-corners`` gives ``find_cards`` every card's true corners as a rough quad (``proposals``), refined
+and resolved like the contour search's own: what the classical refinement makes of perfect proposals, the most a
+detector that only proposes rough quads (a learned one) could reach with it.
 """
 from __future__ import annotations
 
@@ -76,18 +80,20 @@ def shard_faces(shards: Path) -> tuple[list[np.ndarray], list[str]]:
     return faces, ids
 
 
-def run(frames_dir: Path, crop: tuple[int, int], repeat: int) -> tuple[dict, list[float]]:
-    """Detection-stage predictions (file name -> {"cards": [...]}, as scored) and CPU ms per frame."""
+def run(frames_dir: Path, crop: tuple[int, int], repeat: int, true_corners: bool = False) -> tuple[dict, list[float]]:
+    """Detection-stage predictions (file name -> {"cards": [...]}, as scored) and CPU ms per frame; with
+    ``true_corners`` the labels' corners are proposed to ``find_cards``."""
     labels = json.loads((frames_dir / "labels.json").read_text())
     preds, ms = {}, []
     for i, fr in enumerate(labels["frames"]):
         rgb = load_image(frames_dir / fr["file"])
+        proposals = [np.float32(c["corners"]) for c in fr["cards"]] if true_corners else None
         if i == 0:
-            locate_cards(rgb, crop)  # warm-up
+            locate_cards(rgb, crop, proposals=proposals)  # warm-up
         best = np.inf
         for _ in range(repeat):
             t0 = time.process_time()
-            dets, _, _, partial = locate_cards(rgb, crop)
+            dets, _, _, partial = locate_cards(rgb, crop, proposals=proposals)
             best = min(best, time.process_time() - t0)
         ms.append(best * 1e3)
         preds[fr["file"]] = {"cards": [{"corners": d.corners.tolist(), "status": "partial" if p else "found",
@@ -126,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=Path, help="render the frames into this folder and keep them (default: a "
                     "temporary folder)")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per frame, the fastest counts (default 3)")
+    ap.add_argument("--propose-true-corners", action="store_true", help="give the detector every card's true "
+                    "corners as rough quads (the classical refinement's ceiling)")
     ap.add_argument("--json", type=Path, metavar="OUT", help="also write the figures and per-card rows here")
     args = ap.parse_args(argv)
     try:
@@ -145,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                                   args.split, out)
             cv2.setNumThreads(1)
             crop = (cfg["preprocess"]["height"], max(1, round(cfg["preprocess"]["height"] * CARD_ASPECT)))
-            preds, ms = run(out, crop, args.repeat)
+            preds, ms = run(out, crop, args.repeat, args.propose_true_corners)
     except (ConfigError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -156,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.split} frames {w}x{h}: {len(labels['frames'])}, detected = every corner within "
           f"{fcfg['max_corner_error']:.0%} of the diagonal (OpenCV {cv2.__version__}, "
           f"Python {platform.python_version()})")
+    if args.propose_true_corners:
+        print("proposals: every card's true corners, refined by the classical detector (its ceiling; the time "
+              "below includes the proposals' refinement)")
     print(f"{'category':16s} {'frames':>6s} {'visible':>7s} {'detected':>8s} {'rate':>6s} {'no quad':>7s} "
           f"{'miss err':>8s} {'partial flagged':>15s}")
     for r in rows:
@@ -172,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "split": args.split, "size": [h, w], "frames": len(labels["frames"]), "config": args.config,
             "shards": str(args.shards) if args.shards else None, "python": platform.python_version(),
+            "proposals": "true corners" if args.propose_true_corners else None,
             "opencv": cv2.__version__, "machine": platform.machine(), "threads": 1,
             "detect_rectify_cpu_ms": {"p50": p50, "p90": p90}, "categories": rows, "cards": report["cards"]},
             indent=1) + "\n")

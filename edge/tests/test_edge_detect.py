@@ -173,6 +173,23 @@ def test_small_card_is_not_cut_inside_its_silver_border_as_if_sleeved(faces, see
     assert err <= MAX_CORNER_ERROR, f"seed {seed}: corner error {err:.3f} of the diagonal"
 
 
+@needs_cards
+def test_proposed_quads_are_refined_not_taken_as_they_are(faces):
+    """``find_cards(proposals=...)``: rough quads from elsewhere (a learned model; the benchmark's true corners) are
+    fitted to the frame's edges like the contour search's own. A busy-print scene where the search finds nothing
+    (rule render_frames' busy_background, seed 4): the card's corners, 2 % of its diagonal off, are refined onto
+    the card; on a blank frame (no edges to fit) the quad is not reported."""
+    spec = replace(CATEGORIES["busy_background"], cards=(1, 1))
+    frame = render_frame([f[..., :3] for f in faces], lambda r: int(r.integers(len(faces))), spec,
+                         np.random.default_rng(4), (720, 1280))
+    true = np.float32(frame.cards[0]["corners"])
+    assert best_error(find_cards(frame.rgb), true) > MAX_CORNER_ERROR          # missed without a proposal
+    rough = true + np.float32([[1, -1], [1, 1], [-1, 1], [-1, -1]]) * 0.02 * np.linalg.norm(true[2] - true[0]) / 1.5
+    assert best_error(find_cards(frame.rgb, proposals=[rough]), true) <= MAX_CORNER_ERROR / 2
+    plain = np.full_like(frame.rgb, 128)                                       # no edges: nothing to fit to
+    assert find_cards(plain, proposals=[rough]) == []
+
+
 def test_a_panel_off_a_cards_aspect_does_not_replace_the_card_as_if_in_a_holder():
     """The plastic test can take a card's printed border on a pale mat for clear plastic; the panel inside the
     border then replaced the card as "the card in a holder" (real-face val frames of the real.yaml run: a card in a

@@ -35,7 +35,9 @@ card's art box may be found), and averages out to flat colour at that scale (``_
 When no quad is found and the frame itself has a card's aspect (a tight phone shot), one ``full_frame``
 detection with the image corners is returned (not for a blank frame); it also replaces a lone large quad whose
 aspect is clearly worse than the frame's (a bar across a card that fills the frame). A learned detector can
-replace all of this: pass ``detector=callable(rgb) -> list[Detection]`` (no model ships with this package).
+replace all of this: pass ``detector=callable(rgb) -> list[Detection]`` (no model ships with this package), or
+propose rough quads to steps 3-5 (``proposals=``; ``benchmarks/frame_detection.py --propose-true-corners``
+measures what they make of the true corners: the most a proposing model could gain).
 """
 from __future__ import annotations
 
@@ -669,8 +671,9 @@ def _full_frame(rgb: np.ndarray, tol: float) -> Detection | None:
 
 
 def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: float,
-            min_area_fraction: float) -> list[Detection]:
-    """Steps 1-5 of the module docstring on the frame downscaled to ``long_side``."""
+            min_area_fraction: float, proposals: list[np.ndarray]) -> list[Detection]:
+    """Steps 1-5 of the module docstring on the frame downscaled to ``long_side``; the ``proposals`` (input
+    pixels) are refined ahead of the contours' rough quads."""
     h, w = rgb.shape[:2]
     grey, chroma = _small_channels(rgb, long_side)
     sh, sw = grey.shape
@@ -679,7 +682,9 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
     min_area = min_area_fraction * sh * sw
     cands: list[tuple[np.ndarray, float]] = []
     supports: list[float] = []
-    for rough in _rough_quads(edges, min_area, aspect_tolerance):          # largest first
+    small = np.float32([sw / w, sh / h])
+    ahead = [order_corners((np.asarray(p, np.float32) + 0.5) * small - 0.5) for p in proposals]
+    for rough in ahead + _rough_quads(edges, min_area, aspect_tolerance):  # then the contours', largest first
         if any(_needs_no_fit(rough, c, score) for c, score in cands):
             continue
         q, support = _fit_quad(rough, edges)
@@ -718,7 +723,8 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
 
 
 def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.2,
-               min_area_fraction: float = 0.008, detector: Detector | None = None) -> list[Detection]:
+               min_area_fraction: float = 0.008, detector: Detector | None = None,
+               proposals: list[np.ndarray] | None = None) -> list[Detection]:
     """Card quads in an RGB uint8 frame, largest first and non-overlapping.
 
     Args:
@@ -728,6 +734,9 @@ def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.
         min_area_fraction: smallest card area as a fraction of the frame area.
         detector: optional ``rgb -> list[Detection]`` (e.g. a learned model) used instead of the contour
             search; its detections are sorted by area and truncated to ``max_cards``.
+        proposals: rough card quads (4x2, input pixels) from elsewhere, e.g. a learned model's or the true
+            corners (``benchmarks/frame_detection.py --propose-true-corners``: what the refinement makes of them);
+            each is refined, scored and resolved like the contour search's own.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}")
@@ -735,10 +744,12 @@ def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.
         return sorted(detector(rgb), key=lambda d: -d.area)[:max_cards]
     h, w = rgb.shape[:2]
     ff = _full_frame(rgb, aspect_tolerance)
+    proposals = list(proposals or [])
     dets = _search(rgb, DETECT_LONG_SIDE if ff is None else TIGHT_LONG_SIDE, max_cards, aspect_tolerance,
-                   min_area_fraction)
+                   min_area_fraction, proposals)
     if ff is None and all(d.score < WEAK_SCORE for d in dets):   # a busy print (fabric, play mat) can hide every
-        again = _search(rgb, RETRY_LONG_SIDE, max_cards, aspect_tolerance, min_area_fraction)  # outline: it blurs out
+        again = _search(rgb, RETRY_LONG_SIDE, max_cards, aspect_tolerance, min_area_fraction,  # outline: it blurs
+                        proposals)
         dets = _merge_retry(dets, again, max_cards)
     if ff is not None and _partial_outline(dets, h * w, ff):
         return [ff]

@@ -89,14 +89,16 @@ class _Timer:
 
 
 def locate_cards(rgb: np.ndarray, crop_size: tuple[int, int], timer: _Timer | None = None,
-                 view_size: tuple[int, int] | None = None) -> tuple[list[Detection], list, list, list[bool]]:
+                 view_size: tuple[int, int] | None = None,
+                 proposals: list[np.ndarray] | None = None) -> tuple[list[Detection], list, list, list[bool]]:
     """The detection stage of ``Recognizer.identify_frame``: the card quads, their rectified (height, width) crops,
     their views at ``view_size`` (what verification looks at, from the same warp: ``rectify_sizes``; None without
     it), and for each whether it may be cut by the frame border (``partial_card``; never for the whole-frame
-    fallback). ``benchmarks/frame_detection.py`` measures exactly this."""
+    fallback). ``proposals``: rough quads for ``find_cards``. ``benchmarks/frame_detection.py`` measures exactly
+    this."""
     timer = timer or _Timer()
     t = time.perf_counter()
-    dets = find_cards(rgb)
+    dets = find_cards(rgb, proposals=proposals)
     t = timer.add("detect", t)
     sizes = [crop_size] + ([view_size] if view_size else [])
     both = [rectify_sizes(rgb, d.corners, sizes) + [None] for d in dets]
