@@ -79,6 +79,7 @@ LABEL_CONTRAST = 0.4        # beyond a slab's label side: a colour this far (rel
 LABEL_DEPTH = 0.15          # ... there and this far (x the short side) beyond it (a label is wide) ...
 LABEL_BAND = 0.6            # ... and inside it a band this close (relative) to the plastic beyond the other sides
 SLEEVE_MARGIN = (0.015, 0.07)  # a sleeve's margin, past its rim, x the card's short side
+SLEEVE_CLEAR = 4.0          # ... its plastic tested this many px clear of the rim and the card (blur) where it can be
 ART_WIDTH = 0.88            # a card's art box: this share of its width, across it ...
 ART_ENDS = (0.1, 0.45)      # ... the card reaching this share of its height beyond either end of the box ...
 ART_SUPPORT = 0.7           # ... and a card re-found around such a quad needs this much side support
@@ -643,7 +644,9 @@ def _out_of_sleeve(rgb: np.ndarray, q: np.ndarray) -> np.ndarray:
     """A card in a tight sleeve: its outline may merge with the sleeve's in the downscaled edge map, so some or
     all sides are the sleeve's. Each side that is a lit plastic edge (``_lit_rims``) moves to the strong step
     SLEEVE_MARGIN inside it (past the rim) if the band up to it is clear plastic over the background
-    (``holders.is_holder`` on those sides). Only for a quad inside the frame (the background outside it seen)."""
+    (``holders.is_holder`` on those sides, SLEEVE_CLEAR px clear of both edges where the band is wide enough: the
+    soft edges of the lit rim and of the card bleed into a band of 8-15 px, which then failed the test). Only for
+    a quad inside the frame (the background outside it seen)."""
     if not _inside(q, rgb.shape, 4.0):
         return q
     rims = _lit_rims(rgb, q)
@@ -652,7 +655,7 @@ def _out_of_sleeve(rgb: np.ndarray, q: np.ndarray) -> np.ndarray:
     short = float(np.sqrt(abs(_shoelace(q)) * CARD_ASPECT))
     inner = _step_lines(rgb, q, -SLEEVE_MARGIN[1] * short, -SLEEVE_MARGIN[0] * short - 1.5, inward=True, sides=rims)
     if inner is None or not _squareish(inner) or not cv2.isContourConvex(inner) or \
-            not is_holder(rgb, q, inner, sides=rims):
+            not is_holder(rgb, q, inner, sides=rims, clear=SLEEVE_CLEAR):
         return q
     return inner
 

@@ -19,20 +19,20 @@ DEPTHS = (0.25, 0.5, 0.75)          # where across the band the model is tested
 
 
 def side_means(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray,
-               samples: int = 24) -> tuple[np.ndarray, np.ndarray]:
-    """Mean colours (len(DEPTHS), 4, 3) along each side inside the outer outline (each depth of the way into the
+               samples: int = 24, depths: tuple[float, ...] = DEPTHS) -> tuple[np.ndarray, np.ndarray]:
+    """Mean colours (len(depths), 4, 3) along each side inside the outer outline (each depth of the way into the
     band towards ``inner``) and as far outside it; both quads ordered alike (corner k of ``inner`` nearest
     corner k of ``outer``), input pixels."""
     o, i = outer.astype(np.float64), inner.astype(np.float64)
     ts = np.linspace(0.15, 0.85, samples)[None, :, None]
     po = o[:, None] + ts * (o[_NEXT] - o)[:, None]                     # (4, S, 2) on the outer sides
     step = (i[:, None] + ts * (i[_NEXT] - i)[:, None]) - po            # to the matching points on the inner sides
-    d = np.asarray(DEPTHS)[:, None, None, None]
+    d = np.asarray(depths)[:, None, None, None]
     pts = np.concatenate([po + d * step, po - d * step]).astype(np.float32)   # (2D, 4, S, 2): inside, outside
     px = cv2.remap(rgb, pts[..., 0].reshape(-1, samples), pts[..., 1].reshape(-1, samples), cv2.INTER_LINEAR,
                    borderMode=cv2.BORDER_REPLICATE)
-    means = px.reshape(2 * len(DEPTHS), 4, samples, 3).astype(np.float64).mean(2)
-    return means[:len(DEPTHS)], means[len(DEPTHS):]
+    means = px.reshape(2 * len(depths), 4, samples, 3).astype(np.float64).mean(2)
+    return means[:len(depths)], means[len(depths):]
 
 
 def haze_fit(inside: np.ndarray, outside: np.ndarray, sides: np.ndarray | None = None) -> tuple[float, float]:
@@ -48,9 +48,13 @@ def haze_fit(inside: np.ndarray, outside: np.ndarray, sides: np.ndarray | None =
     return best, best / float(max(np.median(inside), np.median(outside), 1.0))
 
 
-def is_holder(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray, sides: np.ndarray | None = None) -> bool:
+def is_holder(rgb: np.ndarray, outer: np.ndarray, inner: np.ndarray, sides: np.ndarray | None = None,
+              clear: float = 0.0) -> bool:
     """The band between ``outer`` and the card-shaped ``inner`` quad (input pixels, ordered alike) is translucent
     plastic over the background (a sleeve, toploader or slab around the card), not the card's printed border:
-    the haze model holds a quarter, half and three quarters of the way across the band."""
-    inside, outside = side_means(rgb, outer, inner)
+    the haze model holds a quarter, half and three quarters of the way across the band; of those, only the depths
+    at least ``clear`` px from both outlines (by the median distance of matching corners) when there are any."""
+    width = float(np.median(np.hypot(*(inner - outer).T)))
+    depths = tuple(d for d in DEPTHS if min(d, 1 - d) * width >= clear) or DEPTHS
+    inside, outside = side_means(rgb, outer, inner, depths=depths)
     return all(haze_fit(i, o, sides)[1] < HAZE_TOL for i, o in zip(inside, outside))
