@@ -185,6 +185,15 @@ def test_sleeve_margin_is_tested_clear_of_its_soft_edges(faces, seed):
 
 
 @needs_cards
+def test_card_taken_out_of_its_holder_is_not_unwrapped_again(faces):
+    """rule render_frames' slab scene of sv1 faces, seed 55: the card replaces the slab's outline as the card in
+    a holder, and then a quad inside the card whose band passed the plastic test too (a silver border can) replaced
+    the card as if the card were a second holder (16 % of the diagonal off). A quad replaces its holder once."""
+    err = one_card_scene_error(faces, "slab", 55)
+    assert err <= MAX_CORNER_ERROR, f"corner error {err:.3f} of the diagonal"
+
+
+@needs_cards
 def test_proposed_quads_are_refined_not_taken_as_they_are(faces):
     """``find_cards(proposals=...)``: rough quads from elsewhere (a learned model; the benchmark's true corners) are
     fitted to the frame's edges like the contour search's own. A busy-print scene where the search finds nothing

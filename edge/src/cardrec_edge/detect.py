@@ -467,13 +467,15 @@ def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int,
 
     * same orientation, 20 % of its area or more, a margin on all four sides, and ``holder(outer, inner)`` (the
       band between them is clear plastic over the background, ``cardrec_edge.holders``): a card in a sleeve /
-      toploader / slab: the inner one replaces it;
+      toploader / slab: the inner one replaces it, once (a card's silver border can pass the plastic test too:
+      the panel inside it must not replace the card taken out of its holder);
     * else near-identical (>= 80 % of its area): the inner one snapped some sides to the card's inner structure
       (or is its border panel), so the outer one stays unless the inner one scores CLEARLY_BETTER;
     * otherwise the card's own border panel, art box or other feature of the card: dropped.
 
     Quads partly overlapping a kept one are dropped; at most ``max_cards`` are returned, largest first."""
     kept: list[tuple[np.ndarray, float]] = []
+    unwrapped: set[int] = set()
     for q, s in sorted(cands, key=lambda c: -abs(_shoelace(c[0]))):
         if s < MIN_SCORE:
             continue
@@ -488,10 +490,11 @@ def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int,
         i = min(holders, key=lambda i: abs(_shoelace(kept[i][0])))
         k, sk = kept[i]
         ratio = area / abs(_shoelace(k))
-        if ratio >= 0.2 and abs(float(_long_axis(k) @ _long_axis(q))) > 0.85 \
+        if i not in unwrapped and ratio >= 0.2 and abs(float(_long_axis(k) @ _long_axis(q))) > 0.85 \
                 and aspect_error(q) <= aspect_error(k) + HOLDER_ASPECT \
                 and _moved_sides(q, k, HOLDER_MARGIN * np.sqrt(area)) == 4 and holder(k, q):
             kept[i] = (q, s)
+            unwrapped.add(i)
         elif ratio >= 0.8:
             if s > sk + CLEARLY_BETTER:
                 kept[i] = (q, s)
