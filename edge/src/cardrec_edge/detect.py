@@ -134,6 +134,11 @@ def _squareish(q: np.ndarray, max_cos: float = 0.57) -> bool:
     return bool(np.abs((e * e[_ROTS[3]]).sum(1)).max() <= max_cos)
 
 
+def _short_side(q: np.ndarray) -> float:
+    """The short side of a card of the quad's area (px): what depths across a card's sides are scaled by."""
+    return float(np.sqrt(abs(_shoelace(q)) * CARD_ASPECT))
+
+
 def aspect_error(q: np.ndarray) -> float:
     """Relative deviation of ``side_ratio(q)`` from the card's 63/88."""
     return abs(side_ratio(q) / CARD_ASPECT - 1)
@@ -583,7 +588,7 @@ def _lit_rims(rgb: np.ndarray, q: np.ndarray, samples: int = 24) -> np.ndarray:
     profile across the side). A card's printed border is wider than a rim: it is still bright there (on a small card
     a fixed 4 px reached past a silver border, which then passed for a rim). A (4,) bool mask."""
     frac, lo, hi = RIM_INSIDE
-    inside = float(np.clip(frac * np.sqrt(abs(_shoelace(q)) * CARD_ASPECT), lo, hi))
+    inside = float(np.clip(frac * _short_side(q), lo, hi))
     ds = np.array([3.0, 2.0, 1.0, 0.0, -1.0, -2.0, -3.0, -inside])             # +3 (outside) ... inside
     p0 = q.astype(np.float64)
     e = p0[_NEXT] - p0
@@ -623,7 +628,7 @@ def _off_the_label(rgb: np.ndarray, q: np.ndarray) -> np.ndarray:
     inside the frame. (The quad's aspect does not tell: in perspective a card's own aspect error is as large.)"""
     if not _inside(q, rgb.shape, 4.0):
         return q
-    short = float(np.sqrt(abs(_shoelace(q)) * CARD_ASPECT))
+    short = _short_side(q)
     outside = _side_colours(rgb, q, 3.0)
     beyond = _side_colours(rgb, q, LABEL_DEPTH * short)
     best, best_d = q, np.inf
@@ -655,7 +660,7 @@ def _out_of_sleeve(rgb: np.ndarray, q: np.ndarray) -> np.ndarray:
     rims = _lit_rims(rgb, q)
     if not rims.any():
         return q
-    short = float(np.sqrt(abs(_shoelace(q)) * CARD_ASPECT))
+    short = _short_side(q)
     inner = _step_lines(rgb, q, -SLEEVE_MARGIN[1] * short, -SLEEVE_MARGIN[0] * short - 1.5, inward=True, sides=rims)
     if inner is None or not _squareish(inner) or not cv2.isContourConvex(inner) or \
             not is_holder(rgb, q, inner, sides=rims, clear=SLEEVE_CLEAR):
