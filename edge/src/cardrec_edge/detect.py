@@ -204,12 +204,20 @@ def _small_channels(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, np.nda
     return grey, chroma
 
 
+def _median_u8(a: np.ndarray) -> float:
+    """``np.median`` of a uint8 array from its histogram (the mean of the two middle values when their count is
+    even), without sorting."""
+    rank = np.cumsum(np.bincount(a.ravel(), minlength=256))
+    return float(np.searchsorted(rank, (a.size - 1) // 2, side="right")
+                 + np.searchsorted(rank, a.size // 2, side="right")) / 2
+
+
 def _edge_map(channel: np.ndarray, floor: float) -> np.ndarray:
     """Canny edges of one channel, thresholds from its median Sobel magnitude (see EDGE_K, EDGE_CAP)."""
     blur = cv2.GaussianBlur(channel, (BLUR, BLUR), 0) if BLUR > 1 else channel
     dx, dy = cv2.Sobel(blur, cv2.CV_16S, 1, 0), cv2.Sobel(blur, cv2.CV_16S, 0, 1)
     mag = cv2.add(cv2.convertScaleAbs(dx[::4, ::4]), cv2.convertScaleAbs(dy[::4, ::4]))
-    high = float(np.clip(EDGE_K * np.median(mag), floor, EDGE_CAP))
+    high = float(np.clip(EDGE_K * _median_u8(mag), floor, EDGE_CAP))
     return cv2.Canny(dx, dy, 0.4 * high, high)
 
 
@@ -275,15 +283,17 @@ def _rough_quads(edges: np.ndarray, min_area: float, tol: float) -> list[np.ndar
             if q is not None and aspect_error(q) <= tol + 0.1:
                 found.append((abs(_shoelace(q)), q))
     found.sort(key=lambda f: -f[0])
-    out: list[np.ndarray] = []
-    for _, q in found:
+    out = np.empty((MAX_ROUGH, 4, 2), np.float32)
+    n = 0
+    for _, q in found:                       # not within 3 % of a larger one's corners (any rotation)
         q = order_corners(q)
-        size = np.sqrt(abs(_shoelace(q)))
-        if all(np.abs(q[_ROTS] - o).max(axis=(1, 2)).min() > 0.03 * size for o in out):
-            out.append(q)
-        if len(out) >= MAX_ROUGH:
-            break
-    return out
+        if n == 0 or (np.abs(q[_ROTS] - out[:n, None]).max(axis=(2, 3)).min(axis=1)
+                      > 0.03 * np.sqrt(abs(_shoelace(q)))).all():
+            out[n] = q
+            n += 1
+            if n == MAX_ROUGH:
+                break
+    return list(out[:n])
 
 
 # --- side fitting on the edge map ----------------------------------------------------------------------------
