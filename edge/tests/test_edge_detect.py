@@ -99,13 +99,11 @@ def test_single_card_corners_within_3_percent_of_the_diagonal(faces, seed):
     assert err <= MAX_CORNER_ERROR, f"seed {seed}: corner error {err:.3f} of the diagonal, {len(dets)} detections"
 
 
-LOW_CONTRAST = pytest.mark.xfail(strict=True, reason="the Ultra Ball card's silver bottom edge on a grey-blue mat "
-                                 "is below Canny's threshold: no quad (a known miss; strict, so a fix shows up)")
-
-
 @needs_cards
-@pytest.mark.parametrize("seed", [s if s != 5 else pytest.param(5, marks=LOW_CONTRAST) for s in range(10)])
+@pytest.mark.parametrize("seed", range(10))
 def test_every_card_of_a_multi_card_scene_is_found(faces, seed):
+    """Seed 5 was a known miss until the closed edge map (CLOSE_SIZE): the Ultra Ball card's silver bottom edge on a
+    grey-blue mat is under Canny's threshold in places, and its dashed outline made no contour."""
     rng = np.random.default_rng(100 + seed)
     scene = synthetic_scene(faces, rng, n_cards=2 + seed % 3, height_range=(0.25, 0.45))
     dets = find_cards(scene.rgb)
@@ -181,6 +179,16 @@ def test_sleeve_margin_is_tested_clear_of_its_soft_edges(faces, seed):
     soft edge, so the plastic test failed there and the sleeve was reported (3.3 % of the diagonal off; 13 of 100
     such scenes). The test is made SLEEVE_CLEAR px clear of both edges."""
     err = one_card_scene_error(faces, "sleeve", seed)
+    assert err <= MAX_CORNER_ERROR, f"seed {seed}: corner error {err:.3f} of the diagonal"
+
+
+@needs_cards
+@pytest.mark.parametrize("category, seed", [("blur", 37), ("dim", 26)])
+def test_card_whose_outline_is_only_dashed_is_found(faces, category, seed):
+    """rule render_frames' blur and dim scenes of sv1 faces whose card was missed (dim) or found 3.1 % of the
+    diagonal off (blur) without the closed edge map's outer contours (CLOSE_SIZE px), which give the card's rough
+    quad where no card was found: an outline the edge map has only in dashes makes no contour of its own."""
+    err = one_card_scene_error(faces, category, seed)
     assert err <= MAX_CORNER_ERROR, f"seed {seed}: corner error {err:.3f} of the diagonal"
 
 

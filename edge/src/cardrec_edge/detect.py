@@ -7,7 +7,9 @@
    thresholds from the median Sobel magnitude (their floors lower in a dim frame, whose card edges are dim too);
 2. every contour (``RETR_LIST``: cards inside toploaders/slabs and several cards are all seen) -> convex hull ->
    4-gon (``approxPolyDP`` while it fits the hull, else ``minAreaRect``). For a concave loop (clutter touching the
-   outline: wood grain, a cable) also the hull of the filled loop after a morphological opening;
+   outline: wood grain, a cable) also the hull of the filled loop after a morphological opening. Then, where no
+   card was found, the outer contours of the edge map after a morphological closing (``CLOSE_SIZE``): an outline
+   the edge map has only in dashes (a pale card on a pale background, a small or blurred card, glare on a side);
 3. each side is re-found among the edge pixels near it by a small Hough search (9 tilts x 0.5 px offsets; within a
    narrow band the outermost strong line wins, as a card's border and art edges lie inside its outline; else the
    nearest within a wide band), refit on the side's middle 80 % (rounded corners do not bias the corners) and
@@ -83,6 +85,7 @@ SLEEVE_CLEAR = 4.0          # ... its plastic tested this many px clear of the r
 ART_WIDTH = 0.88            # a card's art box: this share of its width, across it ...
 ART_ENDS = (0.1, 0.45)      # ... the card reaching this share of its height beyond either end of the box ...
 ART_SUPPORT = 0.7           # ... and a card re-found around such a quad needs this much side support
+CLOSE_SIZE = 5              # a card outline broken into dashes is joined by a morphological closing this wide (px)
 LENGTHEN_ABOVE = 0.08       # a fitted quad this far from the card's aspect is also tried with one side moved out
 
 
@@ -260,9 +263,10 @@ def _opened_quad(contour: np.ndarray, min_area: float, frame_area: float) -> np.
     return quad + np.float32([x, y])
 
 
-def _rough_quads(edges: np.ndarray, min_area: float, tol: float) -> list[np.ndarray]:
-    """Rough card quads (small-image pixels, clockwise) from the contours of the edge map, deduplicated."""
-    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+def _rough_quads(edges: np.ndarray, min_area: float, tol: float, mode: int = cv2.RETR_LIST) -> list[np.ndarray]:
+    """Rough card quads (small-image pixels, clockwise) from the contours of the edge map (``mode``: which ones,
+    as ``cv2.findContours`` takes it), deduplicated."""
+    contours, _ = cv2.findContours(edges, mode, cv2.CHAIN_APPROX_SIMPLE)
     found: list[tuple[float, np.ndarray]] = []
     for c in contours:
         if len(c) < 8:
@@ -294,6 +298,13 @@ def _rough_quads(edges: np.ndarray, min_area: float, tol: float) -> list[np.ndar
             if n == MAX_ROUGH:
                 break
     return list(out[:n])
+
+
+def _broken_outlines(edges: np.ndarray, min_area: float, tol: float) -> list[np.ndarray]:
+    """Rough quads of outlines that the edge map has only in dashes (a pale card on a pale background, a small
+    card, glare along a side): the outer contours of the map after a morphological closing (CLOSE_SIZE)."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (CLOSE_SIZE, CLOSE_SIZE))
+    return _rough_quads(cv2.morphologyEx(edges, cv2.MORPH_CLOSE, kernel), min_area, tol, cv2.RETR_EXTERNAL)
 
 
 # --- side fitting on the edge map ----------------------------------------------------------------------------
@@ -705,13 +716,21 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
     supports: list[float] = []
     small = np.float32([sw / w, sh / h])
     ahead = [order_corners((np.asarray(p, np.float32) + 0.5) * small - 0.5) for p in proposals]
-    for rough in ahead + _rough_quads(edges, min_area, aspect_tolerance):  # then the contours', largest first
-        if any(_needs_no_fit(rough, c, score) for c, score in cands):
-            continue
+
+    def fit(rough: np.ndarray) -> None:
         q, support = _fit_quad(rough, edges)
         if support > 0 and _shoelace(q) >= min_area and _card_shaped(q, aspect_tolerance):
             cands.append((order_corners(q), _score(q, support, aspect_tolerance)))
             supports.append(support)
+
+    for rough in ahead + _rough_quads(edges, min_area, aspect_tolerance):  # then the contours', largest first
+        if not any(_needs_no_fit(rough, c, score) for c, score in cands):
+            fit(rough)
+    for rough in _broken_outlines(edges, min_area, aspect_tolerance):   # dashed outlines, where no card was found:
+        area = abs(_shoelace(rough))                                     # none overlaps it (an art box inside may)
+        if not any(cs >= MIN_SCORE and abs(_shoelace(c)) >= ART_BOX * area
+                   and _overlap(c, rough) > 0.1 * min(area, abs(_shoelace(c))) for c, cs in cands):
+            fit(rough)
     for (q, score), support in list(zip(cands, supports)):         # a card with one side on inner structure?
         if score >= MIN_SCORE and aspect_error(q) > LENGTHEN_ABOVE and not _in_a_card(q, cands):
             cands += [(order_corners(f), _score(f, fs, aspect_tolerance)) for f, fs in _lengthened(q, edges, support)
