@@ -17,7 +17,8 @@
    accepted quad whose aspect is off by more than LENGTHEN_ABOVE (one side on inner structure, e.g. the band under
    a full-art card's name) is also tried with one side moved out by the missing length and re-found there; a quad
    no other one contains may be a card's art box (card-shaped, lying across the card) whose card was missed: the
-   card around it is tried too (``_around_art_box``);
+   card around it is tried too (``_around_art_box``); a quad longer than a card (SLAB_LONG) with no card found
+   inside it may be a graded slab: a card at either end of it is tried too (``_in_a_slab``);
 4. nested/overlapping quads are resolved: a same-orientation quad inside a bigger one, with a margin on every side
    that is clear plastic over the background (``holders.is_holder``) and a card's aspect, is a card in a
    sleeve/toploader/slab (the inner quad wins); any other quad inside a card is its border panel, art box or text
@@ -86,6 +87,8 @@ ART_WIDTH = 0.88            # a card's art box: this share of its width, across 
 ART_ENDS = (0.1, 0.45)      # ... the card reaching this share of its height beyond either end of the box ...
 ART_SUPPORT = 0.7           # ... and a card re-found around such a quad needs this much side support
 CLOSE_SIZE = 5              # a card outline broken into dashes is joined by a morphological closing this wide (px)
+SLAB_LONG = 0.12            # a quad this much longer than a card's aspect may be a graded slab (card + label) ...
+SLAB_MARGIN = 0.1           # ... whose card lies about this share of its width in from its sides and one end
 LENGTHEN_ABOVE = 0.08       # a fitted quad this far from the card's aspect is also tried with one side moved out
 
 
@@ -465,6 +468,30 @@ def _around_art_box(q: np.ndarray, edges: np.ndarray) -> list[tuple[np.ndarray, 
     return out
 
 
+def _in_a_slab(q: np.ndarray, edges: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """A graded slab holds the card at one end and its label at the other, so its outline is longer than a card's
+    (SLAB_LONG) and may be all that the contour search found. The card at either end of the ordered quad ``q``:
+    a card-shaped quad SLAB_MARGIN of its width in from its long sides and that end, re-found among the edge
+    pixels near it: (quad, support) for each that fits. ``_resolve`` then takes it out of the slab only if the
+    band between them is clear plastic (``holders.is_holder``)."""
+    q = q.astype(np.float64)
+    a, b = (q[1] - q[0] + q[2] - q[3]) / 2, (q[3] - q[0] + q[2] - q[1]) / 2   # short side (width), long side
+    la, lb = float(np.hypot(*a)), float(np.hypot(*b))
+    ua, ub = a / la, b / lb
+    width = la * (1 - 2 * SLAB_MARGIN)
+    height = width / CARD_ASPECT
+    centre = q.mean(0)
+    out = []
+    for end in (-1, 1):
+        near = end * (lb / 2 - SLAB_MARGIN * la)                              # the card's edge at that end
+        far = near - end * height
+        corners = [centre + ua * s * width / 2 + ub * t for t, s in ((near, -1), (near, 1), (far, 1), (far, -1))]
+        fit, support = _fit_quad(order_corners(np.float32(corners)), edges)
+        if support > 0:
+            out.append((fit, support))
+    return out
+
+
 # --- nested / overlapping quads ------------------------------------------------------------------------------
 
 def _moved_sides(inner: np.ndarray, outer: np.ndarray, tol: float) -> int:
@@ -744,8 +771,18 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
         cands += [(order_corners(f), _score(f, fs, aspect_tolerance)) for f, fs in _around_art_box(q, edges)
                   if _card_shaped(f, aspect_tolerance) and _shoelace(f) <= 0.9 * sh * sw
                   and not any(_overlap(f, c) > 0.2 * abs(_shoelace(c)) for c in others)]   # no other card inside
+    found = list(cands)
+    for q, score in found:                          # a graded slab (card + label) whose card was not found?
+        area = abs(_shoelace(q))
+        if score < MIN_SCORE or side_ratio(q) > CARD_ASPECT * (1 - SLAB_LONG) or any(
+                c is not q and 0.3 * area <= abs(_shoelace(c)) < area and _overlap(c, q) >= 0.85 * abs(_shoelace(c))
+                for c, _ in found):
+            continue
+        cands += [(order_corners(f), _score(f, fs, aspect_tolerance)) for f, fs in _in_a_slab(q, edges)
+                  if _card_shaped(f, aspect_tolerance)]
     scale = np.float32([w / sw, h / sh])
     radius = int(np.ceil(float(scale.max()))) + 1
+
     def full(q: np.ndarray) -> np.ndarray:
         return (q + 0.5) * scale - 0.5                      # small-pixel centres -> input pixel centres
 
