@@ -13,6 +13,9 @@ detected when every corner is within ``frames.max_corner_error`` of its diagonal
 visible cards, the detection rate, the median corner error of the missed ones, partial cards flagged partial;
 then p50/p90 CPU time of detection + rectification per frame (best of --repeat runs, cv2.setNumThreads(1)).
 Judges the targets: detection >= 0.98 of fully visible cards, detect + rectify <= 5 ms p50 at 1280x720.
+This is the detector alone: ``identify`` then reports an identified card at its verified outline and looks again
+at other scales where a card did not verify (``cardrec_edge.pipeline``), which the workflow's whole-frame
+evaluation (``results/evaluate/frames``) counts.
 
 ``--propose-true-corners`` gives ``find_cards`` every card's true corners as a rough quad (``proposals``), refined
 and resolved like the contour search's own: what the classical refinement makes of perfect proposals, the most a

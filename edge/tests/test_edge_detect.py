@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from cardrec_edge.detect import (CARD_ASPECT, FULL_FRAME_SCORE, Detection, _resolve, find_cards, order_corners, rectify,
-                                 rectify_sizes, side_ratio)
+                                 rectify_sizes, side_ratio, snap_outline, unrectify)
 from cardrec_edge.quality import assess
 from edge_support import SHARED
 
@@ -338,6 +338,41 @@ def test_one_warp_gives_the_model_crop_and_the_verifier_view(faces, card_height)
     diff = float(np.abs(view.astype(np.float32) - own).mean())
     assert view.shape == (224, 160, 3) and view.dtype == np.uint8
     assert diff == 0.0 if card_height > 0.5 else diff < 4, f"mean abs diff {diff:.2f}"
+
+
+@needs_cards
+@pytest.mark.parametrize("size", [(128, 92), (224, 160)])
+def test_points_of_a_rectified_view_map_back_onto_the_frame(faces, size):
+    """``unrectify`` inverts ``rectify_sizes`` at either size: the view's corner pixels land on the quad's corners,
+    and a feature of the face (a dark square pasted into it) on its place in the frame."""
+    face = faces[3].copy()
+    face[200:230, 150:180, :3] = 0
+    rng = np.random.default_rng(11)
+    scene = synthetic_scene([face], rng, height_range=(0.5, 0.55))
+    q = scene.corners[0]
+    h, w = size
+    back = unrectify(np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]]), q, size, (128, 92))
+    assert np.abs(back - q).max() < 0.6 * max(np.linalg.norm(q[1] - q[0]) / w, np.linalg.norm(q[3] - q[0]) / h)
+    view = rectify_sizes(scene.rgb, q, [(128, 92), size])[-1]
+    ys, xs = np.nonzero(view.max(axis=2) < 20)
+    fh, fw = face.shape[:2]
+    centre = unrectify(np.float32([[xs.mean(), ys.mean()]]), q, size, (128, 92))[0]
+    m = cv2.getPerspectiveTransform(np.float32([[0, 0], [fw - 1, 0], [fw - 1, fh - 1], [0, fh - 1]]), q)
+    truth = cv2.perspectiveTransform(np.float32([[[164.5, 214.5]]]), m)[0, 0]
+    assert np.linalg.norm(centre - truth) < 2.0, (centre, truth)
+
+
+@needs_cards
+def test_an_outline_about_right_is_snapped_onto_the_card(faces):
+    """``snap_outline``: an outline a little off the card (as a verified homography places it) moves onto the
+    card's edges; one reaching outside the frame is not placed."""
+    rng = np.random.default_rng(4)
+    scene = synthetic_scene(faces[5:6], rng, height_range=(0.5, 0.55))
+    q = scene.corners[0]
+    off = q + np.float32([2.0, -2.0])  # 2 px off: about 0.5 % of the diagonal
+    snapped = snap_outline(scene.rgb, off)
+    assert corner_error(snapped, q) < 0.5 * corner_error(off, q) and corner_error(snapped, q) < 0.004
+    assert snap_outline(scene.rgb, q - q.min(axis=0) - 10) is None
 
 
 @needs_cards

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from cardrec_edge.bundle import Bundle
 from cardrec_edge.cli import main
-from cardrec_edge.detect import CARD_ASPECT, rectify_sizes
+from cardrec_edge.detect import CARD_ASPECT, Detection, find_cards, rectify_sizes
 from cardrec_edge.manifest import BundleError
-from cardrec_edge.pipeline import Recognizer
+from cardrec_edge.pipeline import Recognizer, _Timer
 from cardrec_edge.sources import read_rgb
 from cardrec_edge.verify import (Verifier, VerifyConfig, card_region, choose_orientation, partial_card, rerank,
                                  verified_prefix)
@@ -26,6 +26,7 @@ from cardrec.data.shards import face_contract
 from cardrec.deploy.bundle import add_to_manifest
 from cardrec.deploy.verification import (calibrate, calibrate_bundle, calibration_recognizer, decisions, frame_cards,
                                          pick_min_inliers)
+from cardrec.evaluation.frames import corner_error
 from cardrec.evaluation.metrics import unknown_ids
 
 from edge_support import CONTRACT, SHARED, SV1_CARDS, build_edge_bundle, card_face
@@ -212,12 +213,44 @@ def test_verification_looks_at_the_frame_at_its_own_size(rec):
     finally:
         del rec.verifier.features
     cfg = rec.verifier.cfg
-    views = [rectify_sizes(rgb, np.float32(c.corners), [rec.crop_size, (cfg.height, cfg.width)])[1] for c in cards]
+    views = [rectify_sizes(rgb, d.corners, [rec.crop_size, (cfg.height, cfg.width)])[1] for d in find_cards(rgb)]
     assert any(c.status == "identified" for c in cards) and seen
     assert all(c.crop.shape[0] == CONTRACT.height for c in cards)
     for (img,) in seen:
         assert img.shape == (cfg.height, cfg.width, 3)
-        assert min(np.abs(img.astype(float) - v).mean() for v in views) < 0.5  # corners are reported rounded
+        assert min(np.abs(img.astype(float) - v).mean() for v in views) == 0
+
+
+@pytest.mark.parametrize("turned", [False, True], ids=["upright", "upside_down"])
+def test_an_identified_cards_corners_are_its_verified_outline(rec, turned):
+    """A quad 4 % off the card (a sleeve's or a slab's edge taken for the card's) still verifies; the corners
+    reported are the reference face's, placed by the verified homography and snapped to the card's edges."""
+    face = load_face(SV1_CARDS / f"{GALLERY[12]}.png")
+    scene = synthetic_scene([face[::-1, ::-1] if turned else face], np.random.default_rng(21),
+                            height_range=(0.45, 0.5))
+    truth = scene.corners[0]
+    centre = truth.mean(axis=0)
+    off = centre + 1.08 * (truth - centre)
+    assert corner_error(off, truth) > 0.035
+    cards = rec._answer(scene.rgb, rec._located(scene.rgb, [Detection(off, 0.9, False)], _Timer()), _Timer())
+    assert [(c.status, c.card_id) for c in cards] == [("identified", GALLERY[12])]
+    assert corner_error(cards[0].corners, truth) < 0.012
+
+
+def test_a_second_look_keeps_only_verified_cards(rec):
+    """Where the first look left a card unverified (or found none), the frame is searched again at other scales;
+    what that finds is kept only when it verifies with a margin: a known card is added (its outline placed), an
+    unknown card adds nothing. A frame whose cards all verified gets no second look."""
+    known = synthetic_scene([load_face(SV1_CARDS / f"{GALLERY[20]}.png")], np.random.default_rng(8))
+    added = rec._second_look(known.rgb, [])
+    assert [(c.status, c.card_id) for c in added] == [("identified", GALLERY[20])]
+    assert added[0].inliers >= 2 * rec.verifier.cfg.min_inliers
+    assert corner_error(added[0].corners, known.corners[0]) < 0.012
+    assert "second_look" not in rec.identify_frame(known.rgb).timings_ms
+    unknown = synthetic_scene([load_face(SV1_CARDS / f"{UNKNOWN[4]}.png")], np.random.default_rng(8))
+    assert rec._second_look(unknown.rgb, []) == []
+    result = rec.identify_frame(unknown.rgb)
+    assert "second_look" in result.timings_ms and all(c.card_id is None for c in result.cards)
 
 
 def test_one_feature_match_serves_both_orientations(rec):

@@ -41,6 +41,9 @@ aspect is clearly worse than the frame's (a bar across a card that fills the fra
 replace all of this: pass ``detector=callable(rgb) -> list[Detection]`` (no model ships with this package), or
 propose rough quads to steps 3-5 (``proposals=``; ``benchmarks/frame_detection.py --propose-true-corners``
 measures what they make of the true corners: the most a proposing model could gain).
+
+``unrectify`` maps points of a rectified image back into the frame, and ``snap_outline`` snaps an outline placed
+from elsewhere (a verified homography: ``cardrec_edge.pipeline``) onto the card's edges.
 """
 from __future__ import annotations
 
@@ -89,6 +92,7 @@ ART_SUPPORT = 0.7           # ... and a card re-found around such a quad needs t
 CLOSE_SIZE = 5              # a card outline broken into dashes is joined by a morphological closing this wide (px)
 SLAB_LONG = 0.12            # a quad this much longer than a card's aspect may be a graded slab (card + label) ...
 SLAB_MARGIN = 0.1           # ... whose card lies about this share of its width in from its sides and one end
+OUTLINE_SNAP = 0.006         # a verified card's outline is snapped to colour steps this close (x its diagonal)
 LENGTHEN_ABOVE = 0.08       # a fitted quad this far from the card's aspect is also tried with one side moved out
 
 
@@ -180,7 +184,8 @@ def _corners_of(lines: list[np.ndarray]) -> np.ndarray | None:
     return None if any(p is None for p in pts) else np.array(pts, np.float32)
 
 
-def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+def overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection area of two convex quads."""
     return float(cv2.intersectConvexConvex(a.astype(np.float32), b.astype(np.float32))[0])
 
 
@@ -419,7 +424,7 @@ def _in_a_card(q: np.ndarray, cands: list[tuple[np.ndarray, float]]) -> bool:
     """``q`` lies (85 % of its area) inside a larger quad of ``cands`` scoring MIN_SCORE: a part of a card found
     whole, not a card missing its outline."""
     area = abs(_shoelace(q))
-    return any(cs >= MIN_SCORE and abs(_shoelace(c)) > area and _overlap(c, q) >= 0.85 * area for c, cs in cands)
+    return any(cs >= MIN_SCORE and abs(_shoelace(c)) > area and overlap(c, q) >= 0.85 * area for c, cs in cands)
 
 
 def _lengthened(q: np.ndarray, edges: np.ndarray, support: float) -> list[tuple[np.ndarray, float]]:
@@ -507,7 +512,7 @@ def _needs_no_fit(q: np.ndarray, card: np.ndarray, score: float) -> bool:
     """``q`` (ordered) lies inside the fitted ``card`` and is much smaller or cross-oriented (an art box), or a
     near copy inside a strongly supported outline (its inner border): _resolve would drop it anyway."""
     area, card_area = abs(_shoelace(q)), abs(_shoelace(card))
-    if area > 1.05 * card_area or _overlap(card, q) < 0.85 * area:
+    if area > 1.05 * card_area or overlap(card, q) < 0.85 * area:
         return False
     if area > 0.8 * card_area:
         return score >= STRONG_OUTLINE
@@ -533,7 +538,7 @@ def _resolve(cands: list[tuple[np.ndarray, float]], max_cards: int,
         if s < MIN_SCORE:
             continue
         area = abs(_shoelace(q))
-        over = [(_overlap(k, q), i) for i, (k, _) in enumerate(kept)]
+        over = [(overlap(k, q), i) for i, (k, _) in enumerate(kept)]
         if any(0.1 * min(area, abs(_shoelace(kept[i][0]))) < o < 0.85 * area for o, i in over):
             continue                                          # partly overlaps a kept card
         holders = [i for o, i in over if o >= 0.85 * area]
@@ -756,7 +761,7 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
     for rough in _broken_outlines(edges, min_area, aspect_tolerance):   # dashed outlines, where no card was found:
         area = abs(_shoelace(rough))                                     # none overlaps it (an art box inside may)
         if not any(cs >= MIN_SCORE and abs(_shoelace(c)) >= ART_BOX * area
-                   and _overlap(c, rough) > 0.1 * min(area, abs(_shoelace(c))) for c, cs in cands):
+                   and overlap(c, rough) > 0.1 * min(area, abs(_shoelace(c))) for c, cs in cands):
             fit(rough)
     for (q, score), support in list(zip(cands, supports)):         # a card with one side on inner structure?
         if score >= MIN_SCORE and aspect_error(q) > LENGTHEN_ABOVE and not _in_a_card(q, cands):
@@ -767,15 +772,15 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
         if not MIN_SCORE <= score < STRONG_OUTLINE or _in_a_card(q, found):
             continue
         area = abs(_shoelace(q))
-        others = [c for c, cs in found if cs >= MIN_SCORE and _overlap(c, q) < 0.5 * min(abs(_shoelace(c)), area)]
+        others = [c for c, cs in found if cs >= MIN_SCORE and overlap(c, q) < 0.5 * min(abs(_shoelace(c)), area)]
         cands += [(order_corners(f), _score(f, fs, aspect_tolerance)) for f, fs in _around_art_box(q, edges)
                   if _card_shaped(f, aspect_tolerance) and _shoelace(f) <= 0.9 * sh * sw
-                  and not any(_overlap(f, c) > 0.2 * abs(_shoelace(c)) for c in others)]   # no other card inside
+                  and not any(overlap(f, c) > 0.2 * abs(_shoelace(c)) for c in others)]   # no other card inside
     found = list(cands)
     for q, score in found:                          # a graded slab (card + label) whose card was not found?
         area = abs(_shoelace(q))
         if score < MIN_SCORE or side_ratio(q) > CARD_ASPECT * (1 - SLAB_LONG) or any(
-                c is not q and 0.3 * area <= abs(_shoelace(c)) < area and _overlap(c, q) >= 0.85 * abs(_shoelace(c))
+                c is not q and 0.3 * area <= abs(_shoelace(c)) < area and overlap(c, q) >= 0.85 * abs(_shoelace(c))
                 for c, _ in found):
             continue
         cands += [(order_corners(f), _score(f, fs, aspect_tolerance)) for f, fs in _in_a_slab(q, edges)
@@ -801,7 +806,7 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
 
 def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.2,
                min_area_fraction: float = 0.008, detector: Detector | None = None,
-               proposals: list[np.ndarray] | None = None) -> list[Detection]:
+               proposals: list[np.ndarray] | None = None, long_side: int | None = None) -> list[Detection]:
     """Card quads in an RGB uint8 frame, largest first and non-overlapping.
 
     Args:
@@ -814,6 +819,8 @@ def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.
         proposals: rough card quads (4x2, input pixels) from elsewhere, e.g. a learned model's or the true
             corners (``benchmarks/frame_detection.py --propose-true-corners``: what the refinement makes of them);
             each is refined, scored and resolved like the contour search's own.
+        long_side: search at this scale instead of ``DETECT_LONG_SIDE`` / ``TIGHT_LONG_SIDE`` (a second look at
+            another scale: the pipeline's ``SECOND_LOOK``).
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}")
@@ -822,8 +829,8 @@ def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.
     h, w = rgb.shape[:2]
     ff = _full_frame(rgb, aspect_tolerance)
     proposals = list(proposals or [])
-    dets = _search(rgb, DETECT_LONG_SIDE if ff is None else TIGHT_LONG_SIDE, max_cards, aspect_tolerance,
-                   min_area_fraction, proposals)
+    dets = _search(rgb, long_side or (DETECT_LONG_SIDE if ff is None else TIGHT_LONG_SIDE), max_cards,
+                   aspect_tolerance, min_area_fraction, proposals)
     if ff is None and all(d.score < WEAK_SCORE for d in dets):   # a busy print (fabric, play mat) can hide every
         again = _search(rgb, RETRY_LONG_SIDE, max_cards, aspect_tolerance, min_area_fraction,  # outline: it blurs
                         proposals)
@@ -839,9 +846,9 @@ def _merge_retry(first: list[Detection], again: list[Detection], max_cards: int)
     a holder: the holder's outline contains the card)."""
     out = list(first)
     for a in again:
-        inside = [d for d in out if _overlap(a.corners, d.corners) >= 0.85 * d.area and d.area < ART_BOX * a.area]
+        inside = [d for d in out if overlap(a.corners, d.corners) >= 0.85 * d.area and d.area < ART_BOX * a.area]
         rest = [d for d in out if d not in inside]
-        if not any(_overlap(a.corners, d.corners) > 0 for d in rest):
+        if not any(overlap(a.corners, d.corners) > 0 for d in rest):
             out = rest + [a]
     return sorted(out, key=lambda d: -d.area)[:max_cards]
 
@@ -867,19 +874,45 @@ def rectify(rgb: np.ndarray, corners: np.ndarray, height: int, width: int, max_s
     return rectify_sizes(rgb, corners, [(height, width)], max_side)[0]
 
 
+def _warp(corners: np.ndarray, first: tuple[int, int], max_side: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """``rectify_sizes``' perspective transform of the quad and the (height, width) it warps to."""
+    src = np.asarray(corners, np.float32).reshape(4, 2)
+    sides = np.hypot(*(src[[1, 2, 3, 0]] - src).T)
+    height, width = first
+    ih = min(max_side, max(height, int(round(max(sides[1], sides[3]))) + 1))
+    iw = min(max_side, max(width, int(round(max(sides[0], sides[2]))) + 1))
+    dst = np.float32([[0, 0], [iw - 1, 0], [iw - 1, ih - 1], [0, ih - 1]])
+    return cv2.getPerspectiveTransform(src, dst), (ih, iw)
+
+
+def unrectify(points: np.ndarray, corners: np.ndarray, size: tuple[int, int], first: tuple[int, int],
+              max_side: int = 1024) -> np.ndarray:
+    """Frame positions of ``points`` (n x 2) of an image ``rectify_sizes`` made at ``size`` from the quad
+    ``corners`` (with ``first`` its first size): the inverse of its warp and resize."""
+    m, (ih, iw) = _warp(corners, first, max_side)
+    h, w = size
+    warped = (np.asarray(points, np.float64).reshape(-1, 2) + 0.5) * (iw / w, ih / h) - 0.5  # pixel centres
+    return cv2.perspectiveTransform(warped.reshape(-1, 1, 2), np.linalg.inv(m)).reshape(-1, 2).astype(np.float32)
+
+
+def snap_outline(rgb: np.ndarray, q: np.ndarray) -> np.ndarray | None:
+    """A card outline placed from elsewhere (a verified homography: about 1 % off) snapped onto the frame's colour
+    steps within ``OUTLINE_SNAP`` of its diagonal (``_snap``); None when it does not lie inside the frame."""
+    h, w = rgb.shape[:2]
+    q = order_corners(np.asarray(q, np.float32).reshape(4, 2))
+    if not np.all(np.isfinite(q)) or not _inside(q, rgb.shape, -2.0):  # (a card at the border: as detected)
+        return None
+    radius = max(2, int(np.ceil(OUTLINE_SNAP * float(np.linalg.norm(q[2] - q[0])))))
+    return np.clip(order_corners(_snap(rgb, q, radius)), 0, np.float32([w - 1, h - 1]))
+
+
 def rectify_sizes(rgb: np.ndarray, corners: np.ndarray, sizes: list[tuple[int, int]],
                   max_side: int = 1024) -> list[np.ndarray]:
     """``rectify`` to several (height, width) sizes from one perspective warp (the runtime needs the model's crop
     and the verifier's view of each card: the warp is most of the cost). The warp is at the quad's own size, at
     least the first size (the model's crop, which is then exactly ``rectify``'s); each size is resized from it,
     by area averaging when shrinking."""
-    src = np.asarray(corners, np.float32).reshape(4, 2)
-    sides = np.hypot(*(src[[1, 2, 3, 0]] - src).T)
-    height, width = sizes[0]
-    ih = min(max_side, max(height, int(round(max(sides[1], sides[3]))) + 1))
-    iw = min(max_side, max(width, int(round(max(sides[0], sides[2]))) + 1))
-    dst = np.float32([[0, 0], [iw - 1, 0], [iw - 1, ih - 1], [0, ih - 1]])
-    m = cv2.getPerspectiveTransform(src, dst)
+    m, (ih, iw) = _warp(corners, sizes[0], max_side)
     out = cv2.warpPerspective(rgb, m, (iw, ih), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return [out if (h, w) == (ih, iw) else
             cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA if h <= ih and w <= iw else cv2.INTER_LINEAR)

@@ -7,6 +7,12 @@ matched at all). The whole-frame fallback is never identified unless verified, a
 quality gate (blur, glare): it is matched only with verification, and reported ``low_quality`` when it does not
 verify.
 
+An identified card's corners are its verified outline: the reference face's corners placed in the frame by the
+verification's homography and snapped to the frame's colour steps (the detector's quad may be a sleeve's edge or
+a slab's label a few percent off the card). Where a card did not verify, or none was found, the frame is searched
+again at other scales (``SECOND_LOOK``) and a new quad is kept only if it verifies with a margin: recognition
+judges between the candidate outlines that geometry alone cannot tell apart.
+
 One ``Recognizer`` serves the CLI, the stream watcher and the HTTP server; every stage is timed.
 """
 from __future__ import annotations
@@ -14,17 +20,22 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from .backends import open_backend
 from .bundle import Bundle
 from .defaults import MAX_GLARE, MIN_BLUR, RETRY_MARGIN, TOP_K
-from .detect import CARD_ASPECT, Detection, find_cards, rectify_sizes
+from .detect import CARD_ASPECT, Detection, find_cards, overlap, rectify_sizes, snap_outline, unrectify
 from .matcher import Matcher, Projection, decide
 from .quality import assess
 from .verify import VerifyConfig, Verifier, best_inliers, choose_orientation, partial_card, rerank, thumbnail_reference
 
 CARD_METADATA = ("name", "set", "number", "rarity")
+SECOND_LOOK = (480, 320)  # long sides (px) a frame is searched at again, in this order, where a card did not verify
+SAME_QUAD = 0.02          # a second look's quad this close (x the card's diagonal) to one tried already is not new
+SECOND_LOOK_INLIERS = 2.0  # a second look's card is kept with at least this x the bundle's min_inliers: each try is
+                           # one more chance for an unknown card to pass (real val30: 26 for an unknown item card)
 
 
 @dataclass
@@ -99,12 +110,38 @@ def locate_cards(rgb: np.ndarray, crop_size: tuple[int, int], timer: _Timer | No
     timer = timer or _Timer()
     t = time.perf_counter()
     dets = find_cards(rgb, proposals=proposals)
-    t = timer.add("detect", t)
+    timer.add("detect", t)
+    return (dets, *rectified(rgb, dets, crop_size, timer, view_size))
+
+
+def rectified(rgb: np.ndarray, dets: list[Detection], crop_size: tuple[int, int], timer: _Timer,
+              view_size: tuple[int, int] | None = None) -> tuple[list, list, list[bool]]:
+    """``locate_cards``' crops, views and partial flags of detections ``dets``."""
+    t = time.perf_counter()
     sizes = [crop_size] + ([view_size] if view_size else [])
     both = [rectify_sizes(rgb, d.corners, sizes) + [None] for d in dets]
     timer.add("rectify", t)
     partial = [not d.full_frame and partial_card(d.corners, rgb.shape[:2]) for d in dets]
-    return dets, [b[0] for b in both], [b[1] for b in both], partial
+    return [b[0] for b in both], [b[1] for b in both], partial
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two quads within ``SAME_QUAD`` of the card's diagonal at every corner (either corner order by 180°)."""
+    a, b = np.float32(a).reshape(4, 2), np.float32(b).reshape(4, 2)
+    diag = float(np.linalg.norm(b[2] - b[0]))
+    return min(float(np.abs(np.roll(a, s, axis=0) - b).max()) for s in (0, 2)) <= SAME_QUAD * diag
+
+
+def _settled(cards: list[CardResult]) -> bool:
+    """Cards found and every one identified: no second look."""
+    return bool(cards) and all(c.status == "identified" for c in cards)
+
+
+def _overlapping(a, b, share: float = 0.3) -> bool:
+    """Two quads sharing at least ``share`` of the smaller one's area."""
+    a, b = np.float32(a).reshape(4, 2), np.float32(b).reshape(4, 2)
+    small = min(abs(cv2.contourArea(a)), abs(cv2.contourArea(b)))
+    return overlap(a, b) >= share * small
 
 
 class Recognizer:
@@ -147,11 +184,12 @@ class Recognizer:
                  "score": round(m.score, 6)} for m in matches]
 
     def match_crops(self, crops: list[np.ndarray], timer: _Timer | None = None, both: bool = False,
-                    views: list[np.ndarray] | None = None) -> list[tuple[list[dict], bool]]:
+                    views: list[np.ndarray] | None = None, outlines: bool = False) -> list[tuple]:
         """Embed and match rectified crops; weak (or, with verification, unverified) matches are retried upside
         down. ``views``: what verification looks at (default the crops; ``identify_frame`` rectifies them from the
         frame at the verifier's size). ``both``: with verification, each crop's (upright, turned) verified
-        shortlists (for calibration)."""
+        shortlists (for calibration). ``outlines``: each (shortlist, turned) gets a third item, the verified card's
+        outline in the view (``Verifier.outline``; None when not verified)."""
         timer = timer or _Timer()
         t = time.perf_counter()
         lb = np.stack([self.embedder.contract.letterbox(c) for c in crops])
@@ -162,7 +200,7 @@ class Recognizer:
         t = timer.add("search", t)
         out = [(self._candidates(m), False) for m in found]
         if self.verifier is not None:
-            return [self.verify_crop(c, lb[i:i + 1], out[i][0], timer, both)
+            return [self.verify_crop(c, lb[i:i + 1], out[i][0], timer, both, outlines)
                     for i, c in enumerate(crops if views is None else views)]
         weak = [i for i, (cands, _) in enumerate(out) if cands[0]["score"] < self.bundle.threshold + self.retry_margin]
         if weak:
@@ -171,14 +209,14 @@ class Recognizer:
                 if m[0].score > out[i][0][0]["score"]:
                     out[i] = (self._candidates(m), True)
             timer.add("retry_180", t)
-        return out
+        return [(*m, None) for m in out] if outlines else out
 
     def verify_crop(self, crop: np.ndarray, letterboxed: np.ndarray, cands: list[dict], timer: _Timer,
-                    both: bool = False) -> tuple[list[dict], bool] | tuple[list[dict], list[dict]]:
+                    both: bool = False, outline: bool = False) -> tuple:
         """Verify a crop's shortlist; the turned crop's shortlist when the upright one does not verify. The crop's
         features are extracted once and serve both orientations, and a card in both shortlists is matched once
         (``Verifier.check``). With ``both`` (calibration) the two fully verified shortlists are returned instead
-        of the decision."""
+        of the decision; with ``outline`` the decision and the verified card's outline in the crop (or None)."""
         v = self.verifier
         k, stop, seen = v.cfg.top_k, None if both else v.cfg.min_inliers, {}
         t = time.perf_counter()
@@ -199,7 +237,14 @@ class Recognizer:
 
         if both:
             return upright, turned()
-        return choose_orientation(upright, turned, v.cfg.min_inliers)
+        chosen, rotated = choose_orientation(upright, turned, v.cfg.min_inliers)
+        if not outline:
+            return chosen, rotated
+        t = time.perf_counter()
+        verified = best_inliers(chosen) >= v.cfg.min_inliers
+        where = v.outline(seen.get(chosen[0]["card_id"]), rotated) if verified else None
+        timer.add("outline", t)
+        return chosen, rotated, where
 
     def _result(self, det: Detection, crop: np.ndarray, quality, match, partial: bool = False,
                 in_frame: bool = False) -> CardResult:
@@ -210,7 +255,7 @@ class Recognizer:
         res = CardResult(corners=np.asarray(det.corners, float).round(2).tolist(), full_frame=det.full_frame,
                          quality=q, status=unanswered, crop=crop)
         if match is not None:
-            cands, rotated = match
+            cands, rotated = match[:2]
             best = cands[0]
             res.candidates, res.rotated, res.score = cands, rotated, best["score"]
             if self.verifier is not None:
@@ -222,13 +267,19 @@ class Recognizer:
                 res.status, res.card_id = "identified", best["card_id"]
         return res
 
-    def locate(self, rgb: np.ndarray, timer: _Timer | None = None) -> list[Located]:
-        """Detect, rectify and assess every card of an RGB frame (``locate_cards``); with verification, each card is
-        also rectified at the verifier's own size (from the same warp), which is what verification looks at."""
+    def locate(self, rgb: np.ndarray, timer: _Timer | None = None, long_side: int | None = None) -> list[Located]:
+        """Detect, rectify and assess every card of an RGB frame (as ``locate_cards``); with verification, each card is
+        also rectified at the verifier's own size (from the same warp), which is what verification looks at.
+        ``long_side``: the scale to search at (``find_cards``)."""
         timer = timer or _Timer()
+        t = time.perf_counter()
+        dets = find_cards(rgb, long_side=long_side)
+        timer.add("detect", t)
+        return self._located(rgb, dets, timer)
+
+    def _located(self, rgb: np.ndarray, dets: list[Detection], timer: _Timer) -> list[Located]:
         v = self.verifier
-        view_size = (v.cfg.height, v.cfg.width) if v else None
-        dets, crops, views, partial = locate_cards(rgb, self.crop_size, timer, view_size)
+        crops, views, partial = rectified(rgb, dets, self.crop_size, timer, (v.cfg.height, v.cfg.width) if v else None)
         t = time.perf_counter()
         qualities = [assess(c, self.min_blur, self.max_glare) for c in crops]
         timer.add("quality", t)
@@ -239,14 +290,64 @@ class Recognizer:
         without it, low-quality and partial cards are reported, not matched."""
         return self.verifier is not None or (card.quality.ok and not card.partial)
 
-    def identify_frame(self, rgb: np.ndarray) -> FrameResult:
-        """All cards in an RGB frame (see ``matchable`` for which are matched)."""
-        timer = _Timer()
-        found = self.locate(rgb, timer)
+    def _answer(self, rgb: np.ndarray, found: list[Located], timer: _Timer) -> list[CardResult]:
+        """Match the matchable cards and decide; an identified card's corners are its verified outline (``_placed``)."""
         good = [c for c in found if self.matchable(c)]
-        matches = self.match_crops([c.crop for c in good], timer, views=[c.view for c in good]) if good else []
+        matches = self.match_crops([c.crop for c in good], timer, views=[c.view for c in good],
+                                   outlines=True) if good else []
         by_card = {id(c): m for c, m in zip(good, matches)}
-        cards = [self._result(c.det, c.crop, c.quality, by_card.get(id(c)), c.partial, in_frame=True) for c in found]
+        out = []
+        for c in found:
+            m = by_card.get(id(c))
+            res = self._result(c.det, c.crop, c.quality, m, c.partial, in_frame=True)
+            if res.status == "identified" and m[2] is not None:
+                t = time.perf_counter()
+                placed = self._placed(rgb, c.det, m[2])
+                timer.add("outline", t)
+                res.corners = res.corners if placed is None else placed.round(2).tolist()
+            out.append(res)
+        return out
+
+    def _placed(self, rgb: np.ndarray, det: Detection, outline: np.ndarray) -> np.ndarray | None:
+        """A verified card's outline in the frame: the reference face's corners mapped through the verified
+        homography into the view, back through the view's warp, then snapped to the frame's colour steps
+        (``snap_outline``). The detector's quad can be a few percent off the card (a sleeve's edge, a slab's
+        label, the art box); the whole reference face placed by dozens of inliers is not. None when it falls
+        outside the frame (the detector's corners stay)."""
+        v = self.verifier.cfg
+        return snap_outline(rgb, unrectify(outline, det.corners, (v.height, v.width), self.crop_size))
+
+    def _second_look(self, rgb: np.ndarray, cards: list[CardResult]) -> list[CardResult]:
+        """Where a card did not verify (or none was found), the frame is searched again at the ``SECOND_LOOK``
+        scales: the scale that finds a card's outline depends on its size, blur and background, and no geometric
+        test tells a card's outline from its holder's, its art box's or a busy print's (benchmarks/
+        frame_detection.py: each scale finds cards the other misses). A new quad (not within ``SAME_QUAD`` of one
+        tried, not over an identified card) is answered like the first look's, but kept only when it is identified
+        with ``SECOND_LOOK_INLIERS`` x ``min_inliers``: verification is the judge. It replaces the unidentified cards
+        it overlaps."""
+        tried, timer = [np.float32(c.corners) for c in cards], _Timer()
+        bar = SECOND_LOOK_INLIERS * self.verifier.cfg.min_inliers
+        for side in SECOND_LOOK:
+            dets = [d for d in find_cards(rgb, long_side=side) if not d.full_frame and not any(
+                _same(d.corners, q) for q in tried) and not any(
+                c.status == "identified" and _overlapping(d.corners, c.corners) for c in cards)]
+            tried += [d.corners for d in dets]
+            for new in [c for c in self._answer(rgb, self._located(rgb, dets, timer), timer)
+                        if c.status == "identified" and c.inliers >= bar]:
+                cards = [c for c in cards if not _overlapping(new.corners, c.corners)] + [new]
+            if _settled(cards):
+                break
+        return cards
+
+    def identify_frame(self, rgb: np.ndarray, second_look: bool = True) -> FrameResult:
+        """All cards in an RGB frame (see ``matchable`` for which are matched); with verification, where a card did
+        not verify, a ``_second_look`` at other scales (unless ``second_look`` is False)."""
+        timer = _Timer()
+        cards = self._answer(rgb, self.locate(rgb, timer), timer)
+        if second_look and self.verifier is not None and not _settled(cards):
+            t = time.perf_counter()
+            cards = self._second_look(rgb, cards)
+            timer.add("second_look", t)  # all its stages in one figure
         timer.ms["total"] = round(sum(timer.ms.values()), 3)
         return FrameResult(cards, timer.ms)
 

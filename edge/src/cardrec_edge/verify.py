@@ -151,22 +151,35 @@ class Verifier:
         fitted on the matches that moved no further than an accepted fit can move them (``max_corner_shift`` plus
         ``reproj``), which must map the card's corners near the reference's (0 otherwise: it matched layout, not
         this card). With fewer such matches than ``gate`` it is not fitted (0): it cannot reach ``gate``."""
+        return self._fit(matches, turned, gate)[0]
+
+    def outline(self, matches: Matches | None, turned: bool = False) -> np.ndarray | None:
+        """Where the reference face's corners lie in the crop (4x2, crop pixels at the config's size, in the
+        crop's own corner order), through the fit ``fit`` accepts; None without one. A verified card's outline:
+        the reference is the whole card, so it corrects a crop cut from a quad a little off the card."""
+        _, hom = self._fit(matches, turned, MIN_FIT)
+        if hom is None:
+            return None
+        pts = cv2.perspectiveTransform(self.box.reshape(-1, 1, 2), np.linalg.inv(hom)).reshape(4, 2)
+        return self.far - pts if turned else pts
+
+    def _fit(self, matches: Matches | None, turned: bool, gate: int) -> tuple[int, np.ndarray | None]:
         if matches is None:
-            return 0
+            return 0, None
         src, dst = matches
         if turned:
             src = self.far - src
         near = np.abs(src - dst).max(axis=1) <= self.reach
         if near.sum() < max(gate, MIN_FIT):
-            return 0
+            return 0, None
         hom, mask = cv2.findHomography(src[near].reshape(-1, 1, 2), dst[near].reshape(-1, 1, 2), cv2.USAC_MAGSAC,
                                        self.cfg.reproj)
         if hom is None or mask is None:
-            return 0
+            return 0, None
         moved = cv2.perspectiveTransform(self.box.reshape(-1, 1, 2), hom).reshape(4, 2)
         if not np.all(np.isfinite(moved)) or np.abs(moved - self.box).max() > self.shift:
-            return 0
-        return int(mask.sum())
+            return 0, None
+        return int(mask.sum()), hom
 
     def check(self, query: Features, card_ids: list[str], stop: int | None = None, turned: bool = False,
               seen: dict[str, Matches | None] | None = None, scores: list[float] | None = None) -> list[int]:
