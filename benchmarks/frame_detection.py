@@ -15,7 +15,7 @@ then p50/p90 CPU time of detection + rectification per frame (best of --repeat r
 Judges the targets: detection >= 0.98 of fully visible cards, detect + rectify <= 5 ms p50 at 1280x720.
 This is the detector alone: ``identify`` then reports an identified card at its verified outline and looks again
 at other scales where a card did not verify (``cardrec_edge.pipeline``), which the workflow's whole-frame
-evaluation (``results/evaluate/frames``) counts.
+evaluation (``results/evaluate/frames``) counts; ``--bundle`` runs it on the same frames.
 
 ``--propose-true-corners`` gives ``find_cards`` every card's true corners as a rough quad (``proposals``), refined
 and resolved like the contour search's own: what the classical refinement makes of perfect proposals, the most a
@@ -49,7 +49,7 @@ from cardrec.data.frames import render_split  # noqa: E402
 from cardrec.data.shards import face_contract  # noqa: E402
 from cardrec.data.synthesize import SynthSet, write_dataset  # noqa: E402
 from cardrec.errors import ConfigError  # noqa: E402
-from cardrec.evaluation.frames import score  # noqa: E402
+from cardrec.evaluation.frames import evaluate_split, markdown, score  # noqa: E402
 from cardrec.evaluation.metrics import unknown_ids  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -137,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per frame, the fastest counts (default 3)")
     ap.add_argument("--propose-true-corners", action="store_true", help="give the detector every card's true "
                     "corners as rough quads (the classical refinement's ceiling)")
+    ap.add_argument("--bundle", type=Path, metavar="DIR", help="also run `cardrec-edge identify` with this bundle "
+                    "on the same frames and print the workflow's whole-frame table (give a run's "
+                    "results/frames/bundle: its unknown cards are dropped)")
     ap.add_argument("--json", type=Path, metavar="OUT", help="also write the figures and per-card rows here")
     args = ap.parse_args(argv)
     try:
@@ -157,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             cv2.setNumThreads(1)
             crop = (cfg["preprocess"]["height"], max(1, round(cfg["preprocess"]["height"] * CARD_ASPECT)))
             preds, ms = run(out, crop, args.repeat, args.propose_true_corners)
+            whole = evaluate_split(args.bundle, out, fcfg["max_corner_error"], 1) if args.bundle else None
     except (ConfigError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -182,13 +186,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'met' if overall >= TARGET_DETECTION else 'MISS'}: detection >= {TARGET_DETECTION} of fully visible "
           f"cards ({overall:.3f})")
     print(f"  {'met' if p50 <= TARGET_MS else 'MISS'}: detect + rectify <= {TARGET_MS:g} ms p50 ({p50:.2f} ms)")
+    if whole:
+        print(f"\ncardrec-edge identify --bundle {args.bundle} on the same frames (the workflow's whole-frame table; "
+              f"detection counts the corners it reports):\n{markdown(whole)}")
     if args.json:
         args.json.write_text(json.dumps({
             "split": args.split, "size": [h, w], "frames": len(labels["frames"]), "config": args.config,
             "shards": str(args.shards) if args.shards else None, "python": platform.python_version(),
             "proposals": "true corners" if args.propose_true_corners else None,
             "opencv": cv2.__version__, "machine": platform.machine(), "threads": 1,
-            "detect_rectify_cpu_ms": {"p50": p50, "p90": p90}, "categories": rows, "cards": report["cards"]},
+            "detect_rectify_cpu_ms": {"p50": p50, "p90": p90}, "categories": rows, "cards": report["cards"],
+            "identify": whole and {"bundle": str(args.bundle), **whole}},
             indent=1) + "\n")
     return 0
 
