@@ -240,9 +240,10 @@ class Recognizer:
         chosen, rotated = choose_orientation(upright, turned, v.cfg.min_inliers)
         if not outline:
             return chosen, rotated
+        if best_inliers(chosen) < v.cfg.min_inliers:
+            return chosen, rotated, None
         t = time.perf_counter()
-        verified = best_inliers(chosen) >= v.cfg.min_inliers
-        where = v.outline(seen.get(chosen[0]["card_id"]), rotated) if verified else None
+        where = v.outline(seen.get(chosen[0]["card_id"]), rotated)
         timer.add("outline", t)
         return chosen, rotated, where
 
