@@ -227,9 +227,9 @@ def test_token_sources_conflict_or_empty_is_one_line(bundle, tmp_path):
 
 def test_serve_honours_recognition_options(bundle, tmp_path):
     png = encode(on_mat("sv1-5"), ".png")
-    with running_server(bundle, tmp_path, "--top-k", "2", "--exact", "--max-glare", "0.5") as s:
+    with running_server(bundle, tmp_path, "--top-k", "2", "--exact", "--max-glare", "0.5", "--no-second-look") as s:
         health = json.loads(call(s.url + "/health")[2])
-        assert (health["top_k"], health["exact"], health["max_glare"]) == (2, True, 0.5), health
+        assert (health["top_k"], health["exact"], health["max_glare"], health["second_look"]) == (2, True, 0.5, False)
         status, _, body = post_image(s.url, png)
         assert status == 200, body
         card = next(c for c in json.loads(body)["cards"] if c["status"] == "identified")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from cardrec_edge.bundle import Bundle
 from cardrec_edge.cli import main
-from cardrec_edge.detect import CARD_ASPECT, Detection, find_cards, rectify_sizes
+from cardrec_edge.detect import CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, rectify_sizes
 from cardrec_edge.manifest import BundleError
 from cardrec_edge.pipeline import Recognizer, _Timer
 from cardrec_edge.sources import read_rgb
@@ -240,7 +240,8 @@ def test_an_identified_cards_corners_are_its_verified_outline(rec, turned):
 def test_a_second_look_keeps_only_verified_cards(rec):
     """Where the first look left a card unverified (or found none), the frame is searched again at other scales;
     what that finds is kept only when it verifies with a margin: a known card is added (its outline placed), an
-    unknown card adds nothing. A frame whose cards all verified gets no second look."""
+    unknown card adds nothing. A frame whose cards all verified gets no second look, nor one whose unverified
+    card was found by a strong outline (an unknown card on a plain mat); a frame without a card does."""
     known = synthetic_scene([load_face(SV1_CARDS / f"{GALLERY[20]}.png")], np.random.default_rng(8))
     added = rec._second_look(known.rgb, [])
     assert [(c.status, c.card_id) for c in added] == [("identified", GALLERY[20])]
@@ -249,8 +250,12 @@ def test_a_second_look_keeps_only_verified_cards(rec):
     assert "second_look" not in rec.identify_frame(known.rgb).timings_ms
     unknown = synthetic_scene([load_face(SV1_CARDS / f"{UNKNOWN[4]}.png")], np.random.default_rng(8))
     assert rec._second_look(unknown.rgb, []) == []
-    result = rec.identify_frame(unknown.rgb)
-    assert "second_look" in result.timings_ms and all(c.card_id is None for c in result.cards)
+    found = rec.locate(unknown.rgb)
+    assert [c.status for c in rec._answer(unknown.rgb, found, _Timer())] == ["unknown"]
+    assert found[0].det.score >= STRONG_OUTLINE and "second_look" not in rec.identify_frame(unknown.rgb).timings_ms
+    blank = np.full((720, 1280, 3), 128, np.uint8)
+    result = rec.identify_frame(blank)
+    assert "second_look" in result.timings_ms and not result.cards
 
 
 def test_one_feature_match_serves_both_orientations(rec):
@@ -314,7 +319,14 @@ def test_bench_reports_each_stage_on_one_thread(bundle_dir, tmp_path, capsys):
     assert {"detect", "rectify", "quality", "preprocess", "embed", "search", "verify", "total"} <= set(stages)
     assert all({"p50_ms", "p90_ms", "share"} <= set(v) for v in stages.values())
     assert stages["detect"]["share"] == 1.0 and stages["verify"]["share"] == 0.5 and stages["embed"]["share"] == 0.5
+    assert stages["outline"]["share"] == 0.5 and stages["second_look"]["share"] == 0.5  # the blank frame looks again
     assert report["frames"] == 4 and report["threads"] == 1 and report["fps"] > 0
+    try:
+        assert main(["bench", "--bundle", str(bundle_dir), "--runs", "2", "--warmup", "0", "--threads", "1",
+                     "--no-second-look", "--json", str(tmp_path / "b.png")]) == 0
+    finally:
+        cv2.setNumThreads(before)
+    assert "second_look" not in json.loads(capsys.readouterr().out)["stages"]
 
 
 def test_threshold_pick_is_the_most_lenient_meeting_both_targets():

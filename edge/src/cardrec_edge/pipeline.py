@@ -26,7 +26,8 @@ import numpy as np
 from .backends import open_backend
 from .bundle import Bundle
 from .defaults import MAX_GLARE, MIN_BLUR, RETRY_MARGIN, TOP_K
-from .detect import CARD_ASPECT, Detection, find_cards, overlap, rectify_sizes, snap_outline, unrectify
+from .detect import (CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, overlap, rectify_sizes, snap_outline,
+                     unrectify)
 from .matcher import Matcher, Projection, decide
 from .quality import assess
 from .verify import VerifyConfig, Verifier, best_inliers, choose_orientation, partial_card, rerank, thumbnail_reference
@@ -159,11 +160,13 @@ class Recognizer:
             verification, the turned crop's shortlist is verified when the upright one does not verify
             (``choose_orientation``); the crop's features serve both.
         verify: geometric verification settings; default the bundle manifest's ``verify`` (none: cosine only).
+        second_look: with verification, search a frame again at other scales where a card did not verify
+            (``identify_frame``).
     """
 
     def __init__(self, bundle: Bundle, backend: str = "auto", threads: int | None = None, exact: bool = False,
                  min_blur: float = MIN_BLUR, max_glare: float = MAX_GLARE, retry_margin: float = RETRY_MARGIN,
-                 top_k: int = TOP_K, verify: VerifyConfig | None = None):
+                 top_k: int = TOP_K, verify: VerifyConfig | None = None, second_look: bool = True):
         self.bundle = bundle
         self.cards = bundle.card_table()
         self.embedder = open_backend(bundle, backend, threads)
@@ -172,7 +175,7 @@ class Recognizer:
         self.matcher = Matcher(np.load(bundle.embeddings), None if exact else bundle.index,
                                search.get("expansion_search"), search.get("candidates", 16), projection)
         self.min_blur, self.max_glare, self.retry_margin, self.top_k = min_blur, max_glare, retry_margin, top_k
-        self.exact = exact
+        self.exact, self.second_look = exact, second_look
         self.crop_size = card_crop_size(bundle.contract)
         spec = bundle.manifest.get("verify")  # absent, or disabled by calibration: cosine alone
         if verify is None and spec and spec.get("enabled", True):
@@ -340,12 +343,17 @@ class Recognizer:
                 break
         return cards
 
-    def identify_frame(self, rgb: np.ndarray, second_look: bool = True) -> FrameResult:
-        """All cards in an RGB frame (see ``matchable`` for which are matched); with verification, where a card did
-        not verify, a ``_second_look`` at other scales (unless ``second_look`` is False)."""
+    def identify_frame(self, rgb: np.ndarray, second_look: bool | None = None) -> FrameResult:
+        """All cards in an RGB frame (see ``matchable`` for which are matched); with verification, a ``_second_look``
+        at other scales where no card was found or a card whose outline scored under ``STRONG_OUTLINE`` did not
+        verify (a card found by a strong outline is found so at any scale: an unknown card, most often);
+        ``second_look``: default the recognizer's setting."""
         timer = _Timer()
-        cards = self._answer(rgb, self.locate(rgb, timer), timer)
-        if second_look and self.verifier is not None and not _settled(cards):
+        found = self.locate(rgb, timer)
+        cards = self._answer(rgb, found, timer)
+        unsure = not cards or any(c.status != "identified" and f.det.score < STRONG_OUTLINE
+                                  for f, c in zip(found, cards))
+        if (self.second_look if second_look is None else second_look) and self.verifier is not None and unsure:
             t = time.perf_counter()
             cards = self._second_look(rgb, cards)
             timer.add("second_look", t)  # all its stages in one figure
