@@ -9,9 +9,9 @@ verify.
 
 An identified card's corners are its verified outline: the reference face's corners placed in the frame by the
 verification's homography and snapped to the frame's colour steps (the detector's quad may be a sleeve's edge or
-a slab's label a few percent off the card). Where a card did not verify, or none was found, the frame is searched
-again at other scales (``SECOND_LOOK``) and a new quad is kept only if it verifies with a margin: recognition
-judges between the candidate outlines that geometry alone cannot tell apart.
+a slab's label a few percent off the card). Where no card was found, or a card found by a weak outline did not
+verify, the frame is searched again at other scales (``SECOND_LOOK``) and a new quad is kept only if it verifies
+with a margin: recognition judges between the candidate outlines that geometry alone cannot tell apart.
 
 One ``Recognizer`` serves the CLI, the stream watcher and the HTTP server; every stage is timed.
 """
