@@ -258,6 +258,25 @@ def test_a_second_look_keeps_only_verified_cards(rec):
     assert "second_look" in result.timings_ms and not result.cards
 
 
+def test_a_dim_card_that_did_not_verify_is_tried_brightened(rec, monkeypatch):
+    """In a dark frame the true card drops out of the embedding's shortlist (the gallery's faces are well lit):
+    a dim crop that did not verify is embedded and verified again scaled to a normal brightness, and kept only when
+    it verifies with a margin. Held-out cards stay unknown."""
+    def dark(cid: str, seed: int) -> np.ndarray:
+        return (synthetic_scene([load_face(SV1_CARDS / f"{cid}.png")], np.random.default_rng(seed)).rgb
+                * 0.25).astype(np.uint8)
+
+    known = [(cid, rec.identify_frame(dark(cid, i))) for i, cid in enumerate(GALLERY[:40:4])]
+    assert all("brightened" in r.timings_ms for _, r in known)
+    right = [c for cid, r in known for c in r.cards if c.card_id == cid]
+    assert len(right) >= 6 and all(c.inliers >= 2 * rec.verifier.cfg.min_inliers for c in right)
+    assert all(c.card_id in (None, cid) for cid, r in known for c in r.cards)
+    held_out = [c for i, cid in enumerate(UNKNOWN[:5]) for c in rec.identify_frame(dark(cid, i)).cards]
+    assert held_out and all(c.card_id is None for c in held_out)
+    monkeypatch.setattr("cardrec_edge.pipeline.DIM_CROP", 0.0)  # not brightened: none of them is identified
+    assert not any(c.card_id for i, cid in enumerate(GALLERY[:16:4]) for c in rec.identify_frame(dark(cid, i)).cards)
+
+
 def test_one_feature_match_serves_both_orientations(rec):
     """ORB descriptors do not change when the crop turns: the upright crop's matches fit the turned card."""
     v = Verifier(rec.verifier.cfg, rec.verifier.reference)

@@ -11,7 +11,8 @@ An identified card's corners are its verified outline: the reference face's corn
 verification's homography and snapped to the frame's colour steps (the detector's quad may be a sleeve's edge or
 a slab's label a few percent off the card). Where no card was found, or a card found by a weak outline did not
 verify, the frame is searched again at other scales (``SECOND_LOOK``) and a new quad is kept only if it verifies
-with a margin: recognition judges between the candidate outlines that geometry alone cannot tell apart.
+with a margin: recognition judges between the candidate outlines that geometry alone cannot tell apart. A dim
+card that did not verify is tried again brightened (``DIM_CROP``), kept on the same margin.
 
 One ``Recognizer`` serves the CLI, the stream watcher and the HTTP server; every stage is timed.
 """
@@ -35,7 +36,9 @@ from .verify import VerifyConfig, Verifier, best_inliers, choose_orientation, pa
 CARD_METADATA = ("name", "set", "number", "rarity")
 SECOND_LOOK = (480, 320)  # long sides (px) a frame is searched at again, in this order, where a card did not verify
 SAME_QUAD = 0.02          # a second look's quad this close (x the card's diagonal) to one tried already is not new
-SECOND_LOOK_INLIERS = 2.0  # a second look's card is kept with at least this x the bundle's min_inliers: each try is
+DIM_CROP = 80.0            # a card crop darker than this mean grey level that did not verify is tried brightened ...
+BRIGHT_MEAN = 128.0        # ... to this mean (a gain on every channel; the gallery's faces are never dim)
+SECOND_LOOK_INLIERS = 2.0  # a second look's (or brightened crop's) card is kept with at least this x the bundle's min_inliers: each try is
                            # one more chance for an unknown card to pass (real val30: 26 for an unknown item card)
 
 
@@ -304,6 +307,8 @@ class Recognizer:
         for c in found:
             m = by_card.get(id(c))
             res = self._result(c.det, c.crop, c.quality, m, c.partial, in_frame=True)
+            if self.verifier is not None and res.status != "identified" and c.crop.mean() < DIM_CROP:
+                res, m = self._brightened(c, res, m, timer)
             if res.status == "identified" and m[2] is not None:
                 t = time.perf_counter()
                 placed = self._placed(rgb, c.det, m[2])
@@ -311,6 +316,21 @@ class Recognizer:
                 res.corners = res.corners if placed is None else placed.round(2).tolist()
             out.append(res)
         return out
+
+    def _brightened(self, card: Located, res: CardResult, match, timer: _Timer) -> tuple[CardResult, tuple]:
+        """A dim card that did not verify, tried again with its crop and view scaled to ``BRIGHT_MEAN``: the
+        embedding was trained and its gallery built on well-lit faces, and in a dim crop the true card often falls
+        out of the shortlist (real val30 dim frames: brightened, all 7 such cards were first in it). Kept only when
+        identified with ``SECOND_LOOK_INLIERS`` x ``min_inliers`` (one more try for an unknown card to pass)."""
+        t = time.perf_counter()
+        gain = BRIGHT_MEAN / max(float(card.crop.mean()), 1.0)
+        crop, view = (np.clip(x.astype(np.float32) * gain, 0, 255).astype(np.uint8) for x in (card.crop, card.view))
+        again = self.match_crops([crop], _Timer(), views=[view], outlines=True)[0]
+        bright = self._result(card.det, card.crop, card.quality, again, card.partial, in_frame=True)
+        timer.add("brightened", t)
+        if bright.status == "identified" and bright.inliers >= SECOND_LOOK_INLIERS * self.verifier.cfg.min_inliers:
+            return bright, again
+        return res, match
 
     def _placed(self, rgb: np.ndarray, det: Detection, outline: np.ndarray) -> np.ndarray | None:
         """A verified card's outline in the frame: the reference face's corners mapped through the verified
