@@ -38,8 +38,8 @@ SECOND_LOOK = (480, 320)  # long sides (px) a frame is searched at again, in thi
 SAME_QUAD = 0.02          # a second look's quad this close (x the card's diagonal) to one tried already is not new
 DIM_CROP = 80.0            # a card crop darker than this mean grey level that did not verify is tried brightened ...
 BRIGHT_MEAN = 128.0        # ... to this mean (a gain on every channel; the gallery's faces are never dim)
-SECOND_LOOK_INLIERS = 2.0  # a second look's (or brightened crop's) card is kept with at least this x the bundle's min_inliers: each try is
-                           # one more chance for an unknown card to pass (real val30: 26 for an unknown item card)
+SECOND_LOOK_INLIERS = 2.0  # a second look's (or brightened crop's) card is kept with at least this x min_inliers:
+                           # each try is one more chance for an unknown card to pass (real val30: 26 for an item card)
 
 
 @dataclass
