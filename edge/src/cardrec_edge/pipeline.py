@@ -274,13 +274,12 @@ class Recognizer:
                 res.status, res.card_id = "identified", best["card_id"]
         return res
 
-    def locate(self, rgb: np.ndarray, timer: _Timer | None = None, long_side: int | None = None) -> list[Located]:
+    def locate(self, rgb: np.ndarray, timer: _Timer | None = None) -> list[Located]:
         """Detect, rectify and assess every card of an RGB frame (as ``locate_cards``); with verification, each card is
-        also rectified at the verifier's own size (from the same warp), which is what verification looks at.
-        ``long_side``: the scale to search at (``find_cards``)."""
+        also rectified at the verifier's own size (from the same warp), which is what verification looks at."""
         timer = timer or _Timer()
         t = time.perf_counter()
-        dets = find_cards(rgb, long_side=long_side)
+        dets = find_cards(rgb)
         timer.add("detect", t)
         return self._located(rgb, dets, timer)
 
