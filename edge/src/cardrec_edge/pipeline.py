@@ -222,13 +222,14 @@ class Recognizer:
         """Verify a crop's shortlist; the turned crop's shortlist when the upright one does not verify. The crop's
         features are extracted once and serve both orientations, and a card in both shortlists is matched once
         (``Verifier.check``). With ``both`` (calibration) the two fully verified shortlists are returned instead
-        of the decision; with ``outline`` the decision and the verified card's outline in the crop (or None)."""
+        of the decision; with ``outline`` the decision and the verified card's outline in the crop (or None), through
+        the homography its verification fitted (kept, not fitted again)."""
         v = self.verifier
-        k, stop, seen = v.cfg.top_k, None if both else v.cfg.min_inliers, {}
+        k, stop, seen, fits = v.cfg.top_k, None if both else v.cfg.min_inliers, {}, {}
         t = time.perf_counter()
         query = v.features(crop)
         upright = rerank(cands, v.check(query, [c["card_id"] for c in cands[:k]], stop, False, seen,
-                                        [c["score"] for c in cands[:k]]))
+                                        [c["score"] for c in cands[:k]], fits))
         t = timer.add("verify", t)
 
         def turned() -> list[dict]:
@@ -237,7 +238,7 @@ class Recognizer:
             found = self._candidates(self.matcher.search(emb, self.top_k)[0])
             t1 = timer.add("retry_180", t0)
             out = rerank(found, v.check(query, [c["card_id"] for c in found[:k]], stop, True, seen,
-                                        [c["score"] for c in found[:k]]))
+                                        [c["score"] for c in found[:k]], fits))
             timer.add("verify", t1)
             return out
 
@@ -249,7 +250,8 @@ class Recognizer:
         if best_inliers(chosen) < v.cfg.min_inliers:
             return chosen, rotated, None
         t = time.perf_counter()
-        where = v.outline(seen.get(chosen[0]["card_id"]), rotated)
+        cid = chosen[0]["card_id"]
+        where = v.outline(seen.get(cid), rotated, fits.get((cid, rotated)))
         timer.add("outline", t)
         return chosen, rotated, where
 

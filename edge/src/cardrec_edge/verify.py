@@ -153,11 +153,14 @@ class Verifier:
         this card). With fewer such matches than ``gate`` it is not fitted (0): it cannot reach ``gate``."""
         return self._fit(matches, turned, gate)[0]
 
-    def outline(self, matches: Matches | None, turned: bool = False) -> np.ndarray | None:
+    def outline(self, matches: Matches | None, turned: bool = False,
+                hom: np.ndarray | None = None) -> np.ndarray | None:
         """Where the reference face's corners lie in the crop (4x2, crop pixels at the config's size, in the
-        crop's own corner order), through the fit ``fit`` accepts; None without one. A verified card's outline:
-        the reference is the whole card, so it corrects a crop cut from a quad a little off the card."""
-        _, hom = self._fit(matches, turned, MIN_FIT)
+        crop's own corner order), through the fit ``fit`` accepts (``hom``: that fit, kept by ``check``, is not
+        made again); None without one. A verified card's outline: the reference is the whole card, so it corrects
+        a crop cut from a quad a little off the card."""
+        if hom is None:
+            _, hom = self._fit(matches, turned, MIN_FIT)
         if hom is None:
             return None
         pts = cv2.perspectiveTransform(self.box.reshape(-1, 1, 2), np.linalg.inv(hom)).reshape(4, 2)
@@ -182,18 +185,22 @@ class Verifier:
         return int(mask.sum()), hom
 
     def check(self, query: Features, card_ids: list[str], stop: int | None = None, turned: bool = False,
-              seen: dict[str, Matches | None] | None = None, scores: list[float] | None = None) -> list[int]:
+              seen: dict[str, Matches | None] | None = None, scores: list[float] | None = None,
+              fits: dict[tuple[str, bool], np.ndarray] | None = None) -> list[int]:
         """Inliers of a crop's features (the crop ``turned`` by 180° or not) against ``card_ids``' reference faces,
         in that (the embedding's) order, up to the first reaching ``stop`` and the candidates whose cosine
         (``scores``) ties it within ``tie_margin`` (``verified_prefix``); below ``stop`` a candidate may count 0
         (not fitted). ``seen`` keeps this crop's matches already made (a card in both orientations' shortlists is
-        matched once)."""
+        matched once). ``fits`` keeps each accepted homography by (card id, ``turned``), for ``outline``."""
         seen = {} if seen is None else seen
 
         def one(cid: str) -> int:
             if cid not in seen:
                 seen[cid] = self.match(query, self.reference_features(cid))
-            return self.fit(seen[cid], turned, MIN_FIT if stop is None else stop)
+            n, hom = self._fit(seen[cid], turned, MIN_FIT if stop is None else stop)
+            if fits is not None and hom is not None:
+                fits[cid, turned] = hom
+            return n
 
         return verified_prefix((one(cid) for cid in card_ids), stop, scores, self.cfg.tie_margin)
 
