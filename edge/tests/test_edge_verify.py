@@ -17,8 +17,8 @@ from cardrec_edge.detect import CARD_ASPECT, STRONG_OUTLINE, Detection, find_car
 from cardrec_edge.manifest import BundleError
 from cardrec_edge.pipeline import Recognizer, _Timer
 from cardrec_edge.sources import read_rgb
-from cardrec_edge.verify import (Verifier, VerifyConfig, card_region, choose_orientation, partial_card, rerank,
-                                 verified_prefix)
+from cardrec_edge.verify import (Verifier, VerifyConfig, best_inliers, card_region, choose_orientation, partial_card,
+                                 rerank, verified_prefix)
 
 from cardrec.data.frames import render_split
 from cardrec.data.scenes import background, load_face, on_white, paste, synthetic_scene
@@ -258,6 +258,41 @@ def test_a_second_look_keeps_only_verified_cards(rec):
     assert "second_look" in result.timings_ms and not result.cards
 
 
+def test_an_outline_apart_from_every_card_gets_a_second_look(rec, monkeypatch):
+    """A frame whose cards all verified still gets a second look where the first look saw a large contour apart
+    from every card (an outline it could not fit, e.g. crossed by sticks): the card there is added when it
+    verifies. Without such a contour nothing more is searched."""
+    scene = synthetic_scene([load_face(SV1_CARDS / f"{GALLERY[30]}.png")], np.random.default_rng(5), n_cards=2,
+                            height_range=(0.4, 0.5), bg_kind="desk")
+    real = find_cards
+
+    def first_look_misses_one(rgb, **kw):            # the first look keeps one card and still sees both outlines
+        dets = real(rgb, **kw)
+        return dets if kw.get("long_side") else dets[:1]
+
+    monkeypatch.setattr("cardrec_edge.pipeline.find_cards", first_look_misses_one)
+    both = rec.identify_frame(scene.rgb)
+    assert "second_look" in both.timings_ms
+    assert [(c.status, c.card_id) for c in both.cards] == [("identified", GALLERY[30])] * 2
+    assert sorted(min(corner_error(c.corners, q) for q in scene.corners) < 0.012 for c in both.cards) == [True] * 2
+
+    def nothing_seen_apart(rgb, rough=None, **kw):   # ... and sees no outline beyond it
+        return first_look_misses_one(rgb, **kw)
+
+    monkeypatch.setattr("cardrec_edge.pipeline.find_cards", nothing_seen_apart)
+    one = rec.identify_frame(scene.rgb)
+    assert "second_look" not in one.timings_ms and [c.card_id for c in one.cards] == [GALLERY[30]]
+
+
+def test_find_cards_reports_its_rough_outlines():
+    """``find_cards(rough=...)`` gets the contour search's rough quads in input pixels: the card's among them."""
+    scene = synthetic_scene([load_face(SV1_CARDS / f"{GALLERY[3]}.png")], np.random.default_rng(2),
+                            height_range=(0.4, 0.5), bg_kind="desk")
+    rough: list = []
+    find_cards(scene.rgb, rough=rough)
+    assert rough and min(corner_error(q, scene.corners[0]) for q in rough) < 0.03
+
+
 def test_a_dim_card_that_did_not_verify_is_tried_brightened(rec, monkeypatch):
     """In a dark frame the true card drops out of the embedding's shortlist (the gallery's faces are well lit):
     a dim crop that did not verify is embedded and verified again scaled to a normal brightness, and kept only when
@@ -275,6 +310,35 @@ def test_a_dim_card_that_did_not_verify_is_tried_brightened(rec, monkeypatch):
     assert held_out and all(c.card_id is None for c in held_out)
     monkeypatch.setattr("cardrec_edge.pipeline.DIM_CROP", 0.0)  # not brightened: none of them is identified
     assert not any(c.card_id for i, cid in enumerate(GALLERY[:16:4]) for c in rec.identify_frame(dark(cid, i)).cards)
+
+
+def test_a_streaked_card_that_does_not_verify_is_verified_coarse(rec, bundle_dir):
+    """Motion blur takes ORB's corners away at the verifier's size and is half as long at ``COARSE_VIEW``: a
+    low-quality crop that did not verify is verified again there, on the same shortlists, with the same
+    ``min_inliers``. It adds known cards (and no wrong id); held-out cards stay unknown."""
+    def streaked(cid: str, length: int) -> tuple[np.ndarray, np.ndarray]:
+        face = card_face(cid)
+        out = []
+        for (w, h), n in (((92, 128), length // 2 | 1), ((160, 224), length)):
+            kernel = np.zeros((n, n), np.float32)
+            kernel[n // 2] = 1.0 / n
+            out.append(cv2.filter2D(cv2.resize(face, (w, h), interpolation=cv2.INTER_AREA), -1, kernel))
+        return out[0], out[1]
+
+    def identified(r: Recognizer, cards: list[str]) -> list[str | None]:
+        crops, views = zip(*(streaked(cid, 13) for cid in cards))
+        timer = _Timer()
+        found = r.match_crops(list(crops), timer, views=list(views), low_quality=[True] * len(cards))
+        assert ("coarse" in timer.ms) == (r.coarse is not None)
+        return [c[0][0]["card_id"] if best_inliers(c[0]) >= r.verifier.cfg.min_inliers else None
+                for c in found]
+
+    known = GALLERY[:80:4]
+    with_coarse = identified(rec, known)
+    without = identified(Recognizer(Bundle.load(bundle_dir), threads=1, coarse=False), known)
+    assert all(got in (None, cid) for got, cid in zip(with_coarse + without, known + known))
+    assert sum(map(bool, with_coarse)) > sum(map(bool, without)) and all(w in with_coarse for w in without if w)
+    assert not any(identified(rec, UNKNOWN[:12]))
 
 
 def test_one_feature_match_serves_both_orientations(rec):

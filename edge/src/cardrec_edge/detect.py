@@ -744,9 +744,10 @@ def _full_frame(rgb: np.ndarray, tol: float) -> Detection | None:
 
 
 def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: float,
-            min_area_fraction: float, proposals: list[np.ndarray]) -> list[Detection]:
+            min_area_fraction: float, proposals: list[np.ndarray],
+            rough: list[np.ndarray] | None = None) -> list[Detection]:
     """Steps 1-5 of the module docstring on the frame downscaled to ``long_side``; the ``proposals`` (input
-    pixels) are refined ahead of the contours' rough quads."""
+    pixels) are refined ahead of the contours' rough quads, which are appended to ``rough`` (input pixels)."""
     h, w = rgb.shape[:2]
     grey, chroma = _small_channels(rgb, long_side)
     sh, sw = grey.shape
@@ -757,21 +758,24 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
     supports: list[float] = []
     small = np.float32([sw / w, sh / h])
     ahead = [order_corners((np.asarray(p, np.float32) + 0.5) * small - 0.5) for p in proposals]
+    contours = _rough_quads(edges, min_area, aspect_tolerance)
+    if rough is not None:
+        rough += [(q + 0.5) / small - 0.5 for q in contours]
 
-    def fit(rough: np.ndarray) -> None:
-        q, support = _fit_quad(rough, edges)
+    def fit(quad: np.ndarray) -> None:
+        q, support = _fit_quad(quad, edges)
         if support > 0 and _shoelace(q) >= min_area and _card_shaped(q, aspect_tolerance):
             cands.append((order_corners(q), _score(q, support, aspect_tolerance)))
             supports.append(support)
 
-    for rough in ahead + _rough_quads(edges, min_area, aspect_tolerance):  # then the contours', largest first
-        if not any(_needs_no_fit(rough, c, score) for c, score in cands):
-            fit(rough)
-    for rough in _broken_outlines(edges, min_area, aspect_tolerance):   # dashed outlines, where no card was found:
-        area = abs(_shoelace(rough))                                     # none overlaps it (an art box inside may)
+    for q in ahead + contours:                                     # then the contours', largest first
+        if not any(_needs_no_fit(q, c, score) for c, score in cands):
+            fit(q)
+    for q in _broken_outlines(edges, min_area, aspect_tolerance):  # dashed outlines, where no card was found:
+        area = abs(_shoelace(q))                                   # none overlaps it (an art box inside may)
         if not any(cs >= MIN_SCORE and abs(_shoelace(c)) >= ART_BOX * area
-                   and overlap(c, rough) > 0.1 * min(area, abs(_shoelace(c))) for c, cs in cands):
-            fit(rough)
+                   and overlap(c, q) > 0.1 * min(area, abs(_shoelace(c))) for c, cs in cands):
+            fit(q)
     for (q, score), support in list(zip(cands, supports)):         # a card with one side on inner structure?
         if score >= MIN_SCORE and aspect_error(q) > LENGTHEN_ABOVE and not _in_a_card(q, cands):
             cands += [(order_corners(f), _score(f, fs, aspect_tolerance)) for f, fs in _lengthened(q, edges, support)
@@ -815,7 +819,8 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
 
 def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.2,
                min_area_fraction: float = 0.008, detector: Detector | None = None,
-               proposals: list[np.ndarray] | None = None, long_side: int | None = None) -> list[Detection]:
+               proposals: list[np.ndarray] | None = None, long_side: int | None = None,
+               rough: list[np.ndarray] | None = None) -> list[Detection]:
     """Card quads in an RGB uint8 frame, largest first and non-overlapping.
 
     Args:
@@ -830,6 +835,9 @@ def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.
             each is refined, scored and resolved like the contour search's own.
         long_side: search at this scale instead of ``DETECT_LONG_SIDE`` / ``TIGHT_LONG_SIDE`` (a second look at
             another scale: the pipeline's ``SECOND_LOOK``).
+        rough: if given, the search's rough contour quads (input pixels, before fitting; not the coarse retry's)
+            are appended to it: outlines it saw, card or not (the pipeline looks again where a large one lies
+            apart from every card found).
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}")
@@ -839,7 +847,7 @@ def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.
     ff = _full_frame(rgb, aspect_tolerance)
     proposals = list(proposals or [])
     dets = _search(rgb, long_side or (DETECT_LONG_SIDE if ff is None else TIGHT_LONG_SIDE), max_cards,
-                   aspect_tolerance, min_area_fraction, proposals)
+                   aspect_tolerance, min_area_fraction, proposals, rough)
     if ff is None and all(d.score < WEAK_SCORE for d in dets):   # a busy print (fabric, play mat) can hide every
         again = _search(rgb, RETRY_LONG_SIDE, max_cards, aspect_tolerance, min_area_fraction,  # outline: it blurs
                         proposals)

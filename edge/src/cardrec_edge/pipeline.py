@@ -11,15 +11,18 @@ An identified card's corners are its verified outline: the reference face's corn
 verification's homography and snapped to the frame's colour steps (the detector's quad may be a sleeve's edge or
 a slab's label a few percent off the card). Where no card was found, or a card found by a weak outline did not
 verify, the frame is searched again at other scales (``SECOND_LOOK``) and a new quad is kept only if it verifies
-with a margin: recognition judges between the candidate outlines that geometry alone cannot tell apart. A dim
-card that did not verify is tried again brightened (``DIM_CROP``), kept on the same margin.
+with a margin: recognition judges between the candidate outlines that geometry alone cannot tell apart; so is a
+frame where the detector saw a large outline apart from every card it kept (``APART_OUTLINE``). A dim card that did
+not verify is tried again brightened (``DIM_CROP``), kept on the same margin. A blurred (low-quality) or nearly
+verified card that did not verify is verified again at half the verifier's size (``COARSE_VIEW``), where blur is
+half as wide.
 
 One ``Recognizer`` serves the CLI, the stream watcher and the HTTP server; every stage is timed.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -36,8 +39,16 @@ from .verify import VerifyConfig, Verifier, best_inliers, choose_orientation, pa
 CARD_METADATA = ("name", "set", "number", "rarity")
 SECOND_LOOK = (480, 320)  # long sides (px) a frame is searched at again, in this order, where a card did not verify
 SAME_QUAD = 0.02          # a second look's quad this close (x the card's diagonal) to one tried already is not new
+APART_OUTLINE = 0.02      # a first-look contour this large (x the frame's area) that overlaps no card found (under
+                          # 10 % of it) is an outline the detector saw but could not fit: a second look is taken
 DIM_CROP = 80.0            # a card crop darker than this mean grey level that did not verify is tried brightened ...
 BRIGHT_MEAN = 128.0        # ... to this mean (a gain on every channel; the gallery's faces are never dim)
+COARSE_VIEW = 0.5          # a card that did not verify is verified again at this scale of the verifier's size, with
+                           # the same min_inliers: blur (defocus, motion), which takes ORB's corners away, is half as
+                           # wide there, while an unknown card's chance fits get fewer (real.yaml val frames, 30 per
+                           # category: unknown cards' best there 9 inliers, blurred known cards 16-56; min_inliers 25)
+COARSE_NEAR = 0.5          # ... where it failed the quality gate or its best fit reached this x min_inliers (about a
+                           # fifth of unknown cards there: each coarse check costs about 3 ms)
 SECOND_LOOK_INLIERS = 2.0  # a second look's (or brightened crop's) card is kept with at least this x min_inliers:
                            # each try is one more chance for an unknown card to pass (real val30: 26 for an item card)
 
@@ -141,6 +152,18 @@ def _settled(cards: list[CardResult]) -> bool:
     return bool(cards) and all(c.status == "identified" for c in cards)
 
 
+def _apart(rough: list[np.ndarray], cards: list[CardResult], frame_hw: tuple[int, int]) -> bool:
+    """A rough contour quad of at least ``APART_OUTLINE`` of the frame overlapping no card (under 10 % of its area):
+    the detector saw an outline there and kept no card for it, e.g. a card whose outline merges with sticks or
+    cables lying across it at this scale (real.yaml test frames: a card missed this way is found at another)."""
+    floor = APART_OUTLINE * frame_hw[0] * frame_hw[1]
+    for q in rough:
+        area = abs(cv2.contourArea(np.float32(q).reshape(-1, 1, 2)))
+        if area >= floor and all(overlap(np.float32(q), np.float32(c.corners)) < 0.1 * area for c in cards):
+            return True
+    return False
+
+
 def _overlapping(a, b, share: float = 0.3) -> bool:
     """Two quads sharing at least ``share`` of the smaller one's area."""
     a, b = np.float32(a).reshape(4, 2), np.float32(b).reshape(4, 2)
@@ -165,11 +188,14 @@ class Recognizer:
         verify: geometric verification settings; default the bundle manifest's ``verify`` (none: cosine only).
         second_look: with verification, search a frame again at other scales where a card did not verify
             (``identify_frame``).
+        coarse: with verification, verify a low-quality or nearly verified card that did not verify again at
+            ``COARSE_VIEW`` of the verifier's size, with the same ``min_inliers`` (``verify_crop``).
     """
 
     def __init__(self, bundle: Bundle, backend: str = "auto", threads: int | None = None, exact: bool = False,
                  min_blur: float = MIN_BLUR, max_glare: float = MAX_GLARE, retry_margin: float = RETRY_MARGIN,
-                 top_k: int = TOP_K, verify: VerifyConfig | None = None, second_look: bool = True):
+                 top_k: int = TOP_K, verify: VerifyConfig | None = None, second_look: bool = True,
+                 coarse: bool = True):
         self.bundle = bundle
         self.cards = bundle.card_table()
         self.embedder = open_backend(bundle, backend, threads)
@@ -183,19 +209,25 @@ class Recognizer:
         spec = bundle.manifest.get("verify")  # absent, or disabled by calibration: cosine alone
         if verify is None and spec and spec.get("enabled", True):
             verify = VerifyConfig.from_dict(spec)
-        self.verifier = Verifier(verify, thumbnail_reference(bundle, CARD_ASPECT)) if verify else None
+        reference = thumbnail_reference(bundle, CARD_ASPECT) if verify else None
+        self.verifier = Verifier(verify, reference) if verify else None
+        self.coarse = Verifier(replace(verify, height=round(verify.height * COARSE_VIEW),
+                                       width=round(verify.width * COARSE_VIEW), reproj=verify.reproj * COARSE_VIEW),
+                               reference) if verify and coarse else None
 
     def _candidates(self, matches) -> list[dict]:
         return [{"card_id": self.cards[m.index]["id"], **{k: self.cards[m.index].get(k) for k in CARD_METADATA},
                  "score": round(m.score, 6)} for m in matches]
 
     def match_crops(self, crops: list[np.ndarray], timer: _Timer | None = None, both: bool = False,
-                    views: list[np.ndarray] | None = None, outlines: bool = False) -> list[tuple]:
+                    views: list[np.ndarray] | None = None, outlines: bool = False,
+                    low_quality: list[bool] | None = None) -> list[tuple]:
         """Embed and match rectified crops; weak (or, with verification, unverified) matches are retried upside
         down. ``views``: what verification looks at (default the crops; ``identify_frame`` rectifies them from the
         frame at the verifier's size). ``both``: with verification, each crop's (upright, turned) verified
         shortlists (for calibration). ``outlines``: each (shortlist, turned) gets a third item, the verified card's
-        outline in the view (``Verifier.outline``; None when not verified)."""
+        outline in the view (``Verifier.outline``; None when not verified). ``low_quality``: which crops failed the
+        quality gate (``verify_crop``)."""
         timer = timer or _Timer()
         t = time.perf_counter()
         lb = np.stack([self.embedder.contract.letterbox(c) for c in crops])
@@ -206,7 +238,8 @@ class Recognizer:
         t = timer.add("search", t)
         out = [(self._candidates(m), False) for m in found]
         if self.verifier is not None:
-            return [self.verify_crop(c, lb[i:i + 1], out[i][0], timer, both, outlines)
+            return [self.verify_crop(c, lb[i:i + 1], out[i][0], timer, both, outlines,
+                                     bool(low_quality and low_quality[i]))
                     for i, c in enumerate(crops if views is None else views)]
         weak = [i for i, (cands, _) in enumerate(out) if cands[0]["score"] < self.bundle.threshold + self.retry_margin]
         if weak:
@@ -218,33 +251,58 @@ class Recognizer:
         return [(*m, None) for m in out] if outlines else out
 
     def verify_crop(self, crop: np.ndarray, letterboxed: np.ndarray, cands: list[dict], timer: _Timer,
-                    both: bool = False, outline: bool = False) -> tuple:
+                    both: bool = False, outline: bool = False, low_quality: bool = False) -> tuple:
         """Verify a crop's shortlist; the turned crop's shortlist when the upright one does not verify. The crop's
         features are extracted once and serve both orientations, and a card in both shortlists is matched once
         (``Verifier.check``). With ``both`` (calibration) the two fully verified shortlists are returned instead
         of the decision; with ``outline`` the decision and the verified card's outline in the crop (or None), through
-        the homography its verification fitted (kept, not fitted again)."""
+        the homography its verification fitted (kept, not fitted again). A crop that does not verify, and either
+        failed the quality gate (``low_quality``) or came near (``COARSE_NEAR``), is verified again on the same
+        shortlists at ``COARSE_VIEW`` of the verifier's size (``coarse``; a card verified there keeps the detector's
+        corners: real.yaml val30 placed one of six 6 % off the card from that fit)."""
+        shortlists = {False: cands}  # by orientation; the turned crop is embedded when first needed
+
+        def shortlist(turned: bool) -> list[dict]:
+            if turned not in shortlists:
+                t = time.perf_counter()
+                emb = self.embedder.embed_letterboxed(np.ascontiguousarray(letterboxed[:, ::-1, ::-1]))
+                shortlists[True] = self._candidates(self.matcher.search(emb, self.top_k)[0])
+                timer.add("retry_180", t)
+            return shortlists[turned]
+
         v = self.verifier
+        decision = self._verified(v, crop, shortlist, timer, both, outline)
+        best = best_inliers(decision[0])
+        if both or self.coarse is None or best >= v.cfg.min_inliers or not (
+                low_quality or best >= COARSE_NEAR * v.cfg.min_inliers):
+            return decision
+        t = time.perf_counter()
+        coarse = self._verified(self.coarse, crop, shortlist, _Timer(), False, False)
+        timer.add("coarse", t)
+        if best_inliers(coarse[0]) < v.cfg.min_inliers:
+            return decision
+        return (*coarse, None) if outline else coarse  # its fit is too coarse to place the outline: as detected
+
+    def _verified(self, v: Verifier, crop: np.ndarray, shortlist, timer: _Timer, both: bool, outline: bool) -> tuple:
+        """``verify_crop``'s decision by the verifier ``v``; ``shortlist(turned)``: the candidates of each
+        orientation."""
         k, stop, seen, fits = v.cfg.top_k, None if both else v.cfg.min_inliers, {}, {}
         t = time.perf_counter()
         query = v.features(crop)
-        upright = rerank(cands, v.check(query, [c["card_id"] for c in cands[:k]], stop, False, seen,
-                                        [c["score"] for c in cands[:k]], fits))
-        t = timer.add("verify", t)
+        timer.add("verify", t)
 
-        def turned() -> list[dict]:
+        def checked(turned: bool) -> list[dict]:
+            cands = shortlist(turned)
             t0 = time.perf_counter()
-            emb = self.embedder.embed_letterboxed(np.ascontiguousarray(letterboxed[:, ::-1, ::-1]))
-            found = self._candidates(self.matcher.search(emb, self.top_k)[0])
-            t1 = timer.add("retry_180", t0)
-            out = rerank(found, v.check(query, [c["card_id"] for c in found[:k]], stop, True, seen,
-                                        [c["score"] for c in found[:k]], fits))
-            timer.add("verify", t1)
+            out = rerank(cands, v.check(query, [c["card_id"] for c in cands[:k]], stop, turned, seen,
+                                        [c["score"] for c in cands[:k]], fits))
+            timer.add("verify", t0)
             return out
 
+        upright = checked(False)
         if both:
-            return upright, turned()
-        chosen, rotated = choose_orientation(upright, turned, v.cfg.min_inliers)
+            return upright, checked(True)
+        chosen, rotated = choose_orientation(upright, lambda: checked(True), v.cfg.min_inliers)
         if not outline:
             return chosen, rotated
         if best_inliers(chosen) < v.cfg.min_inliers:
@@ -276,12 +334,14 @@ class Recognizer:
                 res.status, res.card_id = "identified", best["card_id"]
         return res
 
-    def locate(self, rgb: np.ndarray, timer: _Timer | None = None) -> list[Located]:
+    def locate(self, rgb: np.ndarray, timer: _Timer | None = None,
+               rough: list[np.ndarray] | None = None) -> list[Located]:
         """Detect, rectify and assess every card of an RGB frame (as ``locate_cards``); with verification, each card is
-        also rectified at the verifier's own size (from the same warp), which is what verification looks at."""
+        also rectified at the verifier's own size (from the same warp), which is what verification looks at.
+        ``rough``: gets the detector's rough contour quads (``find_cards``)."""
         timer = timer or _Timer()
         t = time.perf_counter()
-        dets = find_cards(rgb)
+        dets = find_cards(rgb, rough=rough)
         timer.add("detect", t)
         return self._located(rgb, dets, timer)
 
@@ -301,8 +361,8 @@ class Recognizer:
     def _answer(self, rgb: np.ndarray, found: list[Located], timer: _Timer) -> list[CardResult]:
         """Match the matchable cards and decide; an identified card's corners are its verified outline (``_placed``)."""
         good = [c for c in found if self.matchable(c)]
-        matches = self.match_crops([c.crop for c in good], timer, views=[c.view for c in good],
-                                   outlines=True) if good else []
+        matches = self.match_crops([c.crop for c in good], timer, views=[c.view for c in good], outlines=True,
+                                   low_quality=[not c.quality.ok for c in good]) if good else []
         by_card = {id(c): m for c, m in zip(good, matches)}
         out = []
         for c in found:
@@ -326,7 +386,7 @@ class Recognizer:
         t = time.perf_counter()
         gain = BRIGHT_MEAN / max(float(card.crop.mean()), 1.0)
         crop, view = (np.clip(x.astype(np.float32) * gain, 0, 255).astype(np.uint8) for x in (card.crop, card.view))
-        again = self.match_crops([crop], _Timer(), views=[view], outlines=True)[0]
+        again = self.match_crops([crop], _Timer(), views=[view], outlines=True, low_quality=[not card.quality.ok])[0]
         bright = self._result(card.det, card.crop, card.quality, again, card.partial, in_frame=True)
         timer.add("brightened", t)
         if bright.status == "identified" and bright.inliers >= SECOND_LOOK_INLIERS * self.verifier.cfg.min_inliers:
@@ -366,14 +426,14 @@ class Recognizer:
 
     def identify_frame(self, rgb: np.ndarray, second_look: bool | None = None) -> FrameResult:
         """All cards in an RGB frame (see ``matchable`` for which are matched); with verification, a ``_second_look``
-        at other scales where no card was found or a card whose outline scored under ``STRONG_OUTLINE`` did not
-        verify (a card found by a strong outline is found so at any scale: an unknown card, most often);
-        ``second_look``: default the recognizer's setting."""
-        timer = _Timer()
-        found = self.locate(rgb, timer)
+        at other scales where no card was found, a card whose outline scored under ``STRONG_OUTLINE`` did not
+        verify (a card found by a strong outline is found so at any scale: an unknown card, most often), or a
+        large contour lies apart from every card (``_apart``); ``second_look``: default the recognizer's setting."""
+        timer, rough = _Timer(), []
+        found = self.locate(rgb, timer, rough)
         cards = self._answer(rgb, found, timer)
         unsure = not cards or any(c.status != "identified" and f.det.score < STRONG_OUTLINE
-                                  for f, c in zip(found, cards))
+                                  for f, c in zip(found, cards)) or _apart(rough, cards, rgb.shape[:2])
         if (self.second_look if second_look is None else second_look) and self.verifier is not None and unsure:
             t = time.perf_counter()
             cards = self._second_look(rgb, cards)
