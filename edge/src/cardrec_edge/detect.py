@@ -756,11 +756,15 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
     min_area = min_area_fraction * sh * sw
     cands: list[tuple[np.ndarray, float]] = []
     supports: list[float] = []
-    small = np.float32([sw / w, sh / h])
+    small, scale = np.float32([sw / w, sh / h]), np.float32([w / sw, h / sh])
+
+    def full(q: np.ndarray) -> np.ndarray:
+        return (q + 0.5) * scale - 0.5                      # small-pixel centres -> input pixel centres
+
     ahead = [order_corners((np.asarray(p, np.float32) + 0.5) * small - 0.5) for p in proposals]
     contours = _rough_quads(edges, min_area, aspect_tolerance)
     if rough is not None:
-        rough += [(q + 0.5) / small - 0.5 for q in contours]
+        rough += [full(q) for q in contours]
 
     def fit(quad: np.ndarray) -> None:
         q, support = _fit_quad(quad, edges)
@@ -798,12 +802,7 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
             continue
         cands += [(order_corners(f), _score(f, fs, aspect_tolerance)) for f, fs in _in_a_slab(q, edges)
                   if _card_shaped(f, aspect_tolerance)]
-    scale = np.float32([w / sw, h / sh])
     radius = int(np.ceil(float(scale.max()))) + 1
-
-    def full(q: np.ndarray) -> np.ndarray:
-        return (q + 0.5) * scale - 0.5                      # small-pixel centres -> input pixel centres
-
     def holder(outer: np.ndarray, inner: np.ndarray) -> bool:
         inner = inner[_ROTS[int(np.argmin(np.abs(inner[_ROTS] - outer).sum(axis=(1, 2))))]]
         return is_holder(rgb, full(outer), full(inner))
@@ -931,13 +930,13 @@ def rectify_sizes(rgb: np.ndarray, corners: np.ndarray, sizes: list[tuple[int, i
     by area averaging when shrinking."""
     m, (ih, iw) = _warp(corners, sizes[0], max_side)
     out = cv2.warpPerspective(rgb, m, (iw, ih), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    as_float: list[np.ndarray] = []
 
-    def shrunk(h: int, w: int) -> np.ndarray:
-        if ih % h == 0 and iw % w == 0:                       # OpenCV's fast path (integer steps)
-            return cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA)
-        as_float[:] = as_float or [out.astype(np.float32)]   # its general path: the same sums, faster in float32,
-        return np.rint(cv2.resize(as_float[0], (w, h), interpolation=cv2.INTER_AREA)).astype(np.uint8)  # rounded alike
+    def general(h: int, w: int) -> bool:  # a shrink OpenCV does by its general area path (not in integer steps)
+        return h <= ih and w <= iw and (ih % h != 0 or iw % w != 0)
 
-    return [out if (h, w) == (ih, iw) else shrunk(h, w) if h <= ih and w <= iw else
-            cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR) for h, w in sizes]
+    as_float = out.astype(np.float32) if any(general(h, w) for h, w in sizes) else None
+    return [out if (h, w) == (ih, iw) else
+            # the same sums as on uint8, faster in float32, rounded alike
+            np.rint(cv2.resize(as_float, (w, h), interpolation=cv2.INTER_AREA)).astype(np.uint8) if general(h, w)
+            else cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA if h <= ih and w <= iw else cv2.INTER_LINEAR)
+            for h, w in sizes]
