@@ -132,11 +132,12 @@ def test_card_on_a_busy_print_is_found(faces, seed):
 
 
 @needs_cards
-@pytest.mark.parametrize("category, seed", [("busy_background", 77), ("blur", 61)])
+@pytest.mark.parametrize("category, seed", [("busy_background", 77), ("blur", 61), ("busy_background", 76)])
 def test_card_is_found_around_its_art_box(faces, category, seed):
     """Held-out-frame scenes where the card's outline is lost (a busy print; a blurred card on a pale mat) and only
     its art box, card-shaped but lying across the card, is a quad: the card is re-found around the box (at 42-43 %
-    of the diagonal off without that, the box taken for a card turned by 90 degrees)."""
+    of the diagonal off without that, the box taken for a card turned by 90 degrees). The card guessed from the
+    box is re-found twice: busy_background seed 76's first fit put a side on the card's text box (3.6 % off)."""
     err = one_card_scene_error(faces, category, seed)
     assert err <= MAX_CORNER_ERROR, f"{category} seed {seed}: corner error {err:.3f} of the diagonal"
 

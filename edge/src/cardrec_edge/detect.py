@@ -455,7 +455,7 @@ def _around_art_box(q: np.ndarray, edges: np.ndarray) -> list[tuple[np.ndarray, 
     """A card's art box is card-shaped too, but lies across the card: its long sides run along the card's short
     ones, about ART_WIDTH of the card's width, and the card reaches further beyond one end of the box than the
     other (ART_ENDS of its height). The card around the ordered quad ``q`` under each of the two ends, re-found
-    among the edge pixels near it: (quad, support) for each that fits."""
+    among the edge pixels near it, twice: (quad, support) for each that fits."""
     q = q.astype(np.float64)
     a, b = (q[1] - q[0] + q[2] - q[3]) / 2, (q[3] - q[0] + q[2] - q[1]) / 2   # the box's short and long side
     la, lb = float(np.hypot(*a)), float(np.hypot(*b))
@@ -468,8 +468,9 @@ def _around_art_box(q: np.ndarray, edges: np.ndarray) -> list[tuple[np.ndarray, 
         lo, hi = -la / 2 - near * height, la / 2 + far * height               # along a, from the box's centre
         corners = [centre + ua * t + ub * s * width / 2 for t, s in ((lo, -1), (lo, 1), (hi, 1), (hi, -1))]
         fit, support = _fit_quad(order_corners(np.float32(corners)), edges)
-        if support >= ART_SUPPORT:
-            out.append((fit, support))
+        if support >= ART_SUPPORT:                  # re-found once more from there: a side guessed far inside
+            again, s = _fit_quad(order_corners(fit), edges)       # the card lands on its text box or border
+            out.append((again, s) if s >= ART_SUPPORT else (fit, support))   # panel, whose edge lies just inside
     return out
 
 
