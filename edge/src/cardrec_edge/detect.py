@@ -17,8 +17,8 @@
    accepted quad whose aspect is off by more than LENGTHEN_ABOVE (one side on inner structure, e.g. the band under
    a full-art card's name) is also tried with one side moved out by the missing length and re-found there; a quad
    no other one contains may be a card's art box (card-shaped, lying across the card) whose card was missed: the
-   card around it is tried too (``_around_art_box``); a quad longer than a card (SLAB_LONG) with no card found
-   inside it may be a graded slab: a card at either end of it is tried too (``_in_a_slab``);
+   card around it is tried too, fitted twice (``_around_art_box``); a quad longer than a card (SLAB_LONG) with no
+   card found inside it may be a graded slab: a card at either end of it is tried too (``_in_a_slab``);
 4. nested/overlapping quads are resolved: a same-orientation quad inside a bigger one, with a margin on every side
    that is clear plastic over the background (``holders.is_holder``) and a card's aspect, is a card in a
    sleeve/toploader/slab (the inner quad wins); any other quad inside a card is its border panel, art box or text
