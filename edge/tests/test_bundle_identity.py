@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -121,9 +122,23 @@ def test_a_rebuild_from_the_same_inputs_is_byte_identical(tmp_path):
     assert Bundle.load(a).bundle_id == Bundle.load(b).bundle_id
 
 
-def test_thumbnail_entries_are_sorted_with_a_fixed_date_and_mode(tmp_path):
-    import zipfile
+def test_the_held_out_bundle_is_byte_identical_at_every_rebuild(tmp_path):
+    """The frames' bundle without the unknown cards (rule frames_bundle) rebuilt from the same bundle: the same
+    bytes and bundle_id, whatever the time of the rebuild (its thumbnail entries keep the source's date)."""
+    from cardrec.evaluation.frames import subset_bundle
 
+    files = inputs(tmp_path)
+    write_bundle(tmp_path / "edge", files, CONTRACT, 0.7, "int8", None, {"index": {**INDEX_CFG, "candidates": 16}})
+    first = subset_bundle(tmp_path / "edge", tmp_path / "held_a", {"c2"})
+    time.sleep(2.1)                                  # zip entry times have a 2 s resolution
+    second = subset_bundle(tmp_path / "edge", tmp_path / "held_b", {"c2"})
+    assert first["bundle_id"] == second["bundle_id"]
+    assert Bundle.load(tmp_path / "held_a").bundle_id == first["bundle_id"]
+    with zipfile.ZipFile(tmp_path / "held_a" / "thumbnails.zip") as zf:
+        assert [i.filename for i in zf.infolist()] == ["c0.jpg", "c1.jpg", "c3.jpg"]
+
+
+def test_thumbnail_entries_are_sorted_with_a_fixed_date_and_mode(tmp_path):
     files = inputs(tmp_path)
     with zipfile.ZipFile(files["thumbnails"]) as zf:
         infos = zf.infolist()

@@ -56,9 +56,9 @@ def subset_bundle(src: Path, out: Path, drop: set[str]) -> dict:
         new["thumbnails"] = stage / "thumbnails.zip"
         kept = {f"{cards[i]['id']}.jpg" for i in keep}
         with zipfile.ZipFile(files["thumbnails"]) as zin, zipfile.ZipFile(new["thumbnails"], "w") as zout:
-            for name in zin.namelist():
-                if name in kept:
-                    zout.writestr(name, zin.read(name))
+            for entry in zin.infolist():  # each entry's own date and mode, not the time of this copy: the same
+                if entry.filename in kept:  # bundle gives the same held-out bytes and bundle_id at every rebuild
+                    zout.writestr(entry, zin.read(entry))
     for role in VERBATIM:
         if role in files:
             new[role] = files[role]
