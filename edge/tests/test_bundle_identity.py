@@ -94,6 +94,8 @@ BAD_FIELDS = {
     "sha256": (lambda m: m["files"]["index"].update(sha256=None), "files.index.sha256 must be 64 lowercase hex"),
     "expansion": (lambda m: m.update(index={"expansion_search": "64"}), "index.expansion_search must be a positive"),
     "no id": (lambda m: m.pop("bundle_id"), "manifest.json has no bundle_id"),
+    "art inliers": (lambda m: m.update(verify={"art_inliers": -1}), "verify.art_inliers must be an integer >= 0"),
+    "art box": (lambda m: m.update(verify={"art_box": [0.9, 0.1, 0.1, 0.5]}), "verify.art_box must be [x0, y0, x1,"),
 }
 
 

@@ -25,7 +25,7 @@ from cardrec.data.scenes import background, load_face, on_white, paste, syntheti
 from cardrec.data.shards import face_contract
 from cardrec.deploy.bundle import add_to_manifest
 from cardrec.deploy.verification import (calibrate, calibrate_bundle, calibration_recognizer, decisions, frame_cards,
-                                         pick_min_inliers)
+                                         pick_min_inliers, shortlists)
 from cardrec.evaluation.frames import corner_error
 from cardrec.evaluation.metrics import unknown_ids
 
@@ -85,6 +85,7 @@ def cosine_only(bundle_dir: Path) -> Recognizer:
 def test_calibrated_threshold_is_in_the_manifest(bundle_dir, rec):
     v = json.loads((bundle_dir / "manifest.json").read_text())["verify"]
     assert v["method"] == "orb+ratio+usac_magsac" and v["reference"] == "thumbnails" and v["enabled"]
+    assert v["art_inliers"] == VerifyConfig.art_inliers and rec.verifier.cfg.art_box == VerifyConfig.art_box
     assert v["min_inliers"] >= 5 and rec.verifier.cfg.min_inliers == v["min_inliers"]
     cal = v["calibration"]
     assert cal["known"] >= 50 and cal["unknown"] >= 25 and cal["false_reject"] <= 0.02
@@ -198,6 +199,24 @@ def test_variants_tied_by_the_embedding_are_told_apart_by_inliers():
     assert decisions([(full, none)], 20, margin=0.0) == [("variant", 30)]  # without the tie: the embedding's order
     clear = rerank([{**right, "score": 0.99}, variant], [25, 60])
     assert decisions([(clear, none)], 20, margin=0.02) == [("right", 25)]
+
+
+def test_a_fit_on_the_sets_shared_layout_alone_counts_zero():
+    """Cards of one set share frame, fonts, energy symbols and attack rows: Chansey's face fits Greedent's (both
+    colourless, two attacks) with dozens of inliers near the identity, none of them on the artwork. The art rule
+    counts such a fit 0; the card's own face keeps every inlier. Real val30 frames: an unknown Chansey was
+    identified as Greedent this way (34 inliers) before the rule."""
+    faces = {c: load_face(SV1_CARDS / f"{c}.png") for c in ("sv1-144", "sv1-152", "sv1-157")}
+    chansey = cv2.GaussianBlur(faces["sv1-144"], (0, 0), 1.0)
+    blind, ruled = (Verifier(VerifyConfig(art_inliers=n), faces.get) for n in (0, VerifyConfig.art_inliers))
+    for other in ("sv1-152", "sv1-157"):       # Greedent, Oinkologne
+        assert blind.check(blind.features(chansey), [other]) >= [25]
+        assert ruled.check(ruled.features(chansey), [other]) == [0]
+    assert ruled.check(ruled.features(chansey), ["sv1-144"]) == blind.check(blind.features(chansey), ["sv1-144"])
+    assert ruled.check(ruled.features(chansey), ["sv1-144"])[0] >= 100
+    # a manifest written before the rule keeps deciding without it
+    assert VerifyConfig.from_dict({"min_inliers": 20}).art_inliers == 0
+    assert VerifyConfig.from_dict(VerifyConfig(min_inliers=20).to_dict()) == VerifyConfig(min_inliers=20)
 
 
 def test_verification_looks_at_the_frame_at_its_own_size(rec):
@@ -457,6 +476,13 @@ def test_bundle_calibration_from_val_frames(bundle_dir, tmp_path):
     assert 0 < cal["unknown"] <= sum(c["expected"] == "unknown" for c in truth)
     assert cal["known_correct"] + cal["false_reject"] + cal["misidentified"] == pytest.approx(1.0)
     assert v["enabled"] == (cal["false_reject_shortlisted"] <= 0.05)
+    # the threshold is placed on the fits without the art rule (the chance fits on the shared layout show where
+    # chance ends); the rates beside it are the runtime's, with the rule (checked against the runtime below)
+    blind = calibration_recognizer(bundle_dir, 0.1, VerifyConfig(art_inliers=0))
+    bk, bt, bu = frame_cards(blind, tmp_path / "val", 0.03)
+    without = pick_min_inliers(shortlists(blind, bk), bt, shortlists(blind, bu), 0.05)
+    assert v["min_inliers"] == without["min_inliers"]
+    assert cal["without_art_rule"] == {k: without[k] for k in cal["without_art_rule"]}
     # the runtime at the calibrated threshold answers the same on the cards calibration counted
     rec = calibration_recognizer(bundle_dir, 0.1, VerifyConfig.from_dict(v))
     known, expected, unknown = frame_cards(rec, tmp_path / "val", 0.03)

@@ -118,5 +118,11 @@ def validate(m) -> None:
     for key in ("ratio", "reproj", "max_corner_shift"):
         if key in verify and not (_number(verify[key]) and verify[key] > 0):
             raise _bad(f"verify.{key}", "a positive number", verify[key])
+    if "art_inliers" in verify and not (_positive_int(verify["art_inliers"]) or verify["art_inliers"] == 0):
+        raise _bad("verify.art_inliers", "an integer >= 0", verify["art_inliers"])
+    box = verify.get("art_box", [0, 0, 1, 1])
+    if not (isinstance(box, list) and len(box) == 4 and all(_number(v) and 0 <= v <= 1 for v in box)
+            and box[0] < box[2] and box[1] < box[3]):
+        raise _bad("verify.art_box", "[x0, y0, x1, y1], fractions of the card with x0 < x1 and y0 < y1", box)
     if "tie_margin" in verify and not (_number(verify["tie_margin"]) and verify["tie_margin"] >= 0):
         raise _bad("verify.tie_margin", "a number >= 0", verify["tie_margin"])

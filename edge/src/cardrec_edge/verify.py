@@ -50,6 +50,13 @@ class VerifyConfig:
             inliers among them wins: the embedding cannot tell variants of one artwork apart (reverse holo, gold,
             reprints: their cosines tie), the exact reference face's features can. A candidate the embedding
             ranks clearly higher is never displaced by one with more inliers.
+        art_box: the artwork's region of a card (x0, y0, x1, y1 as fractions of its width and height; a Pokémon
+            card's art window, a little inside its frame).
+        art_inliers: a fit with fewer inliers than this on the reference's ``art_box`` counts 0: it matched the
+            set's shared layout (frame, fonts, energy symbols, attack rows), not this card. Real val frames (real.yaml
+            val and val30): an unknown Chansey fitted Greedent's layout with 34 inliers, none in the art; of the
+            true cards' fits with at least 25 inliers 1 in 493 has fewer than 3 in the art. Bundles calibrated
+            before this rule (no ``art_inliers`` in their manifest) keep deciding without it (0).
     """
 
     min_inliers: int = 0
@@ -61,6 +68,8 @@ class VerifyConfig:
     max_corner_shift: float = 0.15
     top_k: int = 3
     tie_margin: float = 0.02
+    art_box: tuple[float, float, float, float] = (0.07, 0.12, 0.93, 0.50)
+    art_inliers: int = 3
     method: str = METHOD
 
     def to_dict(self) -> dict:
@@ -72,7 +81,8 @@ class VerifyConfig:
             raise BundleError(f"manifest.json: verify.method {d.get('method')!r} is not supported by this runtime "
                               f"({METHOD})")
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
+        kept = {"art_inliers": 0, **{k: v for k, v in d.items() if k in known}}
+        return cls(**{**kept, "art_box": tuple(kept.get("art_box", cls.art_box))})
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,7 @@ class Verifier:
         self.far = self.box[2]  # a point (x, y) of the crop turned by 180° is far - (x, y)
         self.shift = cfg.max_corner_shift * float(np.hypot(cfg.height, cfg.width))
         self.reach = self.shift + cfg.reproj
+        self.art = np.float32(cfg.art_box) * np.float32([cfg.width, cfg.height] * 2)  # x0, y0, x1, y1 in pixels
 
     def features(self, rgb: np.ndarray) -> Features:
         """ORB features of an RGB card image, resized (area averaging when shrinking) to the config's size."""
@@ -149,8 +160,9 @@ class Verifier:
     def fit(self, matches: Matches | None, turned: bool = False, gate: int = MIN_FIT) -> int:
         """Verified inliers of ``matches`` with the crop upright or ``turned`` by 180°: a USAC MAGSAC homography
         fitted on the matches that moved no further than an accepted fit can move them (``max_corner_shift`` plus
-        ``reproj``), which must map the card's corners near the reference's (0 otherwise: it matched layout, not
-        this card). With fewer such matches than ``gate`` it is not fitted (0): it cannot reach ``gate``."""
+        ``reproj``), which must map the card's corners near the reference's and have ``art_inliers`` on the
+        reference's artwork (0 otherwise: it matched layout, not this card). With fewer such matches than ``gate``
+        it is not fitted (0): it cannot reach ``gate``."""
         return self._fit(matches, turned, gate)[0]
 
     def outline(self, matches: Matches | None, turned: bool = False,
@@ -181,6 +193,11 @@ class Verifier:
             return 0, None
         moved = cv2.perspectiveTransform(self.box.reshape(-1, 1, 2), hom).reshape(4, 2)
         if not np.all(np.isfinite(moved)) or np.abs(moved - self.box).max() > self.shift:
+            return 0, None
+        on_art = dst[near][mask.ravel().astype(bool)]
+        x0, y0, x1, y1 = self.art
+        art = (on_art[:, 0] >= x0) & (on_art[:, 0] <= x1) & (on_art[:, 1] >= y0) & (on_art[:, 1] <= y1)
+        if int(art.sum()) < self.cfg.art_inliers:
             return 0, None
         return int(mask.sum()), hom
 
