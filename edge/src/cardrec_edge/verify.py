@@ -7,7 +7,8 @@ inliers are counted. Both images are rectified cards, so a true match is close t
 180° when the crop is upside down (detection cannot tell): ORB descriptors do not change when the image turns, so
 one feature extraction of the crop and one descriptor match per candidate serve both orientations (the turned
 crop's keypoints are the upright ones mirrored through the centre). A fit whose mapped crop corners land far from
-the reference's corners counts 0 (it matched layout, not this card).
+the reference's corners, or with fewer than ``art_inliers`` of its inliers on the reference's artwork, counts 0
+(it matched the set's shared layout, not this card).
 
 Reference features are computed on demand from the bundle's thumbnails (the letterboxed gallery faces it already
 ships, so no bytes per card are added) and kept in a bounded cache (benchmarks/verify_cost.py measured both this

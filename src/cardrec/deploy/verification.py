@@ -8,8 +8,9 @@ counts only when it was detected (corners within ``max_corner_error``: detection
 card whenever the runtime answers for it. ``choose_orientation`` then decides at every candidate threshold exactly
 as the runtime does. The threshold kept is the smallest that rejects at least ``min_unknown_reject`` of the unknown
 cards while falsely rejecting at most ``max_false_reject`` of the known ones whose true card it checked (the most
-lenient threshold meeting both targets); when none meets both, the largest within the false-rejection target. The rates measured at it are
-recorded beside it in the bundle manifest.
+lenient threshold meeting both targets); when none meets both, the largest within the false-rejection target. It is
+chosen on fits counted without the art rule (``calibrate``); the rates measured at it, with the rule, are recorded
+beside it in the bundle manifest.
 """
 from __future__ import annotations
 
