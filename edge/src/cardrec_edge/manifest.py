@@ -112,14 +112,13 @@ def validate(m) -> None:
     verify = m.get("verify") or {}
     if verify and not isinstance(verify.get("enabled", True), bool):
         raise _bad("verify.enabled", "true or false", verify["enabled"])
-    for key in ("min_inliers", "height", "width", "features", "top_k"):
-        if key in verify and not (_positive_int(verify[key]) or (key == "min_inliers" and verify[key] == 0)):
-            raise _bad(f"verify.{key}", "a positive integer", verify[key])
+    for key in ("min_inliers", "art_inliers", "height", "width", "features", "top_k"):
+        zero = key in ("min_inliers", "art_inliers")  # counts that may be 0
+        if key in verify and not (_positive_int(verify[key]) or (zero and verify[key] == 0)):
+            raise _bad(f"verify.{key}", "an integer >= 0" if zero else "a positive integer", verify[key])
     for key in ("ratio", "reproj", "max_corner_shift"):
         if key in verify and not (_number(verify[key]) and verify[key] > 0):
             raise _bad(f"verify.{key}", "a positive number", verify[key])
-    if "art_inliers" in verify and not (_positive_int(verify["art_inliers"]) or verify["art_inliers"] == 0):
-        raise _bad("verify.art_inliers", "an integer >= 0", verify["art_inliers"])
     box = verify.get("art_box", [0, 0, 1, 1])
     if not (isinstance(box, list) and len(box) == 4 and all(_number(v) and 0 <= v <= 1 for v in box)
             and box[0] < box[2] and box[1] < box[3]):

@@ -188,14 +188,14 @@ class Verifier:
         near = np.abs(src - dst).max(axis=1) <= self.reach
         if near.sum() < max(gate, MIN_FIT):
             return 0, None
-        hom, mask = cv2.findHomography(src[near].reshape(-1, 1, 2), dst[near].reshape(-1, 1, 2), cv2.USAC_MAGSAC,
-                                       self.cfg.reproj)
+        src, dst = src[near], dst[near]
+        hom, mask = cv2.findHomography(src.reshape(-1, 1, 2), dst.reshape(-1, 1, 2), cv2.USAC_MAGSAC, self.cfg.reproj)
         if hom is None or mask is None:
             return 0, None
         moved = cv2.perspectiveTransform(self.box.reshape(-1, 1, 2), hom).reshape(4, 2)
         if not np.all(np.isfinite(moved)) or np.abs(moved - self.box).max() > self.shift:
             return 0, None
-        on_art = dst[near][mask.ravel().astype(bool)]
+        on_art = dst[mask.ravel().astype(bool)]  # the reference's inlier points
         x0, y0, x1, y1 = self.art
         art = (on_art[:, 0] >= x0) & (on_art[:, 0] <= x1) & (on_art[:, 1] >= y0) & (on_art[:, 1] <= y1)
         if int(art.sum()) < self.cfg.art_inliers:
