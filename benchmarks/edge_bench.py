@@ -40,7 +40,7 @@ from cardrec.deploy.verification import calibrate  # noqa: E402
 from edge_support import CONTRACT, SV1_CARDS, build_edge_bundle  # noqa: E402
 
 STAGES = ("detect", "rectify", "quality", "preprocess", "embed", "search", "verify", "retry_180", "coarse",
-          "brightened", "outline", "second_look", "total")
+          "brightened", "sharpened", "outline", "second_look", "total")
 TARGET_MS = 15.0
 
 

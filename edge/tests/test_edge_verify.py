@@ -331,6 +331,32 @@ def test_a_dim_card_that_did_not_verify_is_tried_brightened(rec, monkeypatch):
     assert not any(c.card_id for i, cid in enumerate(GALLERY[:16:4]) for c in rec.identify_frame(dark(cid, i)).cards)
 
 
+def test_a_soft_card_that_did_not_verify_is_tried_sharpened(rec, monkeypatch):
+    """A small, defocused card is enlarged from few pixels and its fine print is too weak to rank and verify: a soft
+    crop that did not verify is embedded and verified again sharpened, and an identified card keeps the detector's
+    corners. It adds known cards and no wrong id; held-out cards stay unknown."""
+    def soft(cid: str, seed: int) -> np.ndarray:
+        rgb = synthetic_scene([load_face(SV1_CARDS / f"{cid}.png")], np.random.default_rng(seed),
+                              height_range=(0.2, 0.3)).rgb
+        return cv2.GaussianBlur(rgb, (0, 0), 1.5)
+
+    cards = GALLERY[:60:3]
+    tried = [(cid, soft(cid, i)) for i, cid in enumerate(cards)]
+    answers = [(cid, rgb, rec.identify_frame(rgb)) for cid, rgb in tried]
+    assert all(c.card_id in (None, cid) for cid, _, r in answers for c in r.cards)
+    right = {cid: (rgb, r) for cid, rgb, r in answers if any(c.card_id == cid for c in r.cards)}
+    held_out = [c for i, cid in enumerate(UNKNOWN[:10]) for c in rec.identify_frame(soft(cid, i)).cards]
+    assert held_out and all(c.card_id is None for c in held_out)
+    monkeypatch.setattr("cardrec_edge.pipeline.SOFT_CROP", 0.0)  # never sharpened
+    plain = {cid for cid, rgb in tried for c in rec.identify_frame(rgb).cards if c.card_id == cid}
+    assert plain < set(right)  # every card found without the retry is found with it, and more
+    for cid in set(right) - plain:
+        rgb, r = right[cid]
+        assert "sharpened" in r.timings_ms
+        card = next(c for c in r.cards if c.card_id == cid)
+        assert card.corners in [np.asarray(c.det.corners, float).round(2).tolist() for c in rec.locate(rgb)]
+
+
 def test_a_streaked_card_that_does_not_verify_is_verified_coarse(rec, bundle_dir):
     """Motion blur takes ORB's corners away at the verifier's size and is half as long at ``COARSE_VIEW``: a
     low-quality crop that did not verify is verified again there, on the same shortlists, with the same

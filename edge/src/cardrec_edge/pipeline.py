@@ -13,9 +13,9 @@ a slab's label a few percent off the card). Where no card was found, or a card f
 verify, the frame is searched again at other scales (``SECOND_LOOK``) and a new quad is kept only if it verifies
 with a margin: recognition judges between the candidate outlines that geometry alone cannot tell apart; so is a
 frame where the detector saw a large outline apart from every card it kept (``APART_OUTLINE``). A dim card that did
-not verify is tried again brightened (``DIM_CROP``), kept on the same margin. A blurred (low-quality) or nearly
-verified card that did not verify is verified again at half the verifier's size (``COARSE_VIEW``), where blur is
-half as wide.
+not verify is tried again brightened (``DIM_CROP``), kept on the same margin, and a soft one sharpened
+(``SOFT_CROP``). A blurred (low-quality) or nearly verified card that did not verify is verified again at half the
+verifier's size (``COARSE_VIEW``), where blur is half as wide.
 
 One ``Recognizer`` serves the CLI, the stream watcher and the HTTP server; every stage is timed.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -52,6 +53,12 @@ COARSE_NEAR = 0.5          # ... where it failed the quality gate or its best fi
                            # first look, 14 before the art rule took layout fits away)
 SECOND_LOOK_INLIERS = 2.0  # a second look's (or brightened crop's) card is kept with at least this x min_inliers:
                            # each try is one more chance for an unknown card to pass (real val30: 26 for an item card)
+SOFT_CROP = 80.0           # a card crop softer than this (variance of the Laplacian, ``quality.assess``; the gate is
+                           # 40) that did not verify is tried again sharpened: x + SHARPEN[0] * (x - Gaussian(x, sigma
+SHARPEN = (1.0, 2.5)       # SHARPEN[1] px)) on its crop and view, kept at min_inliers (real.yaml val, val30 and test
+                           # frames: none of 203 unknown-card or non-card crops that did not verify got a fit there,
+                           # where plain crops of unknown cards reach 22 of 25; 7 known cards verified, 26-72 inliers,
+                           # all soft: blur 18-55)
 
 
 @dataclass
@@ -98,6 +105,17 @@ class FrameResult:
 
     def to_json(self) -> dict:
         return {"cards": [c.to_json() for c in self.cards], "timings_ms": self.timings_ms}
+
+
+def _brightened(image: np.ndarray, mean: float) -> np.ndarray:
+    """``image`` with every channel scaled so that its crop's ``mean`` grey level becomes ``BRIGHT_MEAN``."""
+    return np.clip(image.astype(np.float32) * (BRIGHT_MEAN / max(mean, 1.0)), 0, 255).astype(np.uint8)
+
+
+def _sharpened(image: np.ndarray, mean: float = 0.0) -> np.ndarray:
+    """``image`` through the unsharp mask ``SHARPEN`` (uint8, saturating)."""
+    amount, sigma = SHARPEN
+    return cv2.addWeighted(image, 1 + amount, cv2.GaussianBlur(image, (0, 0), sigma), -amount, 0)
 
 
 def card_crop_size(contract) -> tuple[int, int]:
@@ -369,8 +387,8 @@ class Recognizer:
         for c in found:
             m = by_card.get(id(c))
             res = self._result(c.det, c.crop, c.quality, m, c.partial, in_frame=True)
-            if self.verifier is not None and res.status != "identified" and c.crop.mean() < DIM_CROP:
-                res, m = self._brightened(c, res, m, timer)
+            if self.verifier is not None and res.status != "identified":
+                res, m = self._retried(c, res, m, timer)
             if res.status == "identified" and m[2] is not None:
                 t = time.perf_counter()
                 placed = self._placed(rgb, c.det, m[2])
@@ -379,19 +397,36 @@ class Recognizer:
             out.append(res)
         return out
 
-    def _brightened(self, card: Located, res: CardResult, match, timer: _Timer) -> tuple[CardResult, tuple]:
-        """A dim card that did not verify, tried again with its crop and view scaled to ``BRIGHT_MEAN``: the
+    def _retried(self, card: Located, res: CardResult, match, timer: _Timer) -> tuple[CardResult, tuple]:
+        """A card that did not verify, tried again (each a new embedding, shortlist and verification of its crop and
+        view): brightened to ``BRIGHT_MEAN`` when dim, kept with ``SECOND_LOOK_INLIERS`` x ``min_inliers``: the
         embedding was trained and its gallery built on well-lit faces, and in a dim crop the true card often falls
-        out of the shortlist (real val30 dim frames: 8 of 22 known cards; with this retry all 22 verify). Kept only when
-        identified with ``SECOND_LOOK_INLIERS`` x ``min_inliers`` (one more try for an unknown card to pass)."""
+        out of the shortlist (real val30 dim frames: 8 of 22 known cards; with this retry all 22 verify). Then,
+        when still unverified and soft (``SOFT_CROP``), sharpened (``SHARPEN``), kept with ``min_inliers``: a small
+        or defocused card is enlarged from few pixels, and its fine print (the detail that ranks it in the
+        embedding and gives ORB its corners) is too weak to match until it is restored."""
+        min_inliers = self.verifier.cfg.min_inliers
+        if card.crop.mean() < DIM_CROP:
+            res, match = self._again(card, res, match, timer, "brightened", _brightened,
+                                     SECOND_LOOK_INLIERS * min_inliers)
+        if res.status != "identified" and card.quality.blur < SOFT_CROP:
+            res, match = self._again(card, res, match, timer, "sharpened", _sharpened, min_inliers, outline=False)
+        return res, match
+
+    def _again(self, card: Located, res: CardResult, match, timer: _Timer, stage: str,
+               change: Callable[[np.ndarray, float], np.ndarray], bar: float,
+               outline: bool = True) -> tuple[CardResult, tuple]:
+        """``card`` matched again with its crop and view ``change``d (``change(image, crop mean)``): the new answer
+        when identified with ``bar`` inliers, else the old one. Without ``outline`` an identified card keeps the
+        detector's corners."""
         t = time.perf_counter()
-        gain = BRIGHT_MEAN / max(float(card.crop.mean()), 1.0)
-        crop, view = (np.clip(x.astype(np.float32) * gain, 0, 255).astype(np.uint8) for x in (card.crop, card.view))
-        again = self.match_crops([crop], _Timer(), views=[view], outlines=True, low_quality=[not card.quality.ok])[0]
-        bright = self._result(card.det, card.crop, card.quality, again, card.partial, in_frame=True)
-        timer.add("brightened", t)
-        if bright.status == "identified" and bright.inliers >= SECOND_LOOK_INLIERS * self.verifier.cfg.min_inliers:
-            return bright, again
+        mean = float(card.crop.mean())
+        again = self.match_crops([change(card.crop, mean)], _Timer(), views=[change(card.view, mean)], outlines=True,
+                                 low_quality=[not card.quality.ok])[0]
+        retried = self._result(card.det, card.crop, card.quality, again, card.partial, in_frame=True)
+        timer.add(stage, t)
+        if retried.status == "identified" and retried.inliers >= bar:
+            return retried, again if outline else (*again[:2], None)
         return res, match
 
     def _placed(self, rgb: np.ndarray, det: Detection, outline: np.ndarray) -> np.ndarray | None:
