@@ -107,12 +107,12 @@ class FrameResult:
         return {"cards": [c.to_json() for c in self.cards], "timings_ms": self.timings_ms}
 
 
-def _brightened(image: np.ndarray, mean: float) -> np.ndarray:
-    """``image`` with every channel scaled so that its crop's ``mean`` grey level becomes ``BRIGHT_MEAN``."""
-    return np.clip(image.astype(np.float32) * (BRIGHT_MEAN / max(mean, 1.0)), 0, 255).astype(np.uint8)
+def _scaled(image: np.ndarray, gain: float) -> np.ndarray:
+    """``image`` with every channel multiplied by ``gain`` (uint8, saturating)."""
+    return np.clip(image.astype(np.float32) * gain, 0, 255).astype(np.uint8)
 
 
-def _sharpened(image: np.ndarray, mean: float = 0.0) -> np.ndarray:
+def _sharpened(image: np.ndarray) -> np.ndarray:
     """``image`` through the unsharp mask ``SHARPEN`` (uint8, saturating)."""
     amount, sigma = SHARPEN
     return cv2.addWeighted(image, 1 + amount, cv2.GaussianBlur(image, (0, 0), sigma), -amount, 0)
@@ -405,23 +405,22 @@ class Recognizer:
         when still unverified and soft (``SOFT_CROP``), sharpened (``SHARPEN``), kept with ``min_inliers``: a small
         or defocused card is enlarged from few pixels, and its fine print (the detail that ranks it in the
         embedding and gives ORB its corners) is too weak to match until it is restored."""
-        min_inliers = self.verifier.cfg.min_inliers
-        if card.crop.mean() < DIM_CROP:
-            res, match = self._again(card, res, match, timer, "brightened", _brightened,
+        min_inliers, mean = self.verifier.cfg.min_inliers, float(card.crop.mean())
+        if mean < DIM_CROP:
+            gain = BRIGHT_MEAN / max(mean, 1.0)
+            res, match = self._again(card, res, match, timer, "brightened", lambda x: _scaled(x, gain),
                                      SECOND_LOOK_INLIERS * min_inliers)
         if res.status != "identified" and card.quality.blur < SOFT_CROP:
             res, match = self._again(card, res, match, timer, "sharpened", _sharpened, min_inliers, outline=False)
         return res, match
 
     def _again(self, card: Located, res: CardResult, match, timer: _Timer, stage: str,
-               change: Callable[[np.ndarray, float], np.ndarray], bar: float,
+               change: Callable[[np.ndarray], np.ndarray], bar: float,
                outline: bool = True) -> tuple[CardResult, tuple]:
-        """``card`` matched again with its crop and view ``change``d (``change(image, crop mean)``): the new answer
-        when identified with ``bar`` inliers, else the old one. Without ``outline`` an identified card keeps the
-        detector's corners."""
+        """``card`` matched again with its crop and view ``change``d: the new answer when identified with ``bar``
+        inliers, else the old one. Without ``outline`` an identified card keeps the detector's corners."""
         t = time.perf_counter()
-        mean = float(card.crop.mean())
-        again = self.match_crops([change(card.crop, mean)], _Timer(), views=[change(card.view, mean)], outlines=True,
+        again = self.match_crops([change(card.crop)], _Timer(), views=[change(card.view)], outlines=True,
                                  low_quality=[not card.quality.ok])[0]
         retried = self._result(card.det, card.crop, card.quality, again, card.partial, in_frame=True)
         timer.add(stage, t)
