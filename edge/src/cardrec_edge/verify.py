@@ -28,6 +28,7 @@ import numpy as np
 from .manifest import BundleError
 
 METHOD = "orb+ratio+usac_magsac"
+DISTINCT_PX = 2.0  # inliers on the artwork closer than this (px at the verifier's size) are one place
 MIN_FIT = 5  # matches a homography is fitted on at least (4 determine it: no evidence)
 Matches = tuple[np.ndarray, np.ndarray]  # (n, 2) crop and (n, 2) reference positions of matched features
 
@@ -103,6 +104,15 @@ def card_region(letterboxed: np.ndarray, aspect: float) -> np.ndarray:
     ch = max(1, round(w / aspect))
     top = (h - ch) // 2
     return letterboxed[top:top + ch]
+
+
+def _distinct(points: np.ndarray, apart: float = DISTINCT_PX) -> int:
+    """How many of ``points`` (n x 2) lie more than ``apart`` px from every earlier one: ORB finds one corner at
+    several pyramid levels, each a keypoint at the same place, which are one piece of evidence."""
+    if len(points) < 2:
+        return len(points)
+    d = np.hypot(*(points[:, None, :] - points[None, :, :]).transpose(2, 0, 1))
+    return int((np.tril(d <= apart, -1).sum(1) == 0).sum())
 
 
 class Verifier:
@@ -198,7 +208,7 @@ class Verifier:
         on_art = dst[mask.ravel().astype(bool)]  # the reference's inlier points
         x0, y0, x1, y1 = self.art
         art = (on_art[:, 0] >= x0) & (on_art[:, 0] <= x1) & (on_art[:, 1] >= y0) & (on_art[:, 1] <= y1)
-        if int(art.sum()) < self.cfg.art_inliers:
+        if _distinct(on_art[art]) < self.cfg.art_inliers:
             return 0, None
         return int(mask.sum()), hom
 
