@@ -7,8 +7,8 @@ inliers are counted. Both images are rectified cards, so a true match is close t
 180° when the crop is upside down (detection cannot tell): ORB descriptors do not change when the image turns, so
 one feature extraction of the crop and one descriptor match per candidate serve both orientations (the turned
 crop's keypoints are the upright ones mirrored through the centre). A fit whose mapped crop corners land far from
-the reference's corners, or with fewer than ``art_inliers`` of its inliers on the reference's artwork, counts 0
-(it matched the set's shared layout, not this card).
+the reference's corners, or with its inliers at fewer than ``art_inliers`` distinct places on the reference's
+artwork, counts 0 (it matched the set's shared layout, not this card).
 
 Reference features are computed on demand from the bundle's thumbnails (the letterboxed gallery faces it already
 ships, so no bytes per card are added) and kept in a bounded cache (benchmarks/verify_cost.py measured both this
@@ -57,8 +57,10 @@ class VerifyConfig:
         art_inliers: a fit with fewer inliers than this on the reference's ``art_box`` counts 0: it matched the
             set's shared layout (frame, fonts, energy symbols, attack rows), not this card. Real val frames (real.yaml
             val and val30): an unknown Chansey fitted Greedent's layout with 34 inliers, none in the art; of the
-            true cards' fits with at least 25 inliers 1 in 493 has fewer than 3 in the art. Bundles calibrated
-            before this rule (no ``art_inliers`` in their manifest) keep deciding without it (0).
+            true cards' fits with at least 25 inliers 1 in 493 has fewer than 3 in the art. Inliers are counted
+            at distinct places (``DISTINCT_PX``): an unknown Indeedee fitted Lechonk's layout with 3 art inliers, all
+            one corner of the art window found at three ORB pyramid levels. Bundles calibrated before this rule (no
+            ``art_inliers`` in their manifest) keep deciding without it (0).
     """
 
     min_inliers: int = 0
@@ -171,7 +173,7 @@ class Verifier:
     def fit(self, matches: Matches | None, turned: bool = False, gate: int = MIN_FIT) -> int:
         """Verified inliers of ``matches`` with the crop upright or ``turned`` by 180°: a USAC MAGSAC homography
         fitted on the matches that moved no further than an accepted fit can move them (``max_corner_shift`` plus
-        ``reproj``), which must map the card's corners near the reference's and have ``art_inliers`` on the
+        ``reproj``), which must map the card's corners near the reference's and have ``art_inliers`` places on the
         reference's artwork (0 otherwise: it matched layout, not this card). With fewer such matches than ``gate``
         it is not fitted (0): it cannot reach ``gate``."""
         return self._fit(matches, turned, gate)[0]
