@@ -16,7 +16,7 @@ from cardrec_edge.bundle import Bundle
 from cardrec_edge.cli import main
 from cardrec_edge.detect import CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, rectify_sizes
 from cardrec_edge.manifest import BundleError
-from cardrec_edge.pipeline import Recognizer, _Timer
+from cardrec_edge.pipeline import OUTLINE_INLIERS, Recognizer, _Timer
 from cardrec_edge.sources import read_rgb
 from cardrec_edge.verify import (Verifier, VerifyConfig, best_inliers, card_region, choose_orientation, partial_card,
                                  rerank, verified_prefix)
@@ -260,7 +260,7 @@ def test_verification_looks_at_the_frame_at_its_own_size(rec):
 
 
 @pytest.mark.parametrize("turned", [False, True], ids=["upright", "upside_down"])
-def test_an_identified_cards_corners_are_its_verified_outline(rec, turned):
+def test_an_identified_cards_corners_are_its_verified_outline(rec, turned, monkeypatch):
     """A quad 4 % off the card (a sleeve's or a slab's edge taken for the card's) still verifies; the corners
     reported are the reference face's, placed by the verified homography and snapped to the card's edges."""
     face = load_face(SV1_CARDS / f"{GALLERY[12]}.png")
@@ -273,6 +273,12 @@ def test_an_identified_cards_corners_are_its_verified_outline(rec, turned):
     cards = rec._answer(scene.rgb, rec._located(scene.rgb, [Detection(off, 0.9, False)], _Timer()), _Timer())
     assert [(c.status, c.card_id) for c in cards] == [("identified", GALLERY[12])]
     assert corner_error(cards[0].corners, truth) < 0.012
+    # a fit on fewer than OUTLINE_INLIERS places an outline worse than the detector's quad: the quad is reported
+    assert cards[0].inliers >= OUTLINE_INLIERS
+    monkeypatch.setattr("cardrec_edge.pipeline.OUTLINE_INLIERS", cards[0].inliers + 1)
+    again = rec._answer(scene.rgb, rec._located(scene.rgb, [Detection(off, 0.9, False)], _Timer()), _Timer())
+    assert [(c.status, c.card_id, c.inliers) for c in again] == [("identified", GALLERY[12], cards[0].inliers)]
+    assert np.allclose(again[0].corners, off, atol=0.01)
 
 
 def test_a_second_look_keeps_only_verified_cards(rec):
