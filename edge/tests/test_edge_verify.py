@@ -227,7 +227,7 @@ def test_art_inliers_are_counted_at_distinct_places():
     ``art_inliers`` distinct places on the artwork."""
     cfg = VerifyConfig(art_inliers=3)
     v = Verifier(cfg, lambda cid: None)
-    x0, y0, x1, y1 = v.art
+    x0, _, _, y1 = v.art
     rng = np.random.default_rng(0)
     layout = np.column_stack([rng.uniform(5, cfg.width - 5, 30), rng.uniform(y1 + 5, cfg.height - 5, 30)])
     corner = np.float32([[x0 + 1, y1 - 1]] * 3)                        # one art corner, found three times
