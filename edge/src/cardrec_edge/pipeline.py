@@ -8,14 +8,14 @@ quality gate (blur, glare): it is matched only with verification, and reported `
 verify.
 
 An identified card's corners are its verified outline: the reference face's corners placed in the frame by the
-verification's homography and snapped to the frame's colour steps (the detector's quad may be a sleeve's edge or
-a slab's label a few percent off the card), when that homography rests on ``OUTLINE_INLIERS`` inliers. Where no card was found, or a card found by a weak outline did not
-verify, the frame is searched again at other scales (``SECOND_LOOK``) and a new quad is kept only if it verifies
-with a margin: recognition judges between the candidate outlines that geometry alone cannot tell apart; so is a
-frame where the detector saw a large outline apart from every card it kept (``APART_OUTLINE``). A dim card that did
-not verify is tried again brightened (``DIM_CROP``), kept on the same margin, and a soft one sharpened
-(``SOFT_CROP``). A blurred (low-quality) or nearly verified card that did not verify is verified again at half the
-verifier's size (``COARSE_VIEW``), where blur is half as wide.
+verification's homography and snapped to the frame's colour steps (the detector's quad may be a sleeve's edge or a
+slab's label a few percent off the card), when that homography rests on ``OUTLINE_INLIERS`` inliers. Where no card
+was found, or a card found by a weak outline did not verify, the frame is searched again at other scales
+(``SECOND_LOOK``) and a new quad is kept only if it verifies with a margin: recognition judges between the candidate
+outlines that geometry alone cannot tell apart; so is a frame where the detector saw a large outline apart from
+every card it kept (``APART_OUTLINE``). A dim card that did not verify is tried again brightened (``DIM_CROP``),
+kept on the same margin, and a soft one sharpened (``SOFT_CROP``). A blurred (low-quality) or nearly verified card
+that did not verify is verified again at half the verifier's size (``COARSE_VIEW``), where blur is half as wide.
 
 One ``Recognizer`` serves the CLI, the stream watcher and the HTTP server; every stage is timed.
 """
