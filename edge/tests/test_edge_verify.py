@@ -118,6 +118,24 @@ def test_held_out_sv1_cards_are_rejected(rec):
     assert answers and np.mean([c.card_id is None for c in answers]) >= 0.95
 
 
+def test_quads_from_elsewhere_are_answered_like_detected_cards(rec):
+    """``identify_quads`` (another detector's quads; frame_misses.py gives true corners): the card at a quad is
+    answered as a detected one is, whichever corner and winding its corners start from."""
+    rng = np.random.default_rng(310)
+    for ids, want in ((GALLERY, "identified"), (UNKNOWN, "unknown")):
+        for _ in range(4):
+            cid = ids[int(rng.integers(len(ids)))]
+            scene = synthetic_scene([load_face(SV1_CARDS / f"{cid}.png")], rng)
+            true = scene.corners[0]
+            shuffled = np.roll(true[::-1], 1, axis=0) + np.float32([0.4, -0.3])  # other winding and start
+            card, again = (rec.identify_quads(scene.rgb, [q])[0] for q in (true, shuffled))
+            assert card.status == again.status == want and card.card_id == again.card_id, (cid, card.status)
+            assert card.card_id == (cid if want == "identified" else None)
+            assert corner_error(card.corners, true) < 0.01       # at its verified outline, or the quad given
+            found = [c for c in rec.identify_frame(scene.rgb).cards if corner_error(c.corners, true) < 0.03]
+            assert [(c.status, c.card_id) for c in found] == [(card.status, card.card_id)]
+
+
 def test_low_quality_cards_are_identified_only_when_verified(bundle_dir):
     """With verification the quality gate does not stop matching: a card below it (here every card: min_blur
     1e9) is identified when it verifies, its quality reasons kept; one that does not verify (a held-out card) is

@@ -31,8 +31,8 @@ import numpy as np
 from .backends import open_backend
 from .bundle import Bundle
 from .defaults import MAX_GLARE, MIN_BLUR, RETRY_MARGIN, TOP_K
-from .detect import (CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, overlap, rectify_sizes, snap_outline,
-                     unrectify)
+from .detect import (CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, order_corners, overlap, rectify_sizes,
+                     snap_outline, unrectify)
 from .matcher import Matcher, Projection, decide
 from .quality import assess
 from .verify import VerifyConfig, Verifier, best_inliers, choose_orientation, partial_card, rerank, thumbnail_reference
@@ -480,6 +480,14 @@ class Recognizer:
             timer.add("second_look", t)  # all its stages in one figure
         timer.ms["total"] = round(sum(timer.ms.values()), 3)
         return FrameResult(cards, timer.ms)
+
+    def identify_quads(self, rgb: np.ndarray, quads: list[np.ndarray]) -> list[CardResult]:
+        """The cards at given quads in an RGB frame (4 x 2 corners each, from any corner in either winding: another
+        detector's, or a card's true corners in ``benchmarks/frame_misses.py``), answered as the detector's cards are
+        (rectification, quality gate, match, verification and its retries, the verified outline); no second look."""
+        timer = _Timer()
+        dets = [Detection(order_corners(np.asarray(q, np.float32).reshape(4, 2)), 1.0) for q in quads]
+        return self._answer(rgb, self._located(rgb, dets, timer), timer)
 
     def identify_crop(self, rgb: np.ndarray) -> CardResult:
         """An image that already is the card (no detection, no quality gate)."""
