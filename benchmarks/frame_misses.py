@@ -38,6 +38,16 @@ from cardrec.evaluation.frames import corner_error, evaluate_split
 REPO = Path(__file__).resolve().parents[1]
 
 
+def with_corners(rows: list[dict], labels: dict) -> list[dict]:
+    """The true cards' rows (``card_outcomes`` writes one per labelled card, in label order, and adds spurious ones)
+    with their true corners, paired by position: a frame may hold the same card twice."""
+    cards = [(fr["file"], c) for fr in labels["frames"] for c in fr["cards"]]
+    rows = [r for r in rows if r["kind"] != "spurious"]
+    if [(f, c["card_id"]) for f, c in cards] != [(r["file"], r["card_id"]) for r in rows]:
+        raise RuntimeError("the evaluation's rows do not follow labels.json's cards")
+    return [{**r, "corners": c["corners"]} for r, (_, c) in zip(rows, cards)]
+
+
 def misses(rows: list[dict]) -> list[dict]:
     """The fully visible cards the shipped path did not get right (``card_outcomes`` rows)."""
     return [r for r in rows if (r["kind"] == "known" and not (r["detected"] and r["outcome"] == "correct"))
@@ -50,14 +60,13 @@ def how(row: dict) -> str:
     return "none" if row["corner_error"] is None else "off" if not row["detected"] else "unidentified"
 
 
-def won_back(rec: Recognizer, frames: Path, labels: dict, missed: list[dict], jitter: float, tol: float,
+def won_back(rec: Recognizer, frames: Path, missed: list[dict], jitter: float, tol: float,
              rng: np.random.Generator) -> list[dict]:
     """Each missed card answered from its true corners moved by up to ``jitter`` x its diagonal."""
-    truth = {(fr["file"], c["card_id"]): c for fr in labels["frames"] for c in fr["cards"]}
     bar = SECOND_LOOK_INLIERS * rec.verifier.cfg.min_inliers if rec.verifier else None
     out, images = [], {}
     for r in missed:
-        t = np.float32(truth[r["file"], r["card_id"]]["corners"])
+        t = np.float32(r["corners"])
         diag = float(np.linalg.norm(t[2] - t[0]))
         quad = t + rng.uniform(-jitter, jitter, t.shape).astype(np.float32) * diag
         if r["file"] not in images:
@@ -110,10 +119,10 @@ def main() -> None:
     tol = load_config(REPO, args.config)["frames"]["max_corner_error"]
     labels = json.loads((args.frames / "labels.json").read_text())
     shipped = evaluate_split(args.bundle, args.frames, tol, threads=1)
-    missed = misses(shipped["cards"])
+    missed = misses(with_corners(shipped["cards"], labels))
     cv2.setNumThreads(1)
     rec = Recognizer(Bundle.load(args.bundle), threads=1)
-    tried = {j: won_back(rec, args.frames, labels, missed, j, tol, np.random.default_rng(args.seed))
+    tried = {j: won_back(rec, args.frames, missed, j, tol, np.random.default_rng(args.seed))
              for j in args.jitter}
     o = shipped["overall"]
     print(f"{args.frames}: {len(labels['frames'])} frames, {o['cards_known']} known and {o['cards_unknown']} unknown "
