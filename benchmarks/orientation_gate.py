@@ -9,7 +9,7 @@ not verify, embeds the crop turned by 180° and verifies that shortlist too: eve
 one of them. This measures whether the embedding the runtime already has can be that gate.
 
 Each split's frames go through the shipped detection and rectification (``Recognizer.locate``). Every fully
-visible labelled card that a located quad matches (``cardrec.evaluation.frames.match``) with corners within
+visible labelled card that a located quad matches (``cardrec.deploy.verification.labelled_cards``) with corners within
 ``--max-corner-error`` of its diagonal is kept, with its true orientation: whether the located corners lie closer to
 the label's corners turned by 180°. Each crop is embedded both ways by the bundle's model. Printed:
 
@@ -31,32 +31,23 @@ import numpy as np
 import torch
 from cardrec_edge.bundle import Bundle
 from cardrec_edge.pipeline import Recognizer
-from cardrec_edge.sources import load_image
 
-from cardrec.evaluation.frames import match
+from cardrec.deploy.verification import labelled_cards
+from cardrec.evaluation.frames import corner_errors
 
 
 def located_crops(rec: Recognizer, frames: Path, max_error: float) -> dict[str, np.ndarray]:
     """Embeddings of the located, fully visible labelled cards, as located (``upright``) and turned by 180°
     (``turned``), whether the located crop is upside down (``flipped``) and whether the card is in the gallery
     (``known``)."""
-    labels = json.loads((frames / "labels.json").read_text())
-    size = tuple(labels["size"])
     crops, flipped, known = [], [], []
-    for fr in labels["frames"]:
-        found = [c for c in rec.locate(load_image(frames / fr["file"])) if not c.det.full_frame]
-        paired = match(fr["cards"], [{"corners": c.det.corners} for c in found], size)
-        for t, j in zip(fr["cards"], paired):
-            if j is None or not t["fully_visible"]:
-                continue
-            truth, got = np.float32(t["corners"]), found[j].det.corners
-            diag = float(np.linalg.norm(truth[2] - truth[0]))
-            err = [float(np.linalg.norm(np.roll(got, s, axis=0) - truth, axis=1).max()) / diag for s in (0, 2)]
-            if min(err) > max_error:
-                continue
-            crops.append(rec.embedder.contract.letterbox(found[j].crop))
-            flipped.append(err[1] < err[0])
-            known.append(t["expected"] != "unknown")
+    for card, loc in labelled_cards(rec, frames):
+        upright, turned = corner_errors(loc.det.corners, card["corners"])
+        if loc.det.full_frame or min(upright, turned) > max_error:
+            continue
+        crops.append(rec.embedder.contract.letterbox(loc.crop))
+        flipped.append(turned < upright)
+        known.append(card["expected"] != "unknown")
     lb = np.stack(crops)
     return {"upright": rec.embedder.embed_letterboxed(lb),
             "turned": rec.embedder.embed_letterboxed(np.ascontiguousarray(lb[:, ::-1, ::-1])),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from cardrec_edge.matcher import Matcher
@@ -143,28 +144,37 @@ def calibrate(rec: Recognizer, known: list[Located], truth: list[str], unknown: 
                             "without_art_rule": {k: chosen[k] for k in RATE_KEYS}}}
 
 
-def frame_cards(rec: Recognizer, frames_dir: Path, max_corner_error: float):
-    """The val frames' cards as the runtime sees them: (known located cards, their ids, unknown located cards).
-    Each fully visible true card is matched to a detection (``cardrec.evaluation.frames.match``); one the runtime
-    does not match (low quality) or, for a known card, whose corners are off by more than ``max_corner_error``
-    (``corner_error``) is left out."""
+def labelled_cards(rec: Recognizer, frames_dir: Path) -> Iterator[tuple[dict, Located]]:
+    """Each fully visible labelled card of the rendered frames in ``frames_dir`` (``labels.json``) with the card
+    the runtime locates there (``Recognizer.locate``), paired by ``cardrec.evaluation.frames.match``; a labelled
+    card paired with none is left out."""
     from cardrec_edge.sources import read_rgb
 
-    from cardrec.evaluation.frames import corner_error, match
+    from cardrec.evaluation.frames import match
 
     labels = json.loads((frames_dir / "labels.json").read_text())
-    known, truth, unknown = [], [], []
     for fr in labels["frames"]:
         found = rec.locate(read_rgb(frames_dir / fr["file"]))
         pairs = match(fr["cards"], [{"corners": c.det.corners} for c in found], tuple(labels["size"]))
-        for card, j in zip(fr["cards"], pairs):
-            if j is None or not card["fully_visible"] or not rec.matchable(found[j]):
-                continue
-            if card["expected"] == "unknown":
-                unknown.append(found[j])
-            elif corner_error(found[j].det.corners, card["corners"]) <= max_corner_error:
-                known.append(found[j])
-                truth.append(card["expected"])
+        yield from ((card, found[j]) for card, j in zip(fr["cards"], pairs) if j is not None and card["fully_visible"])
+
+
+def frame_cards(rec: Recognizer, frames_dir: Path, max_corner_error: float):
+    """The val frames' cards as the runtime sees them: (known located cards, their ids, unknown located cards).
+    Each fully visible true card is matched to a detection (``labelled_cards``); one the runtime does not match
+    (low quality) or, for a known card, whose corners are off by more than ``max_corner_error`` (``corner_error``)
+    is left out."""
+    from cardrec.evaluation.frames import corner_error
+
+    known, truth, unknown = [], [], []
+    for card, loc in labelled_cards(rec, frames_dir):
+        if not rec.matchable(loc):
+            continue
+        if card["expected"] == "unknown":
+            unknown.append(loc)
+        elif corner_error(loc.det.corners, card["corners"]) <= max_corner_error:
+            known.append(loc)
+            truth.append(card["expected"])
     return known, truth, unknown
 
 

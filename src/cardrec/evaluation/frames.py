@@ -136,12 +136,19 @@ def match(truth: list[dict], preds: list[dict], size: tuple[int, int]) -> list[i
     return out
 
 
+def corner_errors(pred, truth) -> tuple[float, float]:
+    """Largest corner distance over the card's diagonal with the corner order as given and turned by 180° (the
+    smaller one says which way up ``pred`` lies)."""
+    p, t = _polygon(pred), _polygon(truth)
+    diag = (np.linalg.norm(t[2] - t[0]) + np.linalg.norm(t[3] - t[1])) / 2
+    upright, turned = (float(np.linalg.norm(np.roll(p, s, axis=0) - t, axis=1).max() / diag) for s in (0, 2))
+    return upright, turned
+
+
 def corner_error(pred, truth) -> float:
     """Largest corner distance over the card's diagonal, with the corner order turned by 0 or 180° (the
     detector cannot tell upright from upside down)."""
-    p, t = _polygon(pred), _polygon(truth)
-    diag = (np.linalg.norm(t[2] - t[0]) + np.linalg.norm(t[3] - t[1])) / 2
-    return float(min(np.linalg.norm(np.roll(p, s, axis=0) - t, axis=1).max() for s in (0, 2)) / diag)
+    return min(corner_errors(pred, truth))
 
 
 def card_outcomes(labels: dict, predictions: dict[str, dict], max_corner_error: float) -> list[dict]:
