@@ -1,25 +1,23 @@
-"""Can the runtime tell from a card's embedding whether its crop is upside down? (a lever on whole-frame latency)
+"""How sure is the runtime's orientation gate of which way up a located card lies, and is it ever wrong?
 
     python benchmarks/orientation_gate.py --bundle results/frames/bundle --val results/frames/val \
         --test results/frames/test [--confidence 0.9 0.99] [--json OUT]
 
-Detection cannot tell upright from 180°, so the runtime verifies the upright crop's shortlist and, when that does
-not verify, embeds the crop turned by 180° and verifies that shortlist too: every unknown card pays for both
-(``retry_180`` and half of ``verify`` in ``benchmarks/edge_bench.py``). A gate that knew the orientation could skip
-one of them. This measures whether the embedding the runtime already has can be that gate.
+Detection cannot tell upright from 180°. Without a gate the runtime verifies the upright crop's shortlist and, when
+that does not verify, embeds the crop turned by 180° and verifies that shortlist too: every unknown card pays for
+both. The bundle's gate (``cardrec_edge.orientation``, fitted by rule ``orientation_gate`` on views of the gallery's
+faces) lets the runtime verify only the orientation it is sure of; a wrong sure decision would reject a known card.
 
 Each split's frames go through the shipped detection and rectification (``Recognizer.locate``). Every fully
 visible labelled card that a located quad matches (``cardrec.deploy.verification.labelled_cards``) with corners within
 ``--max-corner-error`` of its diagonal is kept, with its true orientation: whether the located corners lie closer to
 the label's corners turned by 180°. Each crop is embedded both ways by the bundle's model. Printed:
 
-* the best gallery cosine of the crop as located, by true orientation: can that cosine alone tell?
-* a logistic regression on the embedding (both orientations of the --val crops, labelled turned or not), scored
-  on the --test crops as located: accuracy, and per --confidence the share of crops it decides (probability above
-  it either way) and how many of those it gets wrong, known and unknown cards apart.
-
-Nothing here is shipped: a gate would need its own training data (not the calibration frames), its weights in
-the bundle, and to sit inside ``choose_orientation`` so that calibration and the runtime share it.
+* the best gallery cosine of the crop as located, by true orientation: can that cosine alone tell? (it cannot)
+* ``shipped``: the bundle's gate on both splits' crops as located: accuracy, and at its confidence the share of
+  crops it decides and how many of those it gets wrong, known and unknown cards apart;
+* ``fitted_on_val``: for comparison, the same regression fitted on the --val crops themselves (both orientations)
+  and scored on the --test crops, per --confidence.
 """
 from __future__ import annotations
 
@@ -28,10 +26,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 from cardrec_edge.bundle import Bundle
+from cardrec_edge.orientation import OrientationGate
 from cardrec_edge.pipeline import Recognizer
 
+from cardrec.deploy.orientation import decided, fit_logistic
 from cardrec.deploy.verification import labelled_cards
 from cardrec.evaluation.frames import corner_errors
 
@@ -54,26 +53,21 @@ def located_crops(rec: Recognizer, frames: Path, max_error: float) -> dict[str, 
             "flipped": np.array(flipped), "known": np.array(known)}
 
 
-def fit_gate(crops: dict[str, np.ndarray], weight_decay: float) -> tuple[np.ndarray, float]:
-    """Logistic regression ``p(turned) = sigmoid(e . w + b)`` on both orientations of each crop (L-BFGS from zero:
-    deterministic)."""
-    x = torch.tensor(np.concatenate([crops["upright"], crops["turned"]]))
-    y = torch.tensor(np.concatenate([crops["flipped"], ~crops["flipped"]]), dtype=torch.float32)
-    w, b = torch.zeros(x.shape[1], requires_grad=True), torch.zeros(1, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
-
-    def loss() -> torch.Tensor:
-        opt.zero_grad()
-        out = torch.nn.functional.binary_cross_entropy_with_logits(x @ w + b, y) + weight_decay * w.pow(2).sum()
-        out.backward()
-        return out
-
-    opt.step(loss)
-    return w.detach().numpy(), float(b.item())
+def fit_on(crops: dict[str, np.ndarray], weight_decay: float) -> tuple[np.ndarray, float]:
+    """The regression fitted on both orientations of each crop (``cardrec.deploy.orientation.fit_logistic``)."""
+    x = np.concatenate([crops["upright"], crops["turned"]])
+    y = np.concatenate([crops["flipped"], ~crops["flipped"]]).astype(np.float32)
+    return fit_logistic(x, y, weight_decay)
 
 
 def best_cosine(rec: Recognizer, emb: np.ndarray) -> np.ndarray:
     return np.array([m[0].score for m in rec.matcher.search(emb, 1)])
+
+
+def by_kind(p: np.ndarray, crops: dict, confidence: float) -> dict:
+    """``decided`` for known and unknown cards apart."""
+    return {kind: decided(p[m], crops["flipped"][m], confidence)
+            for kind, m in (("known", crops["known"]), ("unknown", ~crops["known"])) if m.any()}
 
 
 def report(rec: Recognizer, val: dict, test: dict, confidence: list[float], weight_decay: float) -> dict:
@@ -81,18 +75,18 @@ def report(rec: Recognizer, val: dict, test: dict, confidence: list[float], weig
     pct = (0, 5, 50, 95, 100)
     by_orientation = {name: np.percentile(cos[test["flipped"] == f], pct).round(3).tolist()
                       for name, f in (("upright", False), ("upside_down", True)) if (test["flipped"] == f).any()}
-    w, b = fit_gate(val, weight_decay)
-    p = 1 / (1 + np.exp(-(test["upright"] @ w + b)))  # p(the crop as located is upside down)
     out = {"val_crops": len(val["flipped"]), "test_crops": len(test["flipped"]),
            "test_upside_down": round(float(test["flipped"].mean()), 3),
-           "best_cosine_percentiles": {"at": list(pct), **by_orientation},
-           "accuracy": round(float(((p > 0.5) == test["flipped"]).mean()), 4), "gate": {}}
-    for c in confidence:
-        sure = (p > c) | (p < 1 - c)
-        wrong = sure & ((p > c) != test["flipped"])
-        out["gate"][str(c)] = {kind: {"crops": int(m.sum()), "decided": round(float(sure[m].mean()), 3),
-                                      "wrong": int(wrong[m].sum())}
-                               for kind, m in (("known", test["known"]), ("unknown", ~test["known"])) if m.any()}
+           "best_cosine_percentiles": {"at": list(pct), **by_orientation}}
+    if rec.gate is not None:  # the bundle's own gate, fitted on views of the gallery's faces (rule orientation_gate)
+        c = rec.gate.confidence
+        out["shipped"] = {"confidence": c, **{
+            name: {"accuracy": round(float(((rec.gate.probability(d["upright"]) > 0.5) == d["flipped"]).mean()), 4),
+                   **by_kind(rec.gate.probability(d["upright"]), d, c)} for name, d in (("val", val), ("test", test))}}
+    w, b = fit_on(val, weight_decay)
+    p = OrientationGate(w, b, 0.5).probability(test["upright"])  # p(the crop as located is upside down)
+    out["fitted_on_val"] = {"accuracy": round(float(((p > 0.5) == test["flipped"]).mean()), 4),
+                            "gate": {str(c): by_kind(p, test, c) for c in confidence}}
     return out
 
 

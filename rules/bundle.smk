@@ -19,3 +19,26 @@ rule edge_bundle:
         "../envs/cardrec.yaml"
     script:
         "../scripts/edge_bundle.py"
+
+
+rule orientation_gate:
+    input:
+        model=get_deployed_model(),
+        faces=shard_files(get_sets(), "faces.npy"),
+        contract="results/preprocess/contract.json",
+    output:
+        gate="results/index/orientation.npz",
+        record="results/index/orientation.json",
+    params:
+        orientation=get_config("orientation"),
+        augment=get_config("augment"),
+        seed=get_config("seed"),
+        unknown_fraction=get_config("evaluate/unknown_fraction"),
+    log:
+        "logs/index/orientation_gate.log",
+    benchmark:
+        "logs/index/orientation_gate.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/orientation_gate.py"

@@ -14,6 +14,9 @@ metrics = json.loads(Path(inp.metrics).read_text())
 files = {"model": inp.model, "embeddings": inp.embeddings, "index": inp.index, "cards": inp.cards,
          "thumbnails": inp.thumbnails, "projection": inp.projection}
 extra = {"seed": p.seed, "evaluation": json.loads(Path(inp.summary).read_text()), "index": p.index}
+if "orientation" in inp.keys():
+    files["orientation"] = inp.orientation
+    extra["orientation"] = json.loads(Path(inp.orientation_record).read_text())
 if "hef" in inp.keys():
     pairing = json.loads(Path(inp.hef_metrics).read_text())["deployed_pairing"]
     try:

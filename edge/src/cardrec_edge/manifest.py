@@ -101,7 +101,7 @@ def validate(m) -> None:
     hw = m.get("hw_arch")
     if hw is not None and not isinstance(hw, str):
         raise _bad("hw_arch", "a string or null", hw)
-    for key in ("index", "hailo", "verify"):
+    for key in ("index", "hailo", "verify", "orientation"):
         if m.get(key) is not None and not isinstance(m[key], dict):
             raise _bad(key, "an object or null", m[key])
     search = m.get("index") or {}
@@ -125,3 +125,10 @@ def validate(m) -> None:
         raise _bad("verify.art_box", "[x0, y0, x1, y1], fractions of the card with x0 < x1 and y0 < y1", box)
     if "tie_margin" in verify and not (_number(verify["tie_margin"]) and verify["tie_margin"] >= 0):
         raise _bad("verify.tie_margin", "a number >= 0", verify["tie_margin"])
+    gate = m.get("orientation")
+    if gate is not None:
+        c = gate.get("confidence", _MISSING)
+        if not (_number(c) and 0.5 <= c < 1):
+            raise _bad("orientation.confidence", "a probability in [0.5, 1)", c)
+        if "orientation" not in m["files"]:
+            raise _bad("files.orientation", "present (the orientation gate's weights)", _MISSING)

@@ -29,11 +29,12 @@ import cv2
 import numpy as np
 
 from .backends import open_backend
-from .bundle import Bundle
+from .bundle import Bundle, BundleError
 from .defaults import MAX_GLARE, MIN_BLUR, RETRY_MARGIN, TOP_K
 from .detect import (CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, order_corners, overlap, rectify_sizes,
                      snap_outline, unrectify)
 from .matcher import Matcher, Projection, decide
+from .orientation import OrientationGate
 from .quality import assess
 from .verify import VerifyConfig, Verifier, best_inliers, choose_orientation, partial_card, rerank, thumbnail_reference
 
@@ -208,7 +209,8 @@ class Recognizer:
         retry_margin: when the best score is below ``threshold + retry_margin``, the crop turned by 180°
             is tried too and the better match kept (detection cannot tell upright from upside down). With
             verification, the turned crop's shortlist is verified when the upright one does not verify
-            (``choose_orientation``); the crop's features serve both.
+            (``choose_orientation``); the crop's features serve both. Where the bundle ships an orientation gate
+            (``cardrec_edge.orientation``) and it is sure of a crop's orientation, only that one is verified.
         verify: geometric verification settings; default the bundle manifest's ``verify`` (none: cosine only).
         second_look: with verification, search a frame again at other scales where a card did not verify
             (``identify_frame``).
@@ -238,6 +240,13 @@ class Recognizer:
         self.coarse = Verifier(replace(verify, height=round(verify.height * COARSE_VIEW),
                                        width=round(verify.width * COARSE_VIEW), reproj=verify.reproj * COARSE_VIEW),
                                reference) if verify and coarse else None
+        gate = bundle.manifest.get("orientation")
+        self.gate = OrientationGate.load(bundle.root / bundle.manifest["files"]["orientation"]["path"],
+                                         gate["confidence"]) if gate and "orientation" in bundle.manifest["files"] \
+            else None
+        if self.gate is not None and self.gate.weights.shape != self.matcher.gallery.shape[1:]:
+            raise BundleError(f"bundle {bundle.root}: the orientation gate weighs {self.gate.weights.shape[0]} "
+                              f"embedding dimensions, the gallery has {self.matcher.gallery.shape[1]}")
 
     def _candidates(self, matches) -> list[dict]:
         return [{"card_id": self.cards[m.index]["id"], **{k: self.cards[m.index].get(k) for k in CARD_METADATA},
@@ -249,7 +258,7 @@ class Recognizer:
         """Embed and match rectified crops; weak (or, with verification, unverified) matches are retried upside
         down. ``views``: what verification looks at (default the crops; ``identify_frame`` rectifies them from the
         frame at the verifier's size). ``both``: with verification, each crop's (upright, turned) verified
-        shortlists (for calibration). ``outlines``: each (shortlist, turned) gets a third item, the verified card's
+        shortlists and the orientation gate's decision (for calibration). ``outlines``: each (shortlist, turned) gets a third item, the verified card's
         outline in the view (``Verifier.outline``; None when not verified). ``low_quality``: which crops failed the
         quality gate (``verify_crop``)."""
         timer = timer or _Timer()
@@ -262,8 +271,12 @@ class Recognizer:
         t = timer.add("search", t)
         out = [(self._candidates(m), False) for m in found]
         if self.verifier is not None:
+            sure = [None] * len(crops)
+            if self.gate is not None:
+                sure = self.gate.decide(emb)
+                timer.add("orientation", t)
             return [self.verify_crop(c, lb[i:i + 1], out[i][0], timer, both, outlines,
-                                     bool(low_quality and low_quality[i]))
+                                     bool(low_quality and low_quality[i]), sure[i])
                     for i, c in enumerate(crops if views is None else views)]
         weak = [i for i, (cands, _) in enumerate(out) if cands[0]["score"] < self.bundle.threshold + self.retry_margin]
         if weak:
@@ -275,11 +288,13 @@ class Recognizer:
         return [(*m, None) for m in out] if outlines else out
 
     def verify_crop(self, crop: np.ndarray, letterboxed: np.ndarray, cands: list[dict], timer: _Timer,
-                    both: bool = False, outline: bool = False, low_quality: bool = False) -> tuple:
-        """Verify a crop's shortlist; the turned crop's shortlist when the upright one does not verify. The crop's
+                    both: bool = False, outline: bool = False, low_quality: bool = False,
+                    turned: bool | None = None) -> tuple:
+        """Verify a crop's shortlist; the turned crop's shortlist when the upright one does not verify, or only the
+        orientation the gate is sure of (``turned``: ``choose_orientation``). The crop's
         features are extracted once and serve both orientations, and a card in both shortlists is matched once
         (``Verifier.check``). With ``both`` (calibration) the two fully verified shortlists are returned instead
-        of the decision; with ``outline`` the decision and the verified card's outline in the crop (or None), through
+        and the gate's decision instead of the decision; with ``outline`` the decision and the verified card's outline in the crop (or None), through
         the homography its verification fitted (kept, not fitted again). A crop that does not verify, and either
         failed the quality gate (``low_quality``) or came near (``COARSE_NEAR``), is verified again on the same
         shortlists at ``COARSE_VIEW`` of the verifier's size (``coarse``; a card verified there keeps the detector's
@@ -295,21 +310,22 @@ class Recognizer:
             return shortlists[turned]
 
         v = self.verifier
-        decision = self._verified(v, crop, shortlist, timer, both, outline)
+        decision = self._verified(v, crop, shortlist, timer, both, outline, turned)
         best = best_inliers(decision[0])
         if both or self.coarse is None or best >= v.cfg.min_inliers or not (
                 low_quality or best >= COARSE_NEAR * v.cfg.min_inliers):
             return decision
         t = time.perf_counter()
-        coarse = self._verified(self.coarse, crop, shortlist, _Timer(), False, False)
+        coarse = self._verified(self.coarse, crop, shortlist, _Timer(), False, False, turned)
         timer.add("coarse", t)
         if best_inliers(coarse[0]) < v.cfg.min_inliers:
             return decision
         return (*coarse, None) if outline else coarse  # its fit is too coarse to place the outline: as detected
 
-    def _verified(self, v: Verifier, crop: np.ndarray, shortlist, timer: _Timer, both: bool, outline: bool) -> tuple:
+    def _verified(self, v: Verifier, crop: np.ndarray, shortlist, timer: _Timer, both: bool, outline: bool,
+                  turned: bool | None = None) -> tuple:
         """``verify_crop``'s decision by the verifier ``v``; ``shortlist(turned)``: the candidates of each
-        orientation."""
+        orientation; ``turned``: the orientation gate's decision."""
         k, stop, seen, fits = v.cfg.top_k, None if both else v.cfg.min_inliers, {}, {}
         t = time.perf_counter()
         query = v.features(crop)
@@ -323,10 +339,9 @@ class Recognizer:
             timer.add("verify", t0)
             return out
 
-        upright = checked(False)
         if both:
-            return upright, checked(True)
-        chosen, rotated = choose_orientation(upright, lambda: checked(True), v.cfg.min_inliers)
+            return checked(False), checked(True), turned
+        chosen, rotated = choose_orientation(lambda: checked(False), lambda: checked(True), v.cfg.min_inliers, turned)
         if not outline:
             return chosen, rotated
         if best_inliers(chosen) < v.cfg.min_inliers:

@@ -304,12 +304,17 @@ def rerank(cands: list[dict], inliers: list[int]) -> list[dict]:
     return sorted(out, key=lambda c: 1 if c["inliers"] is None else -c["inliers"])
 
 
-def choose_orientation(upright: list[dict], flipped: Callable[[], list[dict]],
-                       min_inliers: int) -> tuple[list[dict], bool]:
-    """The verified decision's orientation (detection cannot tell upright from 180°): the upright shortlist when its
-    best candidate verifies, else whichever orientation's shortlist verified more inliers. Calibration evaluates
-    this same function at every threshold (``cardrec.deploy.verification``)."""
-    if best_inliers(upright) >= min_inliers:
-        return upright, False
-    turned = flipped()
-    return (turned, True) if best_inliers(turned) > best_inliers(upright) else (upright, False)
+def choose_orientation(upright: Callable[[], list[dict]], flipped: Callable[[], list[dict]], min_inliers: int,
+                       turned: bool | None = None) -> tuple[list[dict], bool]:
+    """The verified decision's orientation (detection cannot tell upright from 180°). ``turned``: the orientation
+    gate's decision (``cardrec_edge.orientation``); where it is sure only that orientation's shortlist is verified.
+    Otherwise the upright shortlist when its best candidate verifies, else whichever orientation's shortlist verified
+    more inliers. ``upright`` and ``flipped`` verify a shortlist when called. Calibration evaluates this same function
+    at every threshold (``cardrec.deploy.verification``)."""
+    if turned is not None:
+        return (flipped(), True) if turned else (upright(), False)
+    up = upright()
+    if best_inliers(up) >= min_inliers:
+        return up, False
+    other = flipped()
+    return (other, True) if best_inliers(other) > best_inliers(up) else (up, False)
