@@ -1,6 +1,7 @@
 """Whole-frame latency at 1280x720 on one core, per stage, measured by ``cardrec-edge bench --threads 1``.
 
     python benchmarks/edge_bench.py [--frames 40] [--runs 200] [--json out.json] [--keep DIR]
+    python benchmarks/edge_bench.py --bundle results/frames/bundle [--without-gate]
 
 The sv1 INT8 bundle is built the way benchmarks/verify_cost.py builds its bundle (edge/tests/edge_support: the
 real sv1 faces in ../shared/data, every 9th card held out as an unknown card), at the workflow's shapes: the
@@ -11,6 +12,11 @@ calibrated on val frames through ``Recognizer.match_crops`` (cardrec.deploy.veri
 1280x720 synthetic scenes of one card each (cardrec.data.scenes: textured backgrounds, any rotation, mild
 perspective) are written, of gallery cards and of held-out cards, and ``cardrec-edge bench`` runs on each set in
 its own process. Prints the per-stage p50/p90 table for the README. Target: whole frame p50 <= 15 ms.
+
+``--bundle``: bench a bundle the workflow built instead (a trained model with its calibration and its orientation
+gate; ``results/frames/bundle`` of a real.yaml run holds the unknown cards out): known cards are its own, unknown
+ones the sv1 faces it lacks. ``--without-gate``: each set is benched with the bundle as it is and with a copy
+without its orientation gate, alternately, twice each (an A/B on one machine at one time).
 """
 from __future__ import annotations
 
@@ -39,7 +45,8 @@ from cardrec.deploy.bundle import add_to_manifest  # noqa: E402
 from cardrec.deploy.verification import calibrate  # noqa: E402
 from edge_support import CONTRACT, SV1_CARDS, build_edge_bundle  # noqa: E402
 
-STAGES = ("detect", "rectify", "quality", "preprocess", "embed", "search", "verify", "retry_180", "coarse",
+STAGES = ("detect", "rectify", "quality", "preprocess", "embed", "search", "orientation", "verify", "retry_180",
+          "coarse",
           "brightened", "sharpened", "outline", "second_look", "total")
 TARGET_MS = 15.0
 
@@ -52,6 +59,16 @@ def sv1_int8_bundle(out: Path, gallery: list[str], unknown: list[str]) -> Path:
     unk, _, _ = frame_crops(rec, unknown, 60, seed=200)
     add_to_manifest(d, "verify", calibrate(rec, known, truth, unk, max_false_reject=0.02))
     return d
+
+
+def without_gate(bundle: Path, out: Path) -> Path:
+    """A copy of ``bundle`` without its orientation gate (both orientations verified where one does not verify)."""
+    copy = shutil.copytree(bundle, out)
+    m = json.loads((copy / "manifest.json").read_text())
+    add_to_manifest(copy, "orientation", None)
+    (copy / m["files"].pop("orientation")["path"]).unlink()
+    add_to_manifest(copy, "files", m["files"])
+    return copy
 
 
 def write_frames(out: Path, card_ids: list[str], n: int, seed: int) -> Path:
@@ -92,18 +109,31 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=200, help="timed frames per set (default: 200)")
     ap.add_argument("--keep", type=Path, help="keep the bundle and frames in this directory")
     ap.add_argument("--json", type=Path, help="write the figures here too")
+    ap.add_argument("--bundle", type=Path, help="bench this workflow-built bundle instead of building one")
+    ap.add_argument("--without-gate", action="store_true",
+                    help="A/B: also bench a copy of --bundle without its orientation gate")
     args = ap.parse_args()
     ids = sorted((p.stem for p in SV1_CARDS.glob("*.png")), key=lambda s: int(s.split("-")[1]))
-    unknown = ids[3::9]
-    gallery = [c for c in ids if c not in unknown]
+    if args.bundle:
+        gallery = [c["id"] for c in Bundle.load(args.bundle).card_table() if c["id"] in ids]
+        unknown = [c for c in ids if c not in set(gallery)]
+    else:
+        unknown = ids[3::9]
+        gallery = [c for c in ids if c not in unknown]
     tmp = Path(tempfile.mkdtemp()) if args.keep is None else args.keep
     try:
-        bundle = sv1_int8_bundle(tmp, gallery, unknown)
+        bundle = args.bundle or sv1_int8_bundle(tmp, gallery, unknown)
+        bundles = {"": bundle}
+        if args.without_gate:
+            bundles = {", gate": bundle, ", no gate": without_gate(bundle, tmp / "no_gate")}
         sets = {"known cards": write_frames(tmp / "frames_known", gallery, args.frames, seed=500),
                 "unknown cards": write_frames(tmp / "frames_unknown", unknown, args.frames, seed=600)}
         commands, reports = {}, {}
         for name, frames in sets.items():
-            commands[name], reports[name] = bench(bundle, frames, args.runs)
+            for rep in range(2 if args.without_gate else 1):
+                for tag, b in bundles.items():
+                    key = f"{name}{tag}" + (f" #{rep + 1}" if args.without_gate else "")
+                    commands[key], reports[key] = bench(b, frames, args.runs)
         manifest = json.loads((bundle / "manifest.json").read_text())
         res = {"contract": CONTRACT.to_dict(), "cards": len(gallery), "model_variant": manifest["model_variant"],
                "min_inliers": manifest["verify"]["min_inliers"], "commands": commands, "reports": reports,

@@ -147,6 +147,8 @@ def check_frame_report(wd):
     kept = {c["id"] for c in held.card_table()}
     assert 0 < len(kept) < len(shipped) and held.threshold == json.loads(
         (wd / "results/edge/manifest.json").read_text())["threshold"]
+    assert held.manifest["files"]["orientation"]["sha256"] == json.loads(  # the gate is the same for any gallery
+        (wd / "results/edge/manifest.json").read_text())["files"]["orientation"]["sha256"]
     for split in ("val", "test"):
         labels = json.loads((wd / f"results/frames/{split}/labels.json").read_text())
         assert len(labels["frames"]) == len(tiny["categories"]) * tiny["per_category"][split]

@@ -24,7 +24,12 @@ def overlay(tmp_path, name, changes):
 
 def test_outputs_and_bundle(tiny_run):
     m = json.loads((tiny_run / "results/edge/manifest.json").read_text())
-    assert set(m["files"]) == {"model", "embeddings", "index", "cards", "thumbnails", "projection"}
+    assert set(m["files"]) == {"model", "embeddings", "index", "cards", "thumbnails", "projection", "orientation"}
+    gate = m["orientation"]  # fitted on the 16 cards less the held-out ones, 4 views each, upright and turned
+    assert gate["confidence"] == 0.9 and gate["views"] == 4 * gate["cards"] and 0 < gate["cards"] < 16
+    assert gate["fit"]["crops"] == 2 * gate["views"] and 0.5 < gate["fit"]["accuracy"] <= 1
+    with np.load(tiny_run / "results/edge/orientation.npz") as z:
+        assert z["weights"].shape == (32,) and np.isfinite(z["weights"]).all() and np.abs(z["weights"]).sum() > 0
     assert m["index"]["expansion_search"] > 0 and m["index"]["candidates"] > 0  # not kept by the usearch file
     with np.load(tiny_run / "results/edge/projection.npz") as p:  # 16 cards: at most 15 principal directions
         assert p["components"].shape == (min(m["index"]["pca_dim"], 15), 32)

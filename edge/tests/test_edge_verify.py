@@ -12,10 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cardrec_edge.bundle import Bundle
+from cardrec_edge.bundle import Bundle, sha256_file
 from cardrec_edge.cli import main
 from cardrec_edge.detect import CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, rectify_sizes
 from cardrec_edge.manifest import BundleError
+from cardrec_edge.orientation import OrientationGate
 from cardrec_edge.pipeline import OUTLINE_INLIERS, Recognizer, _Timer
 from cardrec_edge.sources import read_rgb
 from cardrec_edge.verify import (Verifier, VerifyConfig, best_inliers, card_region, choose_orientation, partial_card,
@@ -26,7 +27,7 @@ from cardrec.data.scenes import background, load_face, on_white, paste, syntheti
 from cardrec.data.shards import face_contract
 from cardrec.deploy.bundle import add_to_manifest
 from cardrec.deploy.verification import (FLOOR, RATE_KEYS, calibrate, calibrate_bundle, calibration_recognizer,
-                                         decisions, frame_cards, pick_min_inliers, rates, shortlists)
+                                         decisions, frame_cards, pick_min_inliers, rates, shortlisted, shortlists)
 from cardrec.evaluation.frames import corner_error
 from cardrec.evaluation.metrics import unknown_ids
 
@@ -187,9 +188,35 @@ def test_verification_decides_the_orientation():
     up = rerank([{"card_id": "a", "score": 0.9}, {"card_id": "b", "score": 0.8}], [3, 2])
     turned = rerank([{"card_id": "c", "score": 0.7}, {"card_id": "d", "score": 0.6}], [1, 40])
     assert [c["card_id"] for c in turned] == ["d", "c"] and turned[0]["inliers"] == 40
-    assert choose_orientation(up, lambda: turned, 10) == (turned, True)  # the better cosine lost
+    assert choose_orientation(lambda: up, lambda: turned, 10) == (turned, True)  # the better cosine lost
     verified = rerank([{"card_id": "a", "score": 0.9}], [12])
-    assert choose_orientation(verified, lambda: pytest.fail("turned crop tried"), 10) == (verified, False)
+    assert choose_orientation(lambda: verified, lambda: pytest.fail("turned crop tried"), 10) == (verified, False)
+
+
+def test_the_orientation_gate_verifies_only_the_orientation_it_is_sure_of():
+    """Where the gate is sure (``turned`` True or False) the other orientation is never verified, even when the
+    chosen one does not verify: the card is then unknown (a known card the gate turned wrongly is rejected, never
+    misidentified). Calibration decides through the same function, with the gate's decision per crop."""
+    up = rerank([{"card_id": "a", "score": 0.9}], [3])
+    turned = rerank([{"card_id": "d", "score": 0.6}], [40])
+    never = lambda: pytest.fail("the orientation the gate ruled out was verified")  # noqa: E731
+    assert choose_orientation(never, lambda: turned, 10, turned=True) == (turned, True)
+    assert choose_orientation(lambda: up, never, 10, turned=False) == (up, False)  # not verified: unknown
+    assert decisions([(up, turned, None)], 10) == [("d", 40)]
+    assert decisions([(up, turned, False)], 10) == [(None, 3)]
+    assert decisions([(up, turned, True)], 10) == [("d", 40)]
+    assert not shortlisted((up, turned, False), "d") and shortlisted((up, turned, None), "d")
+
+
+def test_the_orientation_gate_decides_only_beyond_its_confidence():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=8).astype(np.float32)
+    gate = OrientationGate(w, 0.0, 0.9)
+    e = np.stack([w, -w, np.zeros(8, np.float32)]) / np.linalg.norm(w) * 3  # logits +3, -3, 0 (times |w|)
+    p = gate.probability(e)
+    assert p[0] > 0.9 and p[1] < 0.1 and p[2] == pytest.approx(0.5)
+    assert gate.decide(e) == [True, False, None]
+    assert OrientationGate(w, 0.0, 0.9999).decide(e[:1] / 10) == [None]  # not sure enough
 
 
 def test_variants_tied_by_the_embedding_are_told_apart_by_inliers():
@@ -470,6 +497,48 @@ def test_crop_features_are_extracted_once_whichever_way_up(bundle_dir):
     assert any(c.status == "unknown" for c in matched) and len(feats) == len(matched), [c.status for c in matched]
     pairs = [(id(query), id(ref)) for query, ref in matches]  # reference features are cached: one object a card
     assert len(pairs) == len(set(pairs))
+
+
+def with_gate(bundle_dir: Path, out: Path, bias: float, confidence: float = 0.9, dim: int | None = None) -> Path:
+    """A copy of the bundle shipping an orientation gate of zero weights (over ``dim`` dimensions, default the
+    gallery's) and ``bias``: the same p(turned) for every crop."""
+    copy = shutil.copytree(bundle_dir, out)
+    dim = dim or np.load(copy / "embeddings.npy").shape[1]
+    np.savez(copy / "orientation.npz", weights=np.zeros(dim, np.float32), bias=np.float32(bias))
+    files = json.loads((copy / "manifest.json").read_text())["files"]
+    files["orientation"] = {"path": "orientation.npz", "sha256": sha256_file(copy / "orientation.npz")}
+    add_to_manifest(copy, "files", files)
+    add_to_manifest(copy, "orientation", {"confidence": confidence})
+    return copy
+
+
+def test_a_sure_gate_verifies_one_orientation_in_the_runtime(bundle_dir, tmp_path):
+    """The runtime reads the gate from the bundle: a card lying upside down is identified turned when the gate says
+    so, without verifying the upright shortlist, and is not identified when the gate is (wrongly) sure it is
+    upright, rather than guessed."""
+    face = np.ascontiguousarray(on_white(load_face(SV1_CARDS / f"{GALLERY[10]}.png"))[12:-12, 9:-9][::-1, ::-1])
+    sides = []
+
+    def spying(rec):
+        check = rec.verifier.check
+        rec.verifier.check = lambda *a, **k: sides.append(a[3] if len(a) > 3 else k.get("turned")) or check(*a, **k)
+        return rec
+
+    turned = spying(Recognizer(Bundle.load(with_gate(bundle_dir, tmp_path / "turned", 10.0)), threads=1))
+    res = turned.identify_frame(face, second_look=False)
+    card = res.cards[0]
+    assert card.status == "identified" and card.card_id == GALLERY[10] and card.rotated
+    assert sides and all(sides) and "orientation" in res.timings_ms
+    sides.clear()
+    upright = spying(Recognizer(Bundle.load(with_gate(bundle_dir, tmp_path / "upright", -10.0)), threads=1))
+    card = upright.identify_frame(face, second_look=False).cards[0]
+    assert card.status != "identified" and not card.rotated
+    assert sides and not any(sides)
+    with pytest.raises(BundleError, match="orientation gate weighs 5"):
+        Recognizer(Bundle.load(with_gate(bundle_dir, tmp_path / "narrow", 1.0, dim=5)), threads=1)
+    copy = with_gate(bundle_dir, tmp_path / "bad", 1.0)
+    with pytest.raises(BundleError, match="orientation.confidence"):
+        add_to_manifest(copy, "orientation", {"confidence": 1.5})
 
 
 def test_bench_reports_each_stage_on_one_thread(bundle_dir, tmp_path, capsys):
