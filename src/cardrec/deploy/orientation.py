@@ -9,7 +9,9 @@ figures on located crops of whole frames come from ``benchmarks/orientation_gate
 """
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from cardrec_edge.preprocess import Preprocess
@@ -17,26 +19,22 @@ from tqdm import tqdm
 
 from cardrec.data.augment import AugmentParams, id_key, render_view, stream_seed
 from cardrec.data.shards import Shard
+from cardrec.errors import ConfigError
 from cardrec.evaluation.metrics import unknown_ids
 
 
 def render_views(shard_dirs: list[Path], contract: Preprocess, seed: int, views: int, unknown_fraction: float,
-                 params: AugmentParams) -> tuple[np.ndarray, list[str]]:
-    """Letterboxed views (N, H, W, 3) of every card kept in the evaluation gallery, and their card ids."""
+                 params: AugmentParams) -> Iterator[tuple[np.ndarray, str]]:
+    """Letterboxed views (H, W, 3) of every card kept in the evaluation gallery, with their card ids."""
     shards = [Shard.load(d) for d in shard_dirs]
     held_out = unknown_ids([c["id"] for s in shards for c in s.cards], unknown_fraction)
-    images, ids = [], []
     for shard in shards:
         for i, card in enumerate(tqdm(shard.cards, desc="orientation views", mininterval=2)):
             if card["id"] in held_out:
                 continue
             for j in range(views):
                 rng = stream_seed(seed, "orientation", id_key(card["id"]), j)
-                images.append(contract.letterbox(render_view(np.asarray(shard.faces[i]), rng, params)))
-                ids.append(card["id"])
-    if not images:
-        raise ValueError("orientation gate: no card to render views of (every card is held out)")
-    return np.stack(images), ids
+                yield contract.letterbox(render_view(np.asarray(shard.faces[i]), rng, params)), card["id"]
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, weight_decay: float) -> tuple[np.ndarray, float]:
@@ -78,9 +76,16 @@ def fit_gate(model: Path, shard_dirs: list[Path], contract: Preprocess, out: Pat
     from cardrec_edge.orientation import OrientationGate
     from cardrec_edge.runtime import OnnxEmbedder
 
-    lb, ids = render_views(shard_dirs, contract, seed, views, unknown_fraction, params)
     embedder = OnnxEmbedder(model, contract, threads)
-    x, y = both_ways(embedder.embed_letterboxed, lb)
+    parts, ids = [], []
+    rendered = render_views(shard_dirs, contract, seed, views, unknown_fraction, params)
+    while chunk := list(islice(rendered, 128)):
+        parts.append(both_ways(embedder.embed_letterboxed, np.stack([v for v, _ in chunk])))
+        ids += [cid for _, cid in chunk]  # memory holds embeddings, not images, at any gallery size
+    if not parts:
+        raise ConfigError("orientation gate: no card to render views of (evaluate.unknown_fraction holds every card "
+                          "out)")
+    x, y = (np.concatenate([part[k] for part in parts]) for k in (0, 1))
     w, b = fit_logistic(x, y, weight_decay)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as f:
