@@ -512,10 +512,10 @@ def with_gate(bundle_dir: Path, out: Path, bias: float, confidence: float = 0.9,
     return copy
 
 
-def test_a_sure_gate_verifies_one_orientation_in_the_runtime(bundle_dir, tmp_path):
+def test_a_sure_gate_verifies_one_orientation_in_the_runtime(bundle_dir, tmp_path, capsys):
     """The runtime reads the gate from the bundle: a card lying upside down is identified turned when the gate says
     so, without verifying the upright shortlist, and is not identified when the gate is (wrongly) sure it is
-    upright, rather than guessed."""
+    upright, rather than guessed; ``--no-orientation-gate`` ignores the gate."""
     face = np.ascontiguousarray(on_white(load_face(SV1_CARDS / f"{GALLERY[10]}.png"))[12:-12, 9:-9][::-1, ::-1])
     sides = []
 
@@ -530,10 +530,21 @@ def test_a_sure_gate_verifies_one_orientation_in_the_runtime(bundle_dir, tmp_pat
     assert card.status == "identified" and card.card_id == GALLERY[10] and card.rotated
     assert sides and all(sides) and "orientation" in res.timings_ms
     sides.clear()
-    upright = spying(Recognizer(Bundle.load(with_gate(bundle_dir, tmp_path / "upright", -10.0)), threads=1))
+    wrong = with_gate(bundle_dir, tmp_path / "upright", -10.0)
+    upright = spying(Recognizer(Bundle.load(wrong), threads=1))
     card = upright.identify_frame(face, second_look=False).cards[0]
     assert card.status != "identified" and not card.rotated
     assert sides and not any(sides)
+    ignored = Recognizer(Bundle.load(wrong), threads=1, orientation_gate=False)  # --no-orientation-gate
+    assert ignored.gate is None and ignored.identify_frame(face, second_look=False).cards[0].rotated
+    image = tmp_path / "turned.png"
+    cv2.imwrite(str(image), cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
+    for flags, identified in (([], False), (["--no-orientation-gate"], True)):
+        capsys.readouterr()
+        assert main(["identify", "--bundle", str(wrong), "--threads", "1", "--no-second-look", *flags, "--json",
+                     str(image)]) == 0
+        answer = json.loads(capsys.readouterr().out)["cards"][0]
+        assert (answer["status"] == "identified" and answer["card_id"] == GALLERY[10]) == identified
     with pytest.raises(BundleError, match="orientation gate weighs 5"):
         Recognizer(Bundle.load(with_gate(bundle_dir, tmp_path / "narrow", 1.0, dim=5)), threads=1)
     copy = with_gate(bundle_dir, tmp_path / "bad", 1.0)

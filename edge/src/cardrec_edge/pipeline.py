@@ -216,12 +216,14 @@ class Recognizer:
             (``identify_frame``).
         coarse: with verification, verify a low-quality or nearly verified card that did not verify again at
             ``COARSE_VIEW`` of the verifier's size, with the same ``min_inliers`` (``verify_crop``).
+        orientation_gate: use the bundle's orientation gate where it ships one (false: every card that does not
+            verify upright is verified turned too, as without a gate).
     """
 
     def __init__(self, bundle: Bundle, backend: str = "auto", threads: int | None = None, exact: bool = False,
                  min_blur: float = MIN_BLUR, max_glare: float = MAX_GLARE, retry_margin: float = RETRY_MARGIN,
                  top_k: int = TOP_K, verify: VerifyConfig | None = None, second_look: bool = True,
-                 coarse: bool = True):
+                 coarse: bool = True, orientation_gate: bool = True):
         self.bundle = bundle
         self.cards = bundle.card_table()
         self.embedder = open_backend(bundle, backend, threads)
@@ -240,7 +242,7 @@ class Recognizer:
         self.coarse = Verifier(replace(verify, height=round(verify.height * COARSE_VIEW),
                                        width=round(verify.width * COARSE_VIEW), reproj=verify.reproj * COARSE_VIEW),
                                reference) if verify and coarse else None
-        gate = bundle.manifest.get("orientation")
+        gate = bundle.manifest.get("orientation") if orientation_gate else None
         self.gate = OrientationGate.load(bundle.root / bundle.manifest["files"]["orientation"]["path"],
                                          gate["confidence"]) if gate and "orientation" in bundle.manifest["files"] \
             else None
