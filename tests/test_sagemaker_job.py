@@ -19,8 +19,8 @@ import yaml
 
 from cardrec.cost.training import read_job_record
 from cardrec.aws.sagemaker.job import (CHECKPOINT_LOCAL, SageMakerSettings, TrainingJobFailed, collect_files,
-                                   run_training_job, stopping_condition, training_request, upload_channel,
-                                   wait_for_job)
+                                   run_training_job, safe_extract, stopping_condition, training_request,
+                                   upload_channel, wait_for_job)
 
 from .s3_servers import ACCESS_KEY, SECRET_KEY
 
@@ -400,3 +400,30 @@ def test_oversized_hyperparameter_is_refused_with_its_name():
         hyperparameters({"shards": [f"results/preprocess/set{i:03d}" for i in range(163)]})
     with pytest.raises(ValueError, match="101 hyperparameters.*100"):
         hyperparameters({f"k{i}": "v" for i in range(101)})
+
+
+@pytest.mark.parametrize("name,kind", [("../escaped.txt", tarfile.REGTYPE), ("link", tarfile.SYMTYPE)])
+def test_model_archive_members_outside_the_folder_are_refused(tmp_path, monkeypatch, name, kind):
+    """``safe_extract`` refuses what would land outside the output folder, with Python's ``data`` filter where it
+    has one and by its own checks where it does not (Debian 12's 3.11.2); a plain archive unpacks either way."""
+    def archive(members: list[tuple[str, bytes, bytes]]) -> Path:
+        path = tmp_path / f"{len(list(tmp_path.iterdir()))}.tar"
+        with tarfile.open(path, "w") as tar:
+            for member, kind_, body in members:
+                info = tarfile.TarInfo(member)
+                info.type, info.size = kind_, len(body)
+                if kind_ == tarfile.SYMTYPE:
+                    info.linkname, info.size = "/etc/passwd", 0
+                tar.addfile(info, io.BytesIO(body) if kind_ == tarfile.REGTYPE else None)
+        return path
+
+    for with_filter in (True, False):
+        if not with_filter:
+            monkeypatch.delattr(tarfile, "data_filter", raising=False)
+        out = tmp_path / f"out_{with_filter}"
+        with tarfile.open(archive([("model.pt", tarfile.REGTYPE, b"weights")])) as tar:
+            safe_extract(tar, out)
+        assert (out / "model.pt").read_bytes() == b"weights"
+        with tarfile.open(archive([(name, kind, b"x")])) as tar, pytest.raises(tarfile.TarError):
+            safe_extract(tar, out / "bad")
+        assert not (tmp_path / "escaped.txt").exists() and not (out / "bad" / "link").exists()

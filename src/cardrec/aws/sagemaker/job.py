@@ -236,9 +236,23 @@ def download_model(s3, artifacts_uri: str, out_dir: Path) -> list[Path]:
         tar_path = Path(tmp) / "model.tar.gz"
         s3.download_file(bucket, key, str(tar_path))
         with tarfile.open(tar_path) as tar:
-            tar.extractall(out_dir, filter="data")
+            safe_extract(tar, out_dir)
             names = [m.name for m in tar.getmembers() if m.isfile()]
     return [out_dir / n for n in names]
+
+
+def safe_extract(tar: tarfile.TarFile, out_dir: Path) -> None:
+    """Unpack ``tar`` into ``out_dir``; a member that is not a plain file or folder, or that would land outside
+    ``out_dir``, is refused (``tarfile.TarError``) before anything is written. Python 3.11.4+ has the ``data``
+    filter for this; Debian 12's 3.11.2 does not."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(out_dir, filter="data")
+        return
+    root = Path(out_dir).resolve()
+    for m in tar.getmembers():
+        if not (m.isfile() or m.isdir()) or not (root / m.name).resolve().is_relative_to(root):
+            raise tarfile.TarError(f"{m.name!r} refused: not a plain file or folder inside {out_dir}")
+    tar.extractall(out_dir)
 
 
 def _seconds(desc: dict, key: str, fallback: float) -> float:
