@@ -30,7 +30,7 @@ from cardrec_edge.bundle import Bundle
 from cardrec_edge.orientation import OrientationGate
 from cardrec_edge.pipeline import Recognizer
 
-from cardrec.deploy.orientation import decided, fit_logistic
+from cardrec.deploy.orientation import accuracy, both_ways, decided, fit_logistic
 from cardrec.deploy.verification import labelled_cards
 from cardrec.evaluation.frames import corner_errors
 
@@ -47,10 +47,8 @@ def located_crops(rec: Recognizer, frames: Path, max_error: float) -> dict[str, 
         crops.append(rec.embedder.contract.letterbox(loc.crop))
         flipped.append(turned < upright)
         known.append(card["expected"] != "unknown")
-    lb = np.stack(crops)
-    return {"upright": rec.embedder.embed_letterboxed(lb),
-            "turned": rec.embedder.embed_letterboxed(np.ascontiguousarray(lb[:, ::-1, ::-1])),
-            "flipped": np.array(flipped), "known": np.array(known)}
+    upright, turned = np.split(both_ways(rec.embedder.embed_letterboxed, np.stack(crops))[0], 2)
+    return {"upright": upright, "turned": turned, "flipped": np.array(flipped), "known": np.array(known)}
 
 
 def fit_on(crops: dict[str, np.ndarray], weight_decay: float) -> tuple[np.ndarray, float]:
@@ -79,13 +77,13 @@ def report(rec: Recognizer, val: dict, test: dict, confidence: list[float], weig
            "test_upside_down": round(float(test["flipped"].mean()), 3),
            "best_cosine_percentiles": {"at": list(pct), **by_orientation}}
     if rec.gate is not None:  # the bundle's own gate, fitted on views of the gallery's faces (rule orientation_gate)
-        c = rec.gate.confidence
-        out["shipped"] = {"confidence": c, **{
-            name: {"accuracy": round(float(((rec.gate.probability(d["upright"]) > 0.5) == d["flipped"]).mean()), 4),
-                   **by_kind(rec.gate.probability(d["upright"]), d, c)} for name, d in (("val", val), ("test", test))}}
+        out["shipped"] = {"confidence": rec.gate.confidence}
+        for name, d in (("val", val), ("test", test)):
+            p = rec.gate.probability(d["upright"])
+            out["shipped"][name] = {"accuracy": accuracy(p, d["flipped"]), **by_kind(p, d, rec.gate.confidence)}
     w, b = fit_on(val, weight_decay)
     p = OrientationGate(w, b, 0.5).probability(test["upright"])  # p(the crop as located is upside down)
-    out["fitted_on_val"] = {"accuracy": round(float(((p > 0.5) == test["flipped"]).mean()), 4),
+    out["fitted_on_val"] = {"accuracy": accuracy(p, test["flipped"]),
                             "gate": {str(c): by_kind(p, test, c) for c in confidence}}
     return out
 

@@ -241,10 +241,10 @@ def test_variants_tied_by_the_embedding_are_told_apart_by_inliers():
     # calibration decides the same from fully verified shortlists
     full = rerank([variant, right, {"card_id": "other", "score": 0.5}], [30, 60, 90])
     none = rerank([right], [0])
-    assert decisions([(full, none)], 20, margin=0.02) == [("right", 60)]
-    assert decisions([(full, none)], 20, margin=0.0) == [("variant", 30)]  # without the tie: the embedding's order
+    assert decisions([(full, none, None)], 20, margin=0.02) == [("right", 60)]
+    assert decisions([(full, none, None)], 20, margin=0.0) == [("variant", 30)]  # without the tie: the embedding's order
     clear = rerank([{**right, "score": 0.99}, variant], [25, 60])
-    assert decisions([(clear, none)], 20, margin=0.02) == [("right", 25)]
+    assert decisions([(clear, none, None)], 20, margin=0.02) == [("right", 25)]
 
 
 def test_a_fit_on_the_sets_shared_layout_alone_counts_zero():
@@ -580,10 +580,12 @@ def test_bench_reports_each_stage_on_one_thread(bundle_dir, tmp_path, capsys):
     assert "second_look" not in json.loads(capsys.readouterr().out)["stages"]
 
 
-def test_threshold_pick_is_the_most_lenient_meeting_both_targets():
-    def pair(card, n):
-        return (rerank([{"card_id": card, "score": 0.9}], [n]), rerank([{"card_id": card, "score": 0.8}], [0]))
+def pair(card: str, n: int) -> tuple:
+    """A ``shortlists`` row: ``card`` verified with ``n`` inliers upright, 0 turned, no orientation gate."""
+    return rerank([{"card_id": card, "score": 0.9}], [n]), rerank([{"card_id": card, "score": 0.8}], [0]), None
 
+
+def test_threshold_pick_is_the_most_lenient_meeting_both_targets():
     known = [pair("k", n) for n in (30, 40, 50, 60, 70, 80, 90, 100, 110, 120)]
     unknown = [pair("x", n) for n in (0, 3, 7, 9, 12)]
     got = pick_min_inliers(known, ["k"] * 10, unknown, max_false_reject=0.1, min_unknown_reject=0.98)
@@ -596,9 +598,6 @@ def test_cards_the_embedding_did_not_shortlist_do_not_count_against_verification
     """A known card whose true id is not among the checked candidates cannot be identified at any threshold (cosine
     alone would give it a wrong id): the false-rejection target counts the shortlisted known cards only, so two
     such cards in 12 neither raise the threshold nor switch verification off."""
-    def pair(card, n):
-        return (rerank([{"card_id": card, "score": 0.9}], [n]), rerank([{"card_id": card, "score": 0.8}], [0]))
-
     known = [pair("k", n) for n in (30, 40, 50, 60, 70, 80, 90, 100, 110, 120)] + [pair("v", 0), pair("w", 9)]
     unknown = [pair("x", n) for n in (0, 3, 7, 9, 12)]
     got = pick_min_inliers(known, ["k"] * 12, unknown, max_false_reject=0.05, min_unknown_reject=0.98)

@@ -242,10 +242,9 @@ class Recognizer:
         self.coarse = Verifier(replace(verify, height=round(verify.height * COARSE_VIEW),
                                        width=round(verify.width * COARSE_VIEW), reproj=verify.reproj * COARSE_VIEW),
                                reference) if verify and coarse else None
-        gate = bundle.manifest.get("orientation") if orientation_gate else None
+        gate = bundle.manifest.get("orientation") if orientation_gate else None  # validated with files.orientation
         self.gate = OrientationGate.load(bundle.root / bundle.manifest["files"]["orientation"]["path"],
-                                         gate["confidence"]) if gate and "orientation" in bundle.manifest["files"] \
-            else None
+                                         gate["confidence"]) if gate else None
         if self.gate is not None and self.gate.weights.shape != self.matcher.gallery.shape[1:]:
             raise BundleError(f"bundle {bundle.root}: the orientation gate weighs {self.gate.weights.shape[0]} "
                               f"embedding dimensions, the gallery has {self.matcher.gallery.shape[1]}")
@@ -260,8 +259,8 @@ class Recognizer:
         """Embed and match rectified crops; weak (or, with verification, unverified) matches are retried upside
         down. ``views``: what verification looks at (default the crops; ``identify_frame`` rectifies them from the
         frame at the verifier's size). ``both``: with verification, each crop's (upright, turned) verified
-        shortlists and the orientation gate's decision (for calibration). ``outlines``: each (shortlist, turned) gets a third item, the verified card's
-        outline in the view (``Verifier.outline``; None when not verified). ``low_quality``: which crops failed the
+        shortlists and the orientation gate's decision (for calibration). ``outlines``: each (shortlist, turned)
+        gets a third item, the verified card's outline in the view (``Verifier.outline``; None when not verified). ``low_quality``: which crops failed the
         quality gate (``verify_crop``)."""
         timer = timer or _Timer()
         t = time.perf_counter()
@@ -293,14 +292,14 @@ class Recognizer:
                     both: bool = False, outline: bool = False, low_quality: bool = False,
                     turned: bool | None = None) -> tuple:
         """Verify a crop's shortlist; the turned crop's shortlist when the upright one does not verify, or only the
-        orientation the gate is sure of (``turned``: ``choose_orientation``). The crop's
-        features are extracted once and serve both orientations, and a card in both shortlists is matched once
-        (``Verifier.check``). With ``both`` (calibration) the two fully verified shortlists are returned instead
-        and the gate's decision instead of the decision; with ``outline`` the decision and the verified card's outline in the crop (or None), through
-        the homography its verification fitted (kept, not fitted again). A crop that does not verify, and either
-        failed the quality gate (``low_quality``) or came near (``COARSE_NEAR``), is verified again on the same
-        shortlists at ``COARSE_VIEW`` of the verifier's size (``coarse``; a card verified there keeps the detector's
-        corners: real.yaml val30 placed one of six 6 % off the card from that fit)."""
+        orientation the gate is sure of (``turned``: ``choose_orientation``). The crop's features are extracted once
+        and serve both orientations, and a card in both shortlists is matched once (``Verifier.check``). With
+        ``both`` (calibration) the two fully verified shortlists and the gate's decision are returned instead of the
+        decision; with ``outline`` the decision and the verified card's outline in the crop (or None), through the
+        homography its verification fitted (kept, not fitted again). A crop that does not verify, and either failed
+        the quality gate (``low_quality``) or came near (``COARSE_NEAR``), is verified again on the same shortlists
+        at ``COARSE_VIEW`` of the verifier's size (``coarse``; a card verified there keeps the detector's corners:
+        real.yaml val30 placed one of six 6 % off the card from that fit)."""
         shortlists = {False: cands}  # by orientation; the turned crop is embedded when first needed
 
         def shortlist(turned: bool) -> list[dict]:

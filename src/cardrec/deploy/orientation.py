@@ -61,6 +61,11 @@ def both_ways(embed, letterboxed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x, np.repeat(np.float32([0, 1]), len(letterboxed))
 
 
+def accuracy(p: np.ndarray, turned: np.ndarray) -> float:
+    """The share of crops the gate puts on the right side of 0.5."""
+    return round(float(((p > 0.5) == turned).mean()), 4)
+
+
 def decided(p: np.ndarray, turned: np.ndarray, confidence: float) -> dict:
     """The share of crops the gate decides at ``confidence`` and how many of those it gets wrong."""
     sure = (p > confidence) | (p < 1 - confidence)
@@ -94,5 +99,4 @@ def fit_gate(model: Path, shard_dirs: list[Path], contract: Preprocess, out: Pat
     return {"confidence": confidence, "views_per_card": views, "cards": len(set(ids)), "views": len(ids),
             "seed": seed, "stream": "orientation", "weight_decay": weight_decay,
             "unknown_fraction_held_out": unknown_fraction,
-            "fit": {"accuracy": round(float(((p > 0.5) == (y > 0.5)).mean()), 4),
-                    **decided(p, y > 0.5, confidence)}}
+            "fit": {"accuracy": accuracy(p, y > 0.5), **decided(p, y > 0.5, confidence)}}

@@ -3,8 +3,8 @@
 Held-out val frames (rule ``render_frames``: true corners, the expected id or "unknown") go through the
 Recognizer as ``identify_frame`` runs them: detection, rectification (the embedding's crop and verification's view
 at its own size), the quality gate, embedding, shortlist and verification of both orientations
-(``Recognizer.match_crops``), with the orientation gate's decision where the bundle ships one. Detections are matched to the true cards (``cardrec.evaluation.frames``); a known card
-counts only when it was detected (corners within ``max_corner_error``: detection is scored separately), an unknown
+(``Recognizer.match_crops``), with the orientation gate's decision where the bundle ships one. Detections are
+matched to the true cards (``cardrec.evaluation.frames``); a known card counts only when it was detected (corners within ``max_corner_error``: detection is scored separately), an unknown
 card whenever the runtime answers for it. ``choose_orientation`` then decides at every candidate threshold exactly
 as the runtime does. The threshold kept is the smallest that rejects at least ``min_unknown_reject`` of the unknown
 cards while falsely rejecting at most ``max_false_reject`` of the known ones whose true card it checked (the most
@@ -59,16 +59,10 @@ def at_threshold(cands: list[dict], min_inliers: int, margin: float = TIE_MARGIN
                                   margin))
 
 
-def sides(pair) -> tuple[list[dict], list[dict], bool | None]:
-    """A ``shortlists`` row as (upright, turned, the gate's decision); a row of two shortlists has no gate."""
-    return (*pair, None) if len(pair) == 2 else tuple(pair)
-
-
 def decisions(pairs, min_inliers: int, margin: float = TIE_MARGIN) -> list[tuple[str | None, int]]:
     """(card id or None when rejected, best inliers) per crop at ``min_inliers``, decided as the runtime does."""
     out = []
-    for pair in pairs:
-        upright, turned, sure = sides(pair)
+    for upright, turned, sure in pairs:
         cands, _ = choose_orientation(lambda u=upright: at_threshold(u, min_inliers, margin),
                                       lambda t=turned: at_threshold(t, min_inliers, margin), min_inliers, sure)
         n = best_inliers(cands)
@@ -79,7 +73,7 @@ def decisions(pairs, min_inliers: int, margin: float = TIE_MARGIN) -> list[tuple
 def shortlisted(pair, card_id: str) -> bool:
     """Whether ``card_id`` is among the candidates verification checked, upright or turned (only in the orientation
     the gate is sure of, where it is)."""
-    upright, turned, sure = sides(pair)
+    upright, turned, sure = pair
     checked = (upright, turned) if sure is None else (turned,) if sure else (upright,)
     return any(c["card_id"] == card_id and c.get("inliers") is not None for side in checked for c in side)
 
@@ -103,7 +97,7 @@ def pick_min_inliers(known_pairs, truth: list[str], unknown_pairs, max_false_rej
                      min_unknown_reject: float = 0.98, floor: int = FLOOR, margin: float = TIE_MARGIN) -> dict:
     """The calibrated threshold (at least ``floor``) with its rates on known and unknown crops (see the module
     docstring)."""
-    top = max([best_inliers(p) for pair in known_pairs for p in sides(pair)[:2]] + [floor])
+    top = max([best_inliers(p) for pair in known_pairs for p in pair[:2]] + [floor])
     within = [r for r in (rates(known_pairs, truth, unknown_pairs, t, margin) for t in range(floor, top + 2))
               if r["false_reject_shortlisted"] is None or r["false_reject_shortlisted"] <= max_false_reject]
     if not within:
