@@ -83,6 +83,15 @@ def shard_faces(shards: Path) -> tuple[list[np.ndarray], list[str]]:
     return faces, ids
 
 
+def card_faces(cfg: dict, shards: Path | None, work: Path) -> tuple[list[np.ndarray], list[str]]:
+    """The faces the frames are rendered from: a run's shards (``--shards``), else the config's synthetic sets."""
+    if shards:
+        return shard_faces(shards)
+    if cfg["data"]["source"] == "synthetic":
+        return synthetic_faces(cfg, work)
+    raise ConfigError("data.source is not synthetic: give --shards (a workflow run's results/preprocess)")
+
+
 def run(frames_dir: Path, crop: tuple[int, int], repeat: int, true_corners: bool = False) -> tuple[dict, list[float]]:
     """Detection-stage predictions (file name -> {"cards": [...]}, as scored) and CPU ms per frame; with
     ``true_corners`` the labels' corners are proposed to ``find_cards``."""
@@ -148,12 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.per_category is not None:
             fcfg["per_category"] = {**fcfg["per_category"], args.split: args.per_category}
         with tempfile.TemporaryDirectory() as tmp:
-            if args.shards:
-                faces, ids = shard_faces(args.shards)
-            elif cfg["data"]["source"] == "synthetic":
-                faces, ids = synthetic_faces(cfg, Path(tmp) / "cards")
-            else:
-                raise ConfigError("data.source is not synthetic: give --shards (a workflow run's results/preprocess)")
+            faces, ids = card_faces(cfg, args.shards, Path(tmp) / "cards")
             out = args.frames or Path(tmp) / "frames"
             labels = render_split(faces, ids, unknown_ids(ids, cfg["evaluate"]["unknown_fraction"]), fcfg,
                                   args.split, out)

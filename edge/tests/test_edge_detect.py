@@ -229,6 +229,22 @@ def test_proposed_quads_are_refined_not_taken_as_they_are(faces):
     assert find_cards(plain, proposals=[rough]) == []
 
 
+@needs_cards
+def test_a_band_keeps_only_the_edges_inside_it(faces):
+    """``find_cards(band=...)``: the edge map outside a mask is ignored (``benchmarks/learned_detector.py`` draws it
+    around a learned segmenter's outlines). The busy-print scene above, missed without help: a band 3 % of the
+    diagonal wide along the card's outline frees it from the print; an empty band leaves nothing to find."""
+    spec = replace(CATEGORIES["busy_background"], cards=(1, 1))
+    frame = render_frame([f[..., :3] for f in faces], lambda r: int(r.integers(len(faces))), spec,
+                         np.random.default_rng(4), (720, 1280))
+    true = np.float32(frame.cards[0]["corners"])
+    assert best_error(find_cards(frame.rgb), true) > MAX_CORNER_ERROR
+    band = np.zeros(frame.rgb.shape[:2], np.uint8)
+    cv2.polylines(band, [np.int32(np.round(true))], True, 255, int(0.03 * np.linalg.norm(true[2] - true[0])))
+    assert best_error(find_cards(frame.rgb, band=band), true) <= MAX_CORNER_ERROR
+    assert find_cards(frame.rgb, band=np.zeros_like(band)) == []
+
+
 def test_a_panel_off_a_cards_aspect_does_not_replace_the_card_as_if_in_a_holder():
     """The plastic test can take a card's printed border on a pale mat for clear plastic; the panel inside the
     border then replaced the card as "the card in a holder" (real-face val frames of the real.yaml run: a card in a

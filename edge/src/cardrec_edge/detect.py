@@ -40,7 +40,9 @@ detection with the image corners is returned (not for a blank frame); it also re
 aspect is clearly worse than the frame's (a bar across a card that fills the frame). A learned detector can
 replace all of this: pass ``detector=callable(rgb) -> list[Detection]`` (no model ships with this package), or
 propose rough quads to steps 3-5 (``proposals=``; ``benchmarks/frame_detection.py --propose-true-corners``
-measures what they make of the true corners: the most a proposing model could gain).
+measures what they make of the true corners: the most a proposing model could gain), or restrict the edge map to a
+band around the outlines a model sees (``band=``; ``benchmarks/learned_detector.py`` trains a segmenter and measures
+it against this search: not better at its training budget, so none ships).
 
 ``unrectify`` maps points of a rectified image back into the frame, and ``snap_outline`` snaps an outline placed
 from elsewhere (a verified homography: ``cardrec_edge.pipeline``) onto the card's edges.
@@ -746,14 +748,17 @@ def _full_frame(rgb: np.ndarray, tol: float) -> Detection | None:
 
 def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: float,
             min_area_fraction: float, proposals: list[np.ndarray],
-            rough: list[np.ndarray] | None = None) -> list[Detection]:
+            rough: list[np.ndarray] | None = None, band: np.ndarray | None = None) -> list[Detection]:
     """Steps 1-5 of the module docstring on the frame downscaled to ``long_side``; the ``proposals`` (input
-    pixels) are refined ahead of the contours' rough quads, which are appended to ``rough`` (input pixels)."""
+    pixels) are refined ahead of the contours' rough quads, which are appended to ``rough`` (input pixels). A
+    ``band`` (uint8 mask of the frame at any size) keeps only the edges inside it."""
     h, w = rgb.shape[:2]
     grey, chroma = _small_channels(rgb, long_side)
     sh, sw = grey.shape
     gain = float(np.clip(cv2.mean(grey)[0] / DIM_LEVEL, DIM_GAIN_MIN, 1.0))  # a dim frame's edges are dim too
     edges = cv2.bitwise_or(_edge_map(grey, 40.0 * gain), _edge_map(chroma, 80.0 * gain))
+    if band is not None:
+        edges = cv2.bitwise_and(edges, cv2.resize(band, (sw, sh), interpolation=cv2.INTER_NEAREST))
     min_area = min_area_fraction * sh * sw
     cands: list[tuple[np.ndarray, float]] = []
     supports: list[float] = []
@@ -820,7 +825,7 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
 def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.2,
                min_area_fraction: float = 0.008, detector: Detector | None = None,
                proposals: list[np.ndarray] | None = None, long_side: int | None = None,
-               rough: list[np.ndarray] | None = None) -> list[Detection]:
+               rough: list[np.ndarray] | None = None, band: np.ndarray | None = None) -> list[Detection]:
     """Card quads in an RGB uint8 frame, largest first and non-overlapping.
 
     Args:
@@ -838,6 +843,9 @@ def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.
         rough: if given, the search's rough contour quads (input pixels, before fitting; not the coarse retry's)
             are appended to it: outlines it saw, card or not (the pipeline looks again where a large one lies
             apart from every card found).
+        band: if given, a uint8 mask of the frame (any size: resized to each search's scale) outside which edges
+            are ignored, e.g. a band around the outlines a learned segmenter sees (``benchmarks/learned_detector.py``
+            measures that against this search alone).
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}")
@@ -847,10 +855,10 @@ def find_cards(rgb: np.ndarray, max_cards: int = 8, aspect_tolerance: float = 0.
     ff = _full_frame(rgb, aspect_tolerance)
     proposals = list(proposals or [])
     dets = _search(rgb, long_side or (DETECT_LONG_SIDE if ff is None else TIGHT_LONG_SIDE), max_cards,
-                   aspect_tolerance, min_area_fraction, proposals, rough)
+                   aspect_tolerance, min_area_fraction, proposals, rough, band)
     if ff is None and all(d.score < WEAK_SCORE for d in dets):   # a busy print (fabric, play mat) can hide every
         again = _search(rgb, RETRY_LONG_SIDE, max_cards, aspect_tolerance, min_area_fraction,  # outline: it blurs
-                        proposals)
+                        proposals, band=band)
         dets = _merge_retry(dets, again, max_cards)
     if ff is not None and _partial_outline(dets, h * w, ff):
         return [ff]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-STREAMS = {"train": 1, "val": 2, "test": 3, "calibration": 4, "orientation": 5}
+STREAMS = {"train": 1, "val": 2, "test": 3, "calibration": 4, "orientation": 5, "detector": 6}
 
 
 def id_key(card_id: str) -> int:
