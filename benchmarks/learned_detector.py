@@ -12,7 +12,7 @@ with the classical quad fit refining its corners. This trains one and measures w
    left out);
 2. model: a U-Net of four stride-2 levels (``--widths``) on the frame resized to ``--input`` (area averaging, the
    contract's mean and std), predicting each card's face (not its holder) at half that resolution; BCE + Dice,
-   AdamW, one-cycle schedule, seeded;
+   AdamW, one-cycle schedule, seeded; on a GPU when torch sees one;
 3. detection: the model's mask at the search scale, its outline widened by ``--band`` px either side, restricts
    the classical search's edge map (``find_cards(band=...)``): clutter, holders and a slab's label lie outside it.
    ``band`` is that search alone; ``union`` adds every classical quad that overlaps none of its quads, ``fill``
@@ -134,17 +134,18 @@ def render_scenes(faces, known: list[int], count: int, seed: int, frame: tuple[i
 def train(x: np.ndarray, y: np.ndarray, inputs: Inputs, widths, steps: int, batch: int, lr: float,
           seed: int) -> tuple[Segmenter, list[float]]:
     torch.manual_seed(seed)
-    net = Segmenter(widths)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")   # a GPU when there is one
+    net = Segmenter(widths).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
-    mean = torch.from_numpy(inputs.mean)[:, None, None]
-    std = torch.from_numpy(inputs.std)[:, None, None]
+    mean = torch.from_numpy(inputs.mean)[:, None, None].to(device)
+    std = torch.from_numpy(inputs.std)[:, None, None].to(device)
     xs, ys = torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(y)[:, None]
     g = torch.Generator().manual_seed(seed)
     losses = []
     for step in tqdm(range(steps), desc="segmenter", mininterval=5):
         i = torch.randint(len(xs), (batch,), generator=g)
-        xb, yb = (xs[i].float() - mean) / std, ys[i].float() / 255
+        xb, yb = (xs[i].to(device).float() - mean) / std, ys[i].to(device).float() / 255
         if step % 2:
             xb, yb = xb.flip(-1), yb.flip(-1)
         logits = net(xb)
@@ -157,7 +158,7 @@ def train(x: np.ndarray, y: np.ndarray, inputs: Inputs, widths, steps: int, batc
         opt.step()
         sched.step()
         losses.append(float(loss))
-    return net.eval(), losses
+    return net.cpu().eval(), losses
 
 
 # --- detection ----------------------------------------------------------------------------------------------
@@ -264,12 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     if trained:
         net, losses = trained
         record.update(scenes=args.scenes, steps=args.steps, batch=args.batch, lr=args.lr, widths=args.widths,
-                      seed=args.seed, parameters=sum(t.numel() for t in net.parameters()),
+                      seed=args.seed, device="cuda" if torch.cuda.is_available() else "cpu",
+                      parameters=sum(t.numel() for t in net.parameters()),
                       final_loss=round(float(np.mean(losses[-100:])), 4), scene_seconds=round(t1 - t0, 1),
                       train_seconds=round(t2 - t1, 1))
         print(f"segmenter {args.widths} on {args.input[0]}x{args.input[1]} ({record['parameters']} parameters, "
               f"{model_bytes} bytes of ONNX): {args.scenes} scenes in {t1 - t0:.0f} s, {args.steps} steps x "
-              f"{args.batch} in {t2 - t1:.0f} s (loss, mean of the last 100 steps: {record['final_loss']})")
+              f"{args.batch} in {t2 - t1:.0f} s on the {record['device']} (loss, mean of the last 100 steps: "
+              f"{record['final_loss']})")
     print(f"{args.frames}: {len(labels['frames'])} frames, {args.model or 'the segmenter trained above'}")
     print(f"detected (every corner within {mce:.0%} of the diagonal), band {args.band} px:")
     print(f"{'category':16s} {'visible':>7s}" + "".join(f" {k:>9s}" for k in METHODS))
