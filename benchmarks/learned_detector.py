@@ -20,9 +20,12 @@ with the classical quad fit refining its corners. This trains one and measures w
 
 Printed per category: the share of fully visible cards detected (every corner within ``frames.max_corner_error`` of
 the diagonal) by the classical detector, ``band``, ``union`` and ``fill``; then p50 CPU ms per frame at one thread of
-the model (onnxruntime, the exported ONNX), the banded search and the classical one. This is the detector alone;
-``benchmarks/frame_detection.py`` measures the shipped detection stage and the workflow's ``evaluate_frames`` the
-whole runtime.
+the model (onnxruntime, the exported ONNX), the banded search and the classical one. That is the detector alone.
+
+``--bundle`` (a run's ``results/frames/bundle``) then runs ``cardrec-edge identify`` on the frames as shipped (the
+workflow's ``evaluate_frames``) and again with the banded quads it left open answered by the runtime itself, kept
+where they verify (``verified``): the whole-frame figures of both, overall and in mixed scenes, and what answering
+those quads costs per frame.
 """
 from __future__ import annotations
 
@@ -40,7 +43,9 @@ import numpy as np
 import onnxruntime as ort
 import torch
 import torch.nn.functional as F
+from cardrec_edge.bundle import Bundle
 from cardrec_edge.detect import DETECT_LONG_SIDE, Detection, find_cards, overlap
+from cardrec_edge.pipeline import SECOND_LOOK_INLIERS, Recognizer, _overlapping  # the runtime's own test
 from cardrec_edge.sources import load_image
 from frame_detection import card_faces, table
 from torch import nn
@@ -50,11 +55,12 @@ from cardrec.config import load_config
 from cardrec.data.augment import stream_seed
 from cardrec.data.frames import CATEGORIES, render_frame
 from cardrec.errors import ConfigError
-from cardrec.evaluation.frames import score
+from cardrec.evaluation.frames import identify_frames, score
 from cardrec.evaluation.metrics import unknown_ids
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("classical", "band", "union", "fill")
+WHOLE = ("detection", "top1", "wrong", "false_reject", "abstain", "unknown_reject", "spurious")
 SUPER = 4   # the mask is drawn at this x the model's input and area-averaged down: soft, sub-pixel edges
 
 
@@ -205,6 +211,32 @@ def evaluate(frames: Path, model: Path, inputs: Inputs, radius: int) -> tuple[di
     return preds, ms
 
 
+def verified(bundle: Path, frames: Path, banded: dict[str, dict]) -> tuple[dict, dict, list[float]]:
+    """``cardrec-edge identify`` on the frames as shipped, and with the banded quads it left open answered too: each
+    banded quad overlapping no identified card goes through ``Recognizer.identify_quads`` (the runtime's answer at
+    a given quad); one identified on ``SECOND_LOOK_INLIERS`` x ``min_inliers`` (the bar a second look's new quad
+    meets) replaces what overlaps it, one not identified is added where nothing was reported. Returns both
+    predictions and the CPU ms per frame that answering the banded quads added."""
+    shipped = identify_frames(bundle, frames, 1)
+    rec = Recognizer(Bundle.load(bundle), threads=1)
+    bar = SECOND_LOOK_INLIERS * rec.verifier.cfg.min_inliers if rec.verifier else 0
+    combined, ms = {}, []
+    for name, found in tqdm(banded.items(), desc="verified", mininterval=5):
+        cards = list(shipped.get(name, {}).get("cards", []))
+        quads = [d["corners"] for d in found["cards"]
+                 if not any(c["status"] == "identified" and _overlapping(d["corners"], c["corners"]) for c in cards)]
+        t0 = time.process_time()
+        answers = [r.to_json() for r in rec.identify_quads(load_image(frames / name), quads)] if quads else []
+        ms.append((time.process_time() - t0) * 1e3)
+        for a in answers:
+            if a["status"] == "identified" and a["inliers"] >= bar:
+                cards = [c for c in cards if not _overlapping(c["corners"], a["corners"])] + [a]
+            elif a["status"] != "identified" and not any(_overlapping(c["corners"], a["corners"]) for c in cards):
+                cards.append(a)
+        combined[name] = {"cards": cards}
+    return shipped, combined, ms
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -227,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--onnx", type=Path, help="keep the exported model here")
     ap.add_argument("--model", type=Path, help="measure this exported segmenter (an earlier run's --onnx, trained with "
                     "the same --input) instead of training one")
+    ap.add_argument("--bundle", type=Path, metavar="DIR", help="also answer the banded quads the shipped runtime "
+                    "left open with this bundle (a run's results/frames/bundle) and compare the whole-frame figures")
     ap.add_argument("--json", type=Path, metavar="OUT", help="also write the figures here")
     args = ap.parse_args(argv)
     try:
@@ -255,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             cv2.setNumThreads(1)
             preds, ms = evaluate(args.frames, onnx, inputs, args.band)
             model_bytes = onnx.stat().st_size
+            whole = verified(args.bundle, args.frames, preds["band"]) if args.bundle else None
     except (ConfigError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -281,13 +316,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['category']:16s} {r['visible']:7d}" + "".join(f" {'-' if v is None else f'{v:.3f}':>9s}"
                                                                 for v in rates))
     p50 = {k: round(float(np.median(v)), 2) for k, v in ms.items()}
+    figures = None
+    if whole:
+        shipped, combined, extra = whole
+        p50["answering banded quads"] = round(float(np.median(extra)), 2)   # most frames leave none open:
+        p50["answering banded quads, mean"] = round(float(np.mean(extra)), 2)  # the mean says what they cost
+        figures = {k: score(labels, p, mce) for k, p in (("shipped", shipped), ("verified", combined))}
+        print(f"cardrec-edge identify --bundle {args.bundle}: as shipped / with the banded quads it left open "
+              "answered and kept where they verify")
+        for group in ("overall", "mixed"):
+            a, b = (figures[k]["overall"] if group == "overall" else figures[k]["categories"].get(group, {})
+                    for k in ("shipped", "verified"))
+            print(f"  {group}: " + ", ".join(f"{k} {a.get(k)} / {b.get(k)}" for k in WHOLE))
     print("p50 CPU ms per frame at 1 thread: " + ", ".join(f"{k} {v}" for k, v in p50.items()))
     if args.json:
         args.json.write_text(json.dumps({
             "frames": str(args.frames), "config": args.config, "input": args.input, "band": args.band, **record,
             "p50_cpu_ms": p50,
             "torch": torch.__version__, "onnxruntime": ort.__version__, "opencv": cv2.__version__,
-            "python": platform.python_version(), "machine": platform.machine(), "detection": rows}, indent=1) + "\n")
+            "python": platform.python_version(), "machine": platform.machine(), "detection": rows,
+            "identify": figures and {"bundle": str(args.bundle), **{k: {"overall": f["overall"],
+                                                                      "categories": f["categories"]}
+                                                                  for k, f in figures.items()}}}, indent=1) + "\n")
     return 0
 
 
