@@ -44,7 +44,7 @@ import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 from cardrec_edge.bundle import Bundle
-from cardrec_edge.detect import DETECT_LONG_SIDE, Detection, find_cards, overlap
+from cardrec_edge.detect import DETECT_LONG_SIDE, Detection, find_cards
 from cardrec_edge.pipeline import SECOND_LOOK_INLIERS, Recognizer, _overlapping  # the runtime's own test
 from cardrec_edge.sources import load_image
 from frame_detection import card_faces, table
@@ -100,10 +100,13 @@ class Inputs:
         self.size = size
         self.mean, self.std = np.float32(mean) * 255, np.float32(std) * 255
 
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+    def small(self, rgb: np.ndarray) -> np.ndarray:
+        """The frame at the model's size (uint8 RGB: what the training scenes store)."""
         h, w = self.size
-        small = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
-        return ((small - self.mean) / self.std).transpose(2, 0, 1)
+        return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        return ((self.small(rgb).astype(np.float32) - self.mean) / self.std).transpose(2, 0, 1)
 
 
 # --- training scenes (a worker process each; the faces are inherited by fork) ------------------------------
@@ -119,8 +122,8 @@ def _scene(n: int) -> tuple[np.ndarray, np.ndarray]:
     size = [(h, w), (h, w), (h, round(h * 4 / 3)), (round(h * 4 / 3), h)][int(rng.integers(4))]
     fr = render_frame(s["faces"], lambda r: s["known"][int(r.integers(len(s["known"])))],
                       CATEGORIES[cats[n % len(cats)]], rng, size)
-    h, w = s["input"]
-    x = cv2.resize(fr.rgb, (w, h), interpolation=cv2.INTER_AREA)
+    x = s["inputs"].small(fr.rgb)
+    h, w = x.shape[:2]
     mask = np.zeros((h * SUPER, w * SUPER), np.uint8)
     scale = np.float32([w / size[1], h / size[0]]) * SUPER
     for c in fr.cards:
@@ -129,9 +132,9 @@ def _scene(n: int) -> tuple[np.ndarray, np.ndarray]:
     return x, cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA)
 
 
-def render_scenes(faces, known: list[int], count: int, seed: int, frame: tuple[int, int], size: tuple[int, int],
+def render_scenes(faces, known: list[int], count: int, seed: int, frame: tuple[int, int], inputs: Inputs,
                   workers: int) -> tuple[np.ndarray, np.ndarray]:
-    _SCENE.update(faces=faces, known=known, seed=seed, frame=frame, input=size)
+    _SCENE.update(faces=faces, known=known, seed=seed, frame=frame, inputs=inputs)
     with mp.get_context("fork").Pool(workers) as pool:
         out = list(tqdm(pool.imap(_scene, range(count), chunksize=16), total=count, desc="scenes", mininterval=5))
     return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
@@ -179,9 +182,8 @@ def band_of(logits: np.ndarray, frame_hw: tuple[int, int], radius: int) -> np.nd
 
 
 def union(first: list[Detection], then: list[Detection]) -> list[Detection]:
-    """``first``'s quads and every one of ``then`` overlapping none of them (under 30 % of the smaller)."""
-    out = list(first) + [d for d in then if not any(overlap(d.corners, b.corners) > 0.3 * min(d.area, b.area)
-                                                    for b in first)]
+    """``first``'s quads and every one of ``then`` overlapping none of them (``_overlapping``: the runtime's test)."""
+    out = list(first) + [d for d in then if not any(_overlapping(d.corners, b.corners) for b in first)]
     return sorted(out, key=lambda d: -d.area)
 
 
@@ -276,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                 faces, ids = card_faces(cfg, args.shards, Path(tmp) / "cards")
                 held = unknown_ids(ids, cfg["evaluate"]["unknown_fraction"])
                 known = [i for i, c in enumerate(ids) if c not in held]
-                x, y = render_scenes(faces, known, args.scenes, args.seed, tuple(cfg["frames"]["size"]), inputs.size,
+                x, y = render_scenes(faces, known, args.scenes, args.seed, tuple(cfg["frames"]["size"]), inputs,
                                      args.workers)
                 t1 = time.time()
                 torch.set_num_threads(args.workers)

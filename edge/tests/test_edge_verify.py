@@ -242,7 +242,8 @@ def test_variants_tied_by_the_embedding_are_told_apart_by_inliers():
     full = rerank([variant, right, {"card_id": "other", "score": 0.5}], [30, 60, 90])
     none = rerank([right], [0])
     assert decisions([(full, none, None)], 20, margin=0.02) == [("right", 60)]
-    assert decisions([(full, none, None)], 20, margin=0.0) == [("variant", 30)]  # without the tie: the embedding's order
+    # without the tie: the embedding's order
+    assert decisions([(full, none, None)], 20, margin=0.0) == [("variant", 30)]
     clear = rerank([{**right, "score": 0.99}, variant], [25, 60])
     assert decisions([(clear, none, None)], 20, margin=0.02) == [("right", 25)]
 

@@ -260,8 +260,8 @@ class Recognizer:
         down. ``views``: what verification looks at (default the crops; ``identify_frame`` rectifies them from the
         frame at the verifier's size). ``both``: with verification, each crop's (upright, turned) verified
         shortlists and the orientation gate's decision (for calibration). ``outlines``: each (shortlist, turned)
-        gets a third item, the verified card's outline in the view (``Verifier.outline``; None when not verified). ``low_quality``: which crops failed the
-        quality gate (``verify_crop``)."""
+        gets a third item, the verified card's outline in the view (``Verifier.outline``; None when not verified).
+        ``low_quality``: which crops failed the quality gate (``verify_crop``)."""
         timer = timer or _Timer()
         t = time.perf_counter()
         lb = np.stack([self.embedder.contract.letterbox(c) for c in crops])

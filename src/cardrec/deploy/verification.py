@@ -4,13 +4,14 @@ Held-out val frames (rule ``render_frames``: true corners, the expected id or "u
 Recognizer as ``identify_frame`` runs them: detection, rectification (the embedding's crop and verification's view
 at its own size), the quality gate, embedding, shortlist and verification of both orientations
 (``Recognizer.match_crops``), with the orientation gate's decision where the bundle ships one. Detections are
-matched to the true cards (``cardrec.evaluation.frames``); a known card counts only when it was detected (corners within ``max_corner_error``: detection is scored separately), an unknown
-card whenever the runtime answers for it. ``choose_orientation`` then decides at every candidate threshold exactly
-as the runtime does. The threshold kept is the smallest that rejects at least ``min_unknown_reject`` of the unknown
-cards while falsely rejecting at most ``max_false_reject`` of the known ones whose true card it checked (the most
-lenient threshold meeting both targets); when none meets both, the largest within the false-rejection target. It is
-chosen on fits counted without the art rule (``calibrate``); the rates measured at it, with the rule, are recorded
-beside it in the bundle manifest.
+matched to the true cards (``cardrec.evaluation.frames``); a known card counts only when it was detected (corners
+within ``max_corner_error``: detection is scored separately), an unknown card whenever the runtime answers for it.
+``choose_orientation`` then decides at every candidate threshold exactly as the runtime does. The threshold kept
+is the smallest that rejects at least ``min_unknown_reject`` of the unknown cards while falsely rejecting at most
+``max_false_reject`` of the known ones whose true card it checked (the most lenient threshold meeting both
+targets); when none meets both, the largest within the false-rejection target. It is chosen on fits counted
+without the art rule (``calibrate``); the rates measured at it, with the rule, are recorded beside it in the bundle
+manifest.
 """
 from __future__ import annotations
 
