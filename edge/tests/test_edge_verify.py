@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from cardrec_edge.bundle import Bundle, sha256_file
 from cardrec_edge.cli import main
-from cardrec_edge.detect import CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, rectify_sizes
+from cardrec_edge.detect import CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, order_corners, rectify_sizes
 from cardrec_edge.manifest import BundleError
 from cardrec_edge.orientation import OrientationGate
-from cardrec_edge.pipeline import OUTLINE_INLIERS, Recognizer, _Timer
+from cardrec_edge.pipeline import OUTLINE_INLIERS, SECOND_LOOK_INLIERS, CardResult, Recognizer, _Timer
 from cardrec_edge.sources import read_rgb
 from cardrec_edge.verify import (Verifier, VerifyConfig, best_inliers, card_region, choose_orientation, partial_card,
                                  rerank, verified_prefix)
@@ -325,6 +325,36 @@ def test_an_identified_cards_corners_are_its_verified_outline(rec, turned, monke
     again = rec._answer(scene.rgb, rec._located(scene.rgb, [Detection(off, 0.9, False)], _Timer()), _Timer())
     assert [(c.status, c.card_id, c.inliers) for c in again] == [("identified", GALLERY[12], cards[0].inliers)]
     assert np.allclose(again[0].corners, off, atol=0.01)
+
+
+@pytest.mark.parametrize("turned", [False, True], ids=["upright", "upside_down"])
+def test_a_card_found_with_its_slab_label_is_answered_where_its_crop_shows_it(rec, turned):
+    """A quad taking a slab's label with the card (its top side 35 % of the card's height beyond the card's: no
+    verified fit maps corners that far): verification's matches are fitted again allowing RELOCATE_SHIFT, and the
+    card is answered at the outline found there, kept only when it verifies with SECOND_LOOK_INLIERS x min_inliers.
+    An unknown card at such a quad stays unknown."""
+    for cid, want in ((GALLERY[40], GALLERY[40]), (UNKNOWN[6], None)):
+        face = load_face(SV1_CARDS / f"{cid}.png")
+        scene = synthetic_scene([face[::-1, ::-1] if turned else face], np.random.default_rng(33),
+                                height_range=(0.5, 0.55))
+        truth = scene.corners[0]                       # the face's corners: top left, top right, bottom right, left
+        slab = truth.copy()
+        slab[:2] += 0.35 * (truth[:2] - truth[[3, 2]])  # the top side moved out: card and label as one quad
+        assert corner_error(slab, truth) > 0.2
+
+        def answer(relocate: bool) -> tuple[list[CardResult], _Timer]:
+            timer = _Timer()
+            det = Detection(order_corners(slab), 0.9, False)
+            return rec._answer(scene.rgb, rec._located(scene.rgb, [det], timer), timer, relocate), timer
+
+        (plain,), _ = answer(False)
+        assert plain.status != "identified"
+        (card,), timer = answer(True)
+        assert (card.status == "identified", card.card_id) == (want is not None, want)
+        assert "relocate" in timer.ms
+        if want:
+            assert card.inliers >= SECOND_LOOK_INLIERS * rec.verifier.cfg.min_inliers
+            assert corner_error(card.corners, truth) < 0.012
 
 
 def test_a_second_look_keeps_only_verified_cards(rec):

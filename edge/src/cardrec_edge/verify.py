@@ -133,8 +133,8 @@ class Verifier:
                                   patchSize=15, fastThreshold=10)
         self.box = np.float32([[0, 0], [cfg.width - 1, 0], [cfg.width - 1, cfg.height - 1], [0, cfg.height - 1]])
         self.far = self.box[2]  # a point (x, y) of the crop turned by 180° is far - (x, y)
-        self.shift = cfg.max_corner_shift * float(np.hypot(cfg.height, cfg.width))
-        self.reach = self.shift + cfg.reproj
+        self.diag = float(np.hypot(cfg.height, cfg.width))
+        self.shift = cfg.max_corner_shift * self.diag
         self.art = np.float32(cfg.art_box) * np.float32([cfg.width, cfg.height] * 2)  # x0, y0, x1, y1 in pixels
 
     def features(self, rgb: np.ndarray) -> Features:
@@ -191,13 +191,17 @@ class Verifier:
         pts = cv2.perspectiveTransform(self.box.reshape(-1, 1, 2), np.linalg.inv(hom)).reshape(4, 2)
         return self.far - pts if turned else pts
 
-    def _fit(self, matches: Matches | None, turned: bool, gate: int) -> tuple[int, np.ndarray | None]:
+    def _fit(self, matches: Matches | None, turned: bool, gate: int,
+             shift: float | None = None) -> tuple[int, np.ndarray | None]:
+        """(inliers, homography from the crop to the reference) as ``fit`` accepts it; ``shift``: the corner shift
+        it may make (px; default ``max_corner_shift``), and the matches moved further than it are not fitted."""
         if matches is None:
             return 0, None
+        shift = self.shift if shift is None else shift
         src, dst = matches
         if turned:
             src = self.far - src
-        near = np.abs(src - dst).max(axis=1) <= self.reach
+        near = np.abs(src - dst).max(axis=1) <= shift + self.cfg.reproj
         if near.sum() < max(gate, MIN_FIT):
             return 0, None
         src, dst = src[near], dst[near]
@@ -205,7 +209,7 @@ class Verifier:
         if hom is None or mask is None:
             return 0, None
         moved = cv2.perspectiveTransform(self.box.reshape(-1, 1, 2), hom).reshape(4, 2)
-        if not np.all(np.isfinite(moved)) or np.abs(moved - self.box).max() > self.shift:
+        if not np.all(np.isfinite(moved)) or np.abs(moved - self.box).max() > shift:
             return 0, None
         on_art = dst[mask.ravel().astype(bool)]  # the reference's inlier points
         x0, y0, x1, y1 = self.art
@@ -213,6 +217,21 @@ class Verifier:
         if _distinct(on_art[art]) < self.cfg.art_inliers:
             return 0, None
         return int(mask.sum()), hom
+
+    def relocate(self, seen: dict[str, Matches | None], gate: int, min_inliers: int,
+                 shift: float) -> np.ndarray | None:
+        """Where a card lies in a crop cut from an outline well off it (a slab's card and label taken together), from
+        the crop's matches ``seen`` by ``check`` (card id -> matches; nothing is matched again): the reference face's
+        corners in the crop (``outline``) through the fit with the most inliers, at least ``min_inliers``, in either
+        orientation, its corners allowed to move ``shift`` x the diagonal (``max_corner_shift`` otherwise), of a
+        candidate with ``gate`` matches or more there. None without one. The crop cut there must verify anew."""
+        best, where = min_inliers - 1, None
+        for matches in seen.values():
+            for turned in (False, True):
+                n, hom = self._fit(matches, turned, gate, shift * self.diag)
+                if n > best:
+                    best, where = n, self.outline(matches, turned, hom)
+        return where
 
     def check(self, query: Features, card_ids: list[str], stop: int | None = None, turned: bool = False,
               seen: dict[str, Matches | None] | None = None, scores: list[float] | None = None,
