@@ -9,7 +9,7 @@ one thread). Every fully visible card it does not get right is a miss: a known c
 ``frames.max_corner_error`` of its diagonal) or not identified correctly, an unknown card not detected. Each miss
 is answered again from its true corners, each coordinate moved by up to ``--jitter`` x the card's diagonal (uniform,
 seeded), through ``Recognizer.identify_quads``: what a card the detector found gets (rectification, quality gate,
-shortlist, verification and its retries, the verified outline).
+shortlist, verification, its retries and relocation, the verified outline).
 
 Printed per category: the misses (known and unknown cards; how many had no card reported near them, one reported
 off, or one reported in place but not identified correctly), then per jitter what such a quad wins back: cards

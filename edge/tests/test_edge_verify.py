@@ -355,6 +355,10 @@ def test_a_card_found_with_its_slab_label_is_answered_where_its_crop_shows_it(re
         if want:
             assert card.inliers >= SECOND_LOOK_INLIERS * rec.verifier.cfg.min_inliers
             assert corner_error(card.corners, truth) < 0.012
+            # where the card is found again over another card of the frame, it is that card: not kept
+            dets = [Detection(order_corners(truth), 0.9, False), Detection(order_corners(slab), 0.9, False)]
+            both = rec._answer(scene.rgb, rec._located(scene.rgb, dets, _Timer()), _Timer())
+            assert [(c.status, c.card_id) for c in both] == [("identified", want), (plain.status, None)]
 
 
 def test_a_second_look_keeps_only_verified_cards(rec):

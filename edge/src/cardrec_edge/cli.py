@@ -118,8 +118,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
             card = next(c for c in rec.cards if c["id"] == s.card_id)
             event = {"frame": name, "track": s.track_id, "card_id": s.card_id, "name": card.get("name"),
                      "votes": f"{s.votes}/{s.window}"}
-            print(json.dumps(event) if args.json else
-                  f"{name}: track {s.track_id}: {s.card_id} {card.get('name')} ({s.votes}/{s.window} frames)", flush=True)
+            line = f"{name}: track {s.track_id}: {s.card_id} {card.get('name')} ({s.votes}/{s.window} frames)"
+            print(json.dumps(event) if args.json else line, flush=True)
         if args.max_frames and frames >= args.max_frames:
             break
     return 0

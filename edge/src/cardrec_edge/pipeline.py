@@ -430,7 +430,8 @@ class Recognizer:
                 res, m = self._retried(c, res, m, timer)
                 if relocate and res.status != "identified" and m[2] is not None and not c.partial \
                         and not c.det.full_frame:
-                    res = self._relocated(rgb, c, res, m[2], timer)
+                    others = [f.det.corners for f in found if f is not c]
+                    res = self._relocated(rgb, c, res, m[2], others, timer)
             if res.status == "identified" and m[2] is not None and res.inliers >= OUTLINE_INLIERS:
                 t = time.perf_counter()
                 placed = self._placed(rgb, c.det, m[2])
@@ -471,12 +472,13 @@ class Recognizer:
         return res, match
 
     def _relocated(self, rgb: np.ndarray, card: Located, res: CardResult, where: np.ndarray,
-                   timer: _Timer) -> CardResult:
+                   others: list[np.ndarray], timer: _Timer) -> CardResult:
         """A card that did not verify because its outline is well off the card (a slab's card and label taken as
         one card: no quad geometry tells them apart, and perspective can give them a card's aspect), answered at
         ``where`` its verification's matches place it in its view (``Verifier.relocate``: a fit whose corners may
         move ``RELOCATE_SHIFT``); kept when identified there with ``SECOND_LOOK_INLIERS`` x ``min_inliers`` (the bar
-        of a second look's new quad), its outline placed as any card's."""
+        of a second look's new quad), its outline placed as any card's, and not over ``others`` (the frame's other
+        cards: a quad across two cards may show the neighbour)."""
         t = time.perf_counter()
         v = self.verifier.cfg
         quad = unrectify(where, card.det.corners, (v.height, v.width), self.crop_size)
@@ -484,8 +486,8 @@ class Recognizer:
         found = self._located(rgb, [Detection(order_corners(quad), card.det.score)], inner)
         again = self._answer(rgb, found, inner, relocate=False)[0]
         timer.add("relocate", t)
-        return again if again.status == "identified" and again.inliers >= SECOND_LOOK_INLIERS * v.min_inliers \
-            else res
+        kept = again.status == "identified" and again.inliers >= SECOND_LOOK_INLIERS * v.min_inliers
+        return again if kept and not any(_overlapping(again.corners, q) for q in others) else res
 
     def _placed(self, rgb: np.ndarray, det: Detection, outline: np.ndarray) -> np.ndarray | None:
         """A verified card's outline in the frame: the reference face's corners mapped through the verified
@@ -538,7 +540,8 @@ class Recognizer:
     def identify_quads(self, rgb: np.ndarray, quads: list[np.ndarray]) -> list[CardResult]:
         """The cards at given quads in an RGB frame (4 x 2 corners each, from any corner in either winding: another
         detector's, or a card's true corners in ``benchmarks/frame_misses.py``), answered as the detector's cards are
-        (rectification, quality gate, match, verification and its retries, the verified outline); no second look."""
+        (rectification, quality gate, match, verification, its retries and relocation, the verified outline); no
+        second look."""
         timer = _Timer()
         dets = [Detection(order_corners(np.asarray(q, np.float32).reshape(4, 2)), 1.0) for q in quads]
         return self._answer(rgb, self._located(rgb, dets, timer), timer)
