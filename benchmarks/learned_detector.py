@@ -25,7 +25,8 @@ the model (onnxruntime, the exported ONNX), the banded search and the classical 
 ``--bundle`` (a run's ``results/frames/bundle``) then runs ``cardrec-edge identify`` on the frames as shipped (the
 workflow's ``evaluate_frames``) and again with the banded quads it left open answered by the runtime itself, kept
 where they verify (``verified``): the whole-frame figures of both, overall and in mixed scenes, and what answering
-those quads costs per frame.
+those quads costs per frame. With ``--unsettled`` only the frames the shipped runtime took a second look at get
+the segmenter and the answers (as a runtime would run it), and the cost per frame counts all three there.
 """
 from __future__ import annotations
 
@@ -213,23 +214,29 @@ def evaluate(frames: Path, model: Path, inputs: Inputs, radius: int) -> tuple[di
     return preds, ms
 
 
-def verified(bundle: Path, frames: Path, banded: dict[str, dict]) -> tuple[dict, dict, list[float]]:
+def verified(bundle: Path, frames: Path, banded: dict[str, dict],
+             unsettled: bool = False) -> tuple[dict, dict, dict[str, float]]:
     """``cardrec-edge identify`` on the frames as shipped, and with the banded quads it left open answered too: each
     banded quad overlapping no identified card goes through ``Recognizer.identify_quads`` (the runtime's answer at
     a given quad); one identified on ``SECOND_LOOK_INLIERS`` x ``min_inliers`` (the bar a second look's new quad
-    meets) replaces what overlaps it, one not identified is added where nothing was reported. Returns both
-    predictions and the CPU ms per frame that answering the banded quads added."""
+    meets) replaces what overlaps it, one not identified is added where nothing was reported. ``unsettled``: only
+    in the frames the shipped runtime took a second look at (``second_look`` in its ``timings_ms``: no card found,
+    or one found by a weak outline left unverified, or an outline apart from every card). Returns both predictions
+    and, per frame whose banded quads were answered, the CPU ms answering them added."""
     shipped = identify_frames(bundle, frames, 1)
     rec = Recognizer(Bundle.load(bundle), threads=1)
     bar = SECOND_LOOK_INLIERS * rec.verifier.cfg.min_inliers if rec.verifier else 0
-    combined, ms = {}, []
+    combined, ms = {}, {}
     for name, found in tqdm(banded.items(), desc="verified", mininterval=5):
         cards = list(shipped.get(name, {}).get("cards", []))
+        if unsettled and "second_look" not in shipped.get(name, {}).get("timings_ms", {}):
+            combined[name] = {"cards": cards}
+            continue
         quads = [d["corners"] for d in found["cards"]
                  if not any(c["status"] == "identified" and _overlapping(d["corners"], c["corners"]) for c in cards)]
         t0 = time.process_time()
         answers = [r.to_json() for r in rec.identify_quads(load_image(frames / name), quads)] if quads else []
-        ms.append((time.process_time() - t0) * 1e3)
+        ms[name] = (time.process_time() - t0) * 1e3
         for a in answers:
             if a["status"] == "identified" and a["inliers"] >= bar:
                 cards = [c for c in cards if not _overlapping(c["corners"], a["corners"])] + [a]
@@ -263,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
                     "the same --input) instead of training one")
     ap.add_argument("--bundle", type=Path, metavar="DIR", help="also answer the banded quads the shipped runtime "
                     "left open with this bundle (a run's results/frames/bundle) and compare the whole-frame figures")
+    ap.add_argument("--unsettled", action="store_true", help="with --bundle: run the segmenter and answer its quads "
+                    "only on the frames the shipped runtime took a second look at (the cost is then per frame of "
+                    "all frames, 0 on the others)")
     ap.add_argument("--json", type=Path, metavar="OUT", help="also write the figures here")
     args = ap.parse_args(argv)
     try:
@@ -291,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             cv2.setNumThreads(1)
             preds, ms = evaluate(args.frames, onnx, inputs, args.band)
             model_bytes = onnx.stat().st_size
-            whole = verified(args.bundle, args.frames, preds["band"]) if args.bundle else None
+            whole = verified(args.bundle, args.frames, preds["band"], args.unsettled) if args.bundle else None
     except (ConfigError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -318,11 +328,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['category']:16s} {r['visible']:7d}" + "".join(f" {'-' if v is None else f'{v:.3f}':>9s}"
                                                                 for v in rates))
     p50 = {k: round(float(np.median(v)), 2) for k, v in ms.items()}
-    figures = None
+    figures = gated = None
     if whole:
-        shipped, combined, extra = whole
+        shipped, combined, answered = whole
+        files = [fr["file"] for fr in labels["frames"]]
+        extra = [answered.get(f, 0.0) for f in files]
         p50["answering banded quads"] = round(float(np.median(extra)), 2)   # most frames leave none open:
         p50["answering banded quads, mean"] = round(float(np.mean(extra)), 2)  # the mean says what they cost
+        if args.unsettled:  # the model, its search and the answers cost only the frames they ran on
+            added = [ms["model"][i] + ms["banded search"][i] + answered[f] for i, f in enumerate(files)
+                     if f in answered]
+            gated = {"frames": len(added), "mean_ms_all_frames": round(float(np.sum(added)) / len(files), 2),
+                     "p50_ms_frames_run": round(float(np.median(added)), 2) if added else 0.0}
+            print(f"segmenter run on {gated['frames']} of {len(files)} frames (second look taken): it adds "
+                  f"{gated['mean_ms_all_frames']} CPU ms per frame on average, {gated['p50_ms_frames_run']} ms p50 "
+                  "on the frames it ran on")
         figures = {k: score(labels, p, mce) for k, p in (("shipped", shipped), ("verified", combined))}
         print(f"cardrec-edge identify --bundle {args.bundle}: as shipped / with the banded quads it left open "
               "answered and kept where they verify")
@@ -334,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({
             "frames": str(args.frames), "config": args.config, "input": args.input, "band": args.band, **record,
-            "p50_cpu_ms": p50,
+            "p50_cpu_ms": p50, "unsettled_only": gated,
             "torch": torch.__version__, "onnxruntime": ort.__version__, "opencv": cv2.__version__,
             "python": platform.python_version(), "machine": platform.machine(), "detection": rows,
             "identify": figures and {"bundle": str(args.bundle), **{k: {"overall": f["overall"],
