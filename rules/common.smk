@@ -231,8 +231,16 @@ def get_final_output():
     return targets
 
 
+def runtime_sources():
+    """The edge runtime's modules (detection, verification, the frame pipeline and the CLI that runs it): a rule whose
+    figures come from running it (the bundle's calibration, the whole-frame evaluation) is stale when one changes,
+    so that its figures are always the shipped runtime's. Files of the repository, never in remote storage."""
+    return [local(f) for f in sorted(glob.glob("edge/src/cardrec_edge/*.py"))]
+
+
 def get_bundle_inputs(wildcards):
     inputs = {
+        "runtime": runtime_sources(),  # calibration runs the runtime's frame path
         "model": get_deployed_model(),
         "embeddings": "results/index/embeddings.npy",
         "index": "results/index/gallery.usearch",

@@ -42,6 +42,7 @@ rule evaluate_frames:
     input:
         frames="results/frames/{split}",
         bundle="results/frames/bundle/manifest.json",
+        runtime=runtime_sources(),
     output:
         metrics="results/evaluate/frames/{split}.json",
         table=report(
@@ -73,6 +74,7 @@ rule evaluate_frames_phash:
     input:
         frames="results/frames/{split}",
         bundle="results/frames/bundle/manifest.json",
+        runtime=runtime_sources(),  # its detection and rectification
         gallery=shard_files(get_sets()),
         phash="results/evaluate/phash/metrics.json",
     output:
