@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-LINKED = ("Snakefile", "rules", "scripts", "config", "report", "config.yaml")
+LINKED = ("Snakefile", "rules", "scripts", "config", "report", "config.yaml", "edge")
 
 
 def dry_run(workdir: Path, configfile: Path | None, env: dict | None = None) -> tuple[float, int]:

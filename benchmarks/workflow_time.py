@@ -47,7 +47,7 @@ def main() -> int:
     logs = args.logs
     if args.run:
         wd = Path(tempfile.mkdtemp(prefix="cardrec-bench-"))
-        for name in ("Snakefile", "rules", "scripts", "config", "report", "config.yaml", "envs"):
+        for name in ("Snakefile", "rules", "scripts", "config", "report", "config.yaml", "envs", "edge"):
             (wd / name).symlink_to(REPO / name)
         cmd = [sys.executable, "-m", "snakemake", "--cores", args.cores, "--quiet", "all"]
         cmd += ["--configfile", *map(str, args.configfile)] if args.configfile else []

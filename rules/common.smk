@@ -235,7 +235,14 @@ def runtime_sources():
     """The edge runtime's modules (detection, verification, the frame pipeline and the CLI that runs it): a rule whose
     figures come from running it (the bundle's calibration, the whole-frame evaluation) is stale when one changes,
     so that its figures are always the shipped runtime's. Files of the repository, never in remote storage."""
-    return [local(f) for f in sorted(glob.glob("edge/src/cardrec_edge/*.py"))]
+    import sys
+
+    sources = sorted(glob.glob("edge/src/cardrec_edge/*.py"))
+    if not sources:
+        print("the edge runtime's sources (edge/src/cardrec_edge/*.py) are not in the working directory: run "
+              "snakemake from the repository", file=sys.stderr)
+        sys.exit(1)
+    return [local(f) for f in sources]
 
 
 def get_bundle_inputs(wildcards):

@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 TINY = REPO / "tests" / "config" / "tiny.yaml"
-WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "report", "config.yaml")
+WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "report", "config.yaml", "edge")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -17,7 +17,7 @@ from .conftest import REPO, TINY, make_workdir, planned_jobs, snakemake
 from .s3_servers import Server, dvc, free_port, s3_env, sh, start_seaweedfs
 
 BUCKET = "cardrec-test"
-COPIED = ("Snakefile", "rules", "scripts", "config", "report", "envs", "config.yaml")
+COPIED = ("Snakefile", "rules", "scripts", "config", "report", "envs", "config.yaml", "edge")
 N_CLONES = 5
 
 
@@ -154,6 +154,25 @@ def test_teacher_param_change_in_clone(clones):
     finally:
         tiny.write_text(text)
     assert planned_jobs(clone, tiny) == {}
+
+
+def test_runtime_change_in_clone_makes_calibration_and_frame_evaluation_stale(clones):
+    """An edit of the edge runtime makes what was measured by running it stale (the bundle's calibration, the
+    whole-frame evaluations and what follows them) and no model; Snakemake compares content, so undoing the edit
+    leaves nothing to do."""
+    clone = clones[4]
+    source = clone / "edge" / "src" / "cardrec_edge" / "verify.py"
+    text = source.read_text()
+    source.write_text(text + "# edited\n")
+    try:
+        planned = set(planned_jobs(clone, clone / "tiny.yaml"))
+        runners = ("edge_bundle", "evaluate_frames", "evaluate_frames_phash")
+        assert set(runners) <= planned
+        assert planned == set().union(*(descendants(clone, r) for r in runners))
+        assert not planned & {"train_teacher", "train_student", "export_onnx", "quantize_onnx", "render_frames"}
+    finally:
+        source.write_text(text)
+    assert planned_jobs(clone, clone / "tiny.yaml") == {}
 
 
 def test_raw_image_change_in_clone(clones):
