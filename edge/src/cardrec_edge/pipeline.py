@@ -261,14 +261,14 @@ class Recognizer:
 
     def match_crops(self, crops: list[np.ndarray], timer: _Timer | None = None, both: bool = False,
                     views: list[np.ndarray] | None = None, outlines: bool = False,
-                    low_quality: list[bool] | None = None) -> list[tuple]:
+                    low_quality: list[bool] | None = None, relocate: list[bool] | None = None) -> list[tuple]:
         """Embed and match rectified crops; weak (or, with verification, unverified) matches are retried upside
         down. ``views``: what verification looks at (default the crops; ``identify_frame`` rectifies them from the
         frame at the verifier's size). ``both``: with verification, each crop's (upright, turned) verified
         shortlists and the orientation gate's decision (for calibration). ``outlines``: each (shortlist, turned)
         gets a third item, the verified card's outline in the view (``Verifier.outline``); for a card that did not
-        verify, where its matches place a card well off its outline (``Verifier.relocate``), or None.
-        ``low_quality``: which crops failed the quality gate (``verify_crop``)."""
+        verify and that ``relocate`` marks, where its matches place a card well off its outline
+        (``Verifier.relocate``), or None. ``low_quality``: which crops failed the quality gate (``verify_crop``)."""
         timer = timer or _Timer()
         t = time.perf_counter()
         lb = np.stack([self.embedder.contract.letterbox(c) for c in crops])
@@ -284,7 +284,7 @@ class Recognizer:
                 sure = self.gate.decide(emb)
                 timer.add("orientation", t)
             return [self.verify_crop(c, lb[i:i + 1], out[i][0], timer, both, outlines,
-                                     bool(low_quality and low_quality[i]), sure[i])
+                                     bool(low_quality and low_quality[i]), sure[i], bool(relocate and relocate[i]))
                     for i, c in enumerate(crops if views is None else views)]
         weak = [i for i, (cands, _) in enumerate(out) if cands[0]["score"] < self.bundle.threshold + self.retry_margin]
         if weak:
@@ -297,17 +297,17 @@ class Recognizer:
 
     def verify_crop(self, crop: np.ndarray, letterboxed: np.ndarray, cands: list[dict], timer: _Timer,
                     both: bool = False, outline: bool = False, low_quality: bool = False,
-                    turned: bool | None = None) -> tuple:
+                    turned: bool | None = None, relocate: bool = False) -> tuple:
         """Verify a crop's shortlist; the turned crop's shortlist when the upright one does not verify, or only the
         orientation the gate is sure of (``turned``: ``choose_orientation``). The crop's features are extracted once
         and serve both orientations, and a card in both shortlists is matched once (``Verifier.check``). With
         ``both`` (calibration) the two fully verified shortlists and the gate's decision are returned instead of the
         decision; with ``outline`` the decision and the verified card's outline in the crop, through the homography
-        its verification fitted (kept, not fitted again), or for a crop that does not verify where its matches place
-        a card well off its outline (``Verifier.relocate``), or None. A crop that does not verify, and either failed
-        the quality gate (``low_quality``) or came near (``COARSE_NEAR``), is verified again on the same shortlists
-        at ``COARSE_VIEW`` of the verifier's size (``coarse``; a card verified there keeps the detector's corners:
-        real.yaml val30 placed one of six 6 % off the card from that fit)."""
+        its verification fitted (kept, not fitted again), or with ``relocate`` for a crop that does not verify where
+        its matches place a card well off its outline (``Verifier.relocate``), or None. A crop that does not verify,
+        and either failed the quality gate (``low_quality``) or came near (``COARSE_NEAR``), is verified again on the
+        same shortlists at ``COARSE_VIEW`` of the verifier's size (``coarse``; a card verified there keeps the
+        detector's corners: real.yaml val30 placed one of six 6 % off the card from that fit)."""
         shortlists = {False: cands}  # by orientation; the turned crop is embedded when first needed
 
         def shortlist(turned: bool) -> list[dict]:
@@ -319,7 +319,7 @@ class Recognizer:
             return shortlists[turned]
 
         v = self.verifier
-        decision = self._verified(v, crop, shortlist, timer, both, outline, turned, relocate=True)
+        decision = self._verified(v, crop, shortlist, timer, both, outline, turned, relocate)
         best = best_inliers(decision[0])
         if both or self.coarse is None or best >= v.cfg.min_inliers or not (
                 low_quality or best >= COARSE_NEAR * v.cfg.min_inliers):
@@ -420,7 +420,9 @@ class Recognizer:
         (``_relocated``)."""
         good = [c for c in found if self.matchable(c)]
         matches = self.match_crops([c.crop for c in good], timer, views=[c.view for c in good], outlines=True,
-                                   low_quality=[not c.quality.ok for c in good]) if good else []
+                                   low_quality=[not c.quality.ok for c in good],
+                                   relocate=[relocate and not c.partial and not c.det.full_frame for c in good]
+                                   ) if good else []
         by_card = {id(c): m for c, m in zip(good, matches)}
         out = []
         for c in found:
@@ -428,8 +430,7 @@ class Recognizer:
             res = self._result(c.det, c.crop, c.quality, m, c.partial, in_frame=True)
             if self.verifier is not None and res.status != "identified":
                 res, m = self._retried(c, res, m, timer)
-                if relocate and res.status != "identified" and m[2] is not None and not c.partial \
-                        and not c.det.full_frame:
+                if res.status != "identified" and m[2] is not None:  # where its matches place it (relocate)
                     others = [f.det.corners for f in found if f is not c]
                     res = self._relocated(rgb, c, res, m[2], others, timer)
             if res.status == "identified" and m[2] is not None and res.inliers >= OUTLINE_INLIERS:

@@ -223,7 +223,7 @@ class Verifier:
         """Where a card lies in a crop cut from an outline well off it (a slab's card and label taken together), from
         the crop's matches ``seen`` by ``check`` (card id -> matches; nothing is matched again): the reference face's
         corners in the crop (``outline``) through the fit with the most inliers, at least ``min_inliers``, in either
-        orientation, its corners allowed to move ``shift`` x the diagonal (``max_corner_shift`` otherwise), of a
+        orientation, its corners allowed to move ``shift`` x the diagonal (instead of ``max_corner_shift``), of a
         candidate with ``gate`` matches or more there. None without one. The crop cut there must verify anew."""
         best, where = min_inliers - 1, None
         for matches in seen.values():
