@@ -42,3 +42,26 @@ rule orientation_gate:
         "../envs/cardrec.yaml"
     script:
         "../scripts/orientation_gate.py"
+
+
+rule train_segmenter:
+    input:
+        faces=shard_files(get_sets(), "faces.npy"),
+        contract="results/preprocess/contract.json",
+    output:
+        model="results/segmenter/segmenter.onnx",
+        record="results/segmenter/segmenter.json",
+    params:
+        segmenter=get_config("segmenter"),
+        frame=get_config("frames/size"),
+        seed=get_config("seed"),
+        unknown_fraction=get_config("evaluate/unknown_fraction"),
+    log:
+        "logs/segmenter/train_segmenter.log",
+    benchmark:
+        "logs/segmenter/train_segmenter.benchmark.tsv"
+    threads: workflow.cores
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/train_segmenter.py"

@@ -262,6 +262,9 @@ def get_bundle_inputs(wildcards):
     if config["orientation"]["enabled"]:
         inputs["orientation"] = "results/index/orientation.npz"  # which way up a card lies, from its embedding
         inputs["orientation_record"] = "results/index/orientation.json"
+    if config["segmenter"]["enabled"]:
+        inputs["segmenter"] = "results/segmenter/segmenter.onnx"  # where cards are, on frames still unsure
+        inputs["segmenter_record"] = "results/segmenter/segmenter.json"
     if config["deploy"]["model"] == "int8":
         inputs["frame_gate"] = "results/export/frame_gate.json"  # INT8 held to FP32 on the test frames' cards too
     if "hef" in config["export"]["targets"]:
