@@ -46,7 +46,7 @@ rule orientation_gate:
 
 rule train_segmenter:
     input:
-        faces=shard_files(get_sets(), "faces.npy"),
+        faces=shard_files(get_train_sets(), "faces.npy"),  # a model: a new set never makes it stale
         contract="results/preprocess/contract.json",
     output:
         model="results/segmenter/segmenter.onnx",

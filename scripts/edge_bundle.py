@@ -17,6 +17,9 @@ extra = {"seed": p.seed, "evaluation": json.loads(Path(inp.summary).read_text())
 if "orientation" in inp.keys():
     files["orientation"] = inp.orientation
     extra["orientation"] = json.loads(Path(inp.orientation_record).read_text())
+if "segmenter" in inp.keys():
+    files["segmenter"] = inp.segmenter
+    extra["segmenter"] = {k: v for k, v in json.loads(Path(inp.segmenter_record).read_text()).items() if k != "loss"}
 if "hef" in inp.keys():
     pairing = json.loads(Path(inp.hef_metrics).read_text())["deployed_pairing"]
     try:

@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import torch
 import yaml
+from cardrec_edge.bundle import Bundle
+from cardrec_edge.segment import CardSegmenter
 from PIL import Image
 
 from .conftest import TINY, planned_jobs, snakemake
@@ -24,7 +26,18 @@ def overlay(tmp_path, name, changes):
 
 def test_outputs_and_bundle(tiny_run):
     m = json.loads((tiny_run / "results/edge/manifest.json").read_text())
-    assert set(m["files"]) == {"model", "embeddings", "index", "cards", "thumbnails", "projection", "orientation"}
+    assert set(m["files"]) == {"model", "embeddings", "index", "cards", "thumbnails", "projection", "orientation",
+                               "segmenter"}
+    seg = m["segmenter"]  # trained on rendered scenes of the cards not held out, exported, shipped as measured
+    assert (seg["height"], seg["width"], seg["band"], seg["steps"], seg["scenes"]) == (48, 64, 8, 6, 24)
+    assert 0 < seg["cards"] < 16 and seg["stream"] == "detector" and np.isfinite(seg["final_loss"])
+    record = json.loads((tiny_run / "results/segmenter/segmenter.json").read_text())
+    assert len(record["loss"]) == 6 and {k: record[k] for k in seg} == seg
+    bundle = Bundle.load(tiny_run / "results/edge")  # the runtime's loader and model
+    segmenter = CardSegmenter(bundle.segmenter, bundle.manifest["segmenter"], bundle.contract, threads=1)
+    frame = np.asarray(Image.open(next((tiny_run / "results/frames/val").glob("*.jpg"))).convert("RGB"))
+    logits = segmenter.logits(frame)
+    assert logits.shape == (24, 32) and np.isfinite(logits).all()
     gate = m["orientation"]  # fitted on the 16 cards less the held-out ones, 4 views each, upright and turned
     assert gate["confidence"] == 0.9 and gate["views"] == 4 * gate["cards"] and 0 < gate["cards"] < 16
     assert gate["fit"]["crops"] == 2 * gate["views"] and 0.5 < gate["fit"]["accuracy"] <= 1

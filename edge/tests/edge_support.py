@@ -3,15 +3,19 @@ EfficientNet-Lite0 (ImageNet backbone, random projection head), real embeddings 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import torch
+from cardrec_edge.bundle import sha256_file
 from cardrec_edge.preprocess import Preprocess
 from cardrec_edge.runtime import OnnxEmbedder
+from onnx import TensorProto, helper, numpy_helper
 
-from cardrec.deploy.bundle import write_bundle
+from cardrec.deploy.bundle import add_to_manifest, write_bundle
 from cardrec.data.scenes import load_face, on_white
 from cardrec.export.onnx import export_onnx
 from cardrec.deploy.index import build_index, write_reference, write_thumbnails
@@ -78,3 +82,32 @@ def on_mat(card_id: str) -> np.ndarray:
     """The card on a mat: a bare face may be taken for the whole-frame fallback, which a bundle without
     verification never identifies (cardrec_edge.pipeline)."""
     return cv2.copyMakeBorder(card_face(card_id), 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=(30, 110, 60))
+
+
+def seeing_segmenter(bundle_dir: Path, out: Path, quads: list[np.ndarray], frame_hw: tuple[int, int],
+                     size: tuple[int, int] = (144, 256), band: int = 8) -> Path:
+    """A copy of the bundle at ``out`` shipping a segmenter that sees exactly ``quads`` (frame px) in any frame: an
+    ONNX graph returning their mask as logits at half ``size`` (the trained network's output shape), so that the
+    runtime's use of a segmenter is tested apart from how well one is trained (rule train_segmenter's network is
+    tested in tests/test_workflow.py)."""
+    h, w = size
+    mask = np.full((h // 2, w // 2), -8.0, np.float32)
+    scale = np.float32([(w // 2) / frame_hw[1], (h // 2) / frame_hw[0]])
+    for q in quads:
+        cv2.fillConvexPoly(mask, np.round(((np.float32(q) + 0.5) * scale - 0.5) * 16).astype(np.int32), 8.0,
+                           cv2.LINE_AA, shift=4)
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["frame"], ["mean"], keepdims=0),
+         helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+         helper.make_node("Add", ["mask", "nothing"], ["logits"])],
+        "seeing_segmenter", [helper.make_tensor_value_info("frame", TensorProto.FLOAT, [1, 3, h, w])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1, h // 2, w // 2])],
+        [numpy_helper.from_array(mask[None, None], "mask"), numpy_helper.from_array(np.float32(0), "zero")])
+    shutil.copytree(bundle_dir, out)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), out / "segmenter.onnx")
+    files = json.loads((out / "manifest.json").read_text())["files"]
+    files["segmenter"] = {"path": "segmenter.onnx", "sha256": sha256_file(out / "segmenter.onnx"),
+                          "bytes": (out / "segmenter.onnx").stat().st_size}
+    add_to_manifest(out, "files", files)
+    add_to_manifest(out, "segmenter", {"height": h, "width": w, "band": band})
+    return out

@@ -96,6 +96,10 @@ BAD_FIELDS = {
     "no id": (lambda m: m.pop("bundle_id"), "manifest.json has no bundle_id"),
     "art inliers": (lambda m: m.update(verify={"art_inliers": -1}), "verify.art_inliers must be an integer >= 0"),
     "art box": (lambda m: m.update(verify={"art_box": [0.9, 0.1, 0.1, 0.5]}), "verify.art_box must be [x0, y0, x1,"),
+    "segmenter band": (lambda m: m.update(segmenter={"height": 144, "width": 256, "band": 0}),
+                       "segmenter.band must be a positive integer"),
+    "segmenter file": (lambda m: m.update(segmenter={"height": 144, "width": 256, "band": 8}),
+                       "files.segmenter must be present"),
 }
 
 

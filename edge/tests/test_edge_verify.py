@@ -31,7 +31,7 @@ from cardrec.deploy.verification import (FLOOR, RATE_KEYS, calibrate, calibrate_
 from cardrec.evaluation.frames import corner_error
 from cardrec.evaluation.metrics import unknown_ids
 
-from edge_support import CONTRACT, SHARED, SV1_CARDS, build_edge_bundle, card_face
+from edge_support import CONTRACT, SHARED, SV1_CARDS, build_edge_bundle, card_face, seeing_segmenter
 
 PHOTOS = SHARED / "photos"
 pytestmark = pytest.mark.skipif(not SV1_CARDS.is_dir(), reason="needs ../shared/data/cards/sv1")
@@ -406,6 +406,50 @@ def test_an_outline_apart_from_every_card_gets_a_second_look(rec, monkeypatch):
     monkeypatch.setattr("cardrec_edge.pipeline.find_cards", nothing_seen_apart)
     one = rec.identify_frame(scene.rgb)
     assert "second_look" not in one.timings_ms and [c.card_id for c in one.cards] == [GALLERY[30]]
+
+
+def on_sticks(card_id: str, seed: int):
+    """A card lying on 14 sticks (straight lines 3-8 px wide, any colour) across a textured background: their
+    edges run into the card's, and the classical search fits a quad on them, or none, at every scale."""
+    rng = np.random.default_rng(seed)
+    scene = synthetic_scene([load_face(SV1_CARDS / f"{card_id}.png")], rng)
+    rgb = scene.rgb.copy()
+    h, w = rgb.shape[:2]
+    for _ in range(14):
+        a, b = rng.uniform([0, 0], [w, h], size=(2, 2)).astype(int)
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        cv2.line(rgb, tuple(map(int, a)), tuple(map(int, b)), colour, int(rng.integers(3, 9)), cv2.LINE_AA)
+    card = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(card, np.round(scene.corners[0]).astype(np.int32), 255)
+    rgb[card > 0] = scene.rgb[card > 0]  # the card on top
+    return rgb, scene.corners[0]
+
+
+def test_a_card_the_classical_search_misses_is_found_in_the_segmenters_band(bundle_dir, tmp_path):
+    """A frame still unsure after the second look is searched again in the band around the outlines the bundle's
+    segmenter sees (here one seeing the true card, whatever the frame): a known card on sticks, missed at every
+    scale, is identified there at its outline with SECOND_LOOK_INLIERS x min_inliers; an unknown card is found and
+    reported unidentified (never guessed); without a segmenter, or with --no-segmenter, neither is found. A frame
+    whose card verified at the first look is not searched again."""
+    for cid, want in ((GALLERY[19], GALLERY[19]), (UNKNOWN[2], None)):
+        for seed in (14, 22, 57):
+            rgb, truth = on_sticks(cid, seed)
+            seg = seeing_segmenter(bundle_dir, tmp_path / f"{cid}-{seed}", [truth], rgb.shape[:2])
+            plain = Recognizer(Bundle.load(bundle_dir), threads=1).identify_frame(rgb)
+            assert "second_look" in plain.timings_ms and "segment" not in plain.timings_ms
+            assert not any(corner_error(c.corners, truth) < 0.03 for c in plain.cards), (cid, seed)
+            off = Recognizer(Bundle.load(seg), threads=1, segmenter=False).identify_frame(rgb)
+            assert "segment" not in off.timings_ms and off.to_json()["cards"] == plain.to_json()["cards"]
+            result = Recognizer(Bundle.load(seg), threads=1).identify_frame(rgb)
+            assert "segment" in result.timings_ms
+            card = [c for c in result.cards if corner_error(c.corners, truth) < 0.03]
+            assert [(c.status == "identified", c.card_id) for c in card] == [(want is not None, want)], (cid, seed)
+            if want:
+                assert card[0].inliers >= SECOND_LOOK_INLIERS * Bundle.load(seg).manifest["verify"]["min_inliers"]
+            assert not any(c.card_id not in (None, want) for c in result.cards)
+    clear = synthetic_scene([load_face(SV1_CARDS / f"{GALLERY[19]}.png")], np.random.default_rng(8))
+    settled = Recognizer(Bundle.load(seg), threads=1).identify_frame(clear.rgb)
+    assert [c.card_id for c in settled.cards] == [GALLERY[19]] and "segment" not in settled.timings_ms
 
 
 def test_find_cards_reports_its_rough_outlines():

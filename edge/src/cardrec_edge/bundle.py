@@ -37,6 +37,7 @@ class Bundle:
     manifest: dict
     thumbnails: Path | None = None  # zip of <card id>.jpg (optional)
     projection: Path | None = None  # .npz the HNSW graph's space is projected with (optional)
+    segmenter: Path | None = None  # ONNX card segmenter (optional; manifest["segmenter"]: cardrec_edge.segment)
 
     @classmethod
     def load(cls, root: str | Path, device_arch: str | None = None, verify: bool = True) -> "Bundle":
@@ -66,7 +67,8 @@ class Bundle:
                      cards=root / files["cards"]["path"], threshold=float(m["threshold"]),
                      contract=Preprocess.from_dict(m["preprocess"]), manifest=m,
                      thumbnails=root / files["thumbnails"]["path"] if "thumbnails" in files else None,
-                     projection=root / files["projection"]["path"] if "projection" in files else None)
+                     projection=root / files["projection"]["path"] if "projection" in files else None,
+                     segmenter=root / files["segmenter"]["path"] if m.get("segmenter") else None)
         problems = bundle.verify() if verify else []
         if problems:
             raise BundleError(f"bundle {root} refused, it does not match its manifest: {'; '.join(problems)} "

@@ -25,7 +25,8 @@ def _recognizer(args: argparse.Namespace):
         cv2.setNumThreads(args.threads)  # detection, rectification and verification too, not only the model
     return Recognizer(Bundle.load(args.bundle), backend=args.backend, threads=args.threads, exact=args.exact,
                       min_blur=args.min_blur, max_glare=args.max_glare, top_k=args.top_k,
-                      second_look=not args.no_second_look, orientation_gate=not args.no_orientation_gate)
+                      second_look=not args.no_second_look, orientation_gate=not args.no_orientation_gate,
+                      segmenter=not args.no_segmenter)
 
 
 def annotate(rgb: np.ndarray, cards: list) -> np.ndarray:
@@ -190,7 +191,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
           threads=args.threads, max_upload_mb=args.max_upload_mb, allow_hosts=args.allow_host,
           workers=args.workers, queue=args.queue, exact=args.exact, top_k=args.top_k, min_blur=args.min_blur,
           max_glare=args.max_glare, second_look=not args.no_second_look,
-          orientation_gate=not args.no_orientation_gate)
+          orientation_gate=not args.no_orientation_gate, segmenter=not args.no_segmenter)
     return 0
 
 
@@ -220,6 +221,8 @@ def _runtime_args(p: argparse.ArgumentParser) -> None:
                    f"is not matched (default: {defaults.MAX_GLARE:g})")
     p.add_argument("--no-second-look", action="store_true", help="do not search a frame again at other scales "
                    "where a card did not verify (faster on frames of unknown cards, finds fewer cards)")
+    p.add_argument("--no-segmenter", action="store_true", help="do not search a frame still unsure after the second "
+                   "look in the band the bundle's card segmenter sees (faster there, finds fewer cards)")
     p.add_argument("--no-orientation-gate", action="store_true", help="ignore the bundle's orientation gate: a card "
                    "that does not verify upright is verified turned by 180° too (slower, for a backend the gate was "
                    "not fitted on)")

@@ -101,7 +101,7 @@ def validate(m) -> None:
     hw = m.get("hw_arch")
     if hw is not None and not isinstance(hw, str):
         raise _bad("hw_arch", "a string or null", hw)
-    for key in ("index", "hailo", "verify", "orientation"):
+    for key in ("index", "hailo", "verify", "orientation", "segmenter"):
         if m.get(key) is not None and not isinstance(m[key], dict):
             raise _bad(key, "an object or null", m[key])
     search = m.get("index") or {}
@@ -132,3 +132,10 @@ def validate(m) -> None:
             raise _bad("orientation.confidence", "a probability in [0.5, 1)", c)
         if "orientation" not in m["files"]:
             raise _bad("files.orientation", "present (the orientation gate's weights)", _MISSING)
+    seg = m.get("segmenter")
+    if seg is not None:
+        for key in ("height", "width", "band"):
+            if not _positive_int(seg.get(key, _MISSING)):
+                raise _bad(f"segmenter.{key}", "a positive integer", seg.get(key, _MISSING))
+        if "segmenter" not in m["files"]:
+            raise _bad("files.segmenter", "present (the segmenter's ONNX)", _MISSING)

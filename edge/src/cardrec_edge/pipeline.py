@@ -18,6 +18,9 @@ kept on the same margin, and a soft one sharpened (``SOFT_CROP``). A blurred (lo
 that did not verify is verified again at half the verifier's size (``COARSE_VIEW``), where blur is half as wide.
 A card still unverified whose matches fit a candidate with its corners far off the crop's (a slab's card and label
 taken together) is answered again where that fit places it (``RELOCATE_SHIFT``), kept on the second look's margin.
+A frame still unsure after the second look is searched once more in the band around the outlines the bundle's card
+segmenter sees (``cardrec_edge.segment``), where it ships one: a card identified there is kept on the same margin,
+one not identified is reported where no card was.
 
 One ``Recognizer`` serves the CLI, the stream watcher and the HTTP server; every stage is timed.
 """
@@ -38,6 +41,7 @@ from .detect import (CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, order_c
 from .matcher import Matcher, Projection, decide
 from .orientation import OrientationGate
 from .quality import assess
+from .segment import CardSegmenter
 from .verify import VerifyConfig, Verifier, best_inliers, choose_orientation, partial_card, rerank, thumbnail_reference
 
 CARD_METADATA = ("name", "set", "number", "rarity")
@@ -222,6 +226,8 @@ class Recognizer:
             (``identify_frame``).
         coarse: with verification, verify a low-quality or nearly verified card that did not verify again at
             ``COARSE_VIEW`` of the verifier's size, with the same ``min_inliers`` (``verify_crop``).
+        segmenter: with verification, search a frame still unsure after the second look again in the band the
+            bundle's card segmenter sees (``cardrec_edge.segment``; ``identify_frame``), where the bundle ships one.
         orientation_gate: use the bundle's orientation gate where it ships one (false: every card that does not
             verify upright is verified turned too, as without a gate).
     """
@@ -229,7 +235,7 @@ class Recognizer:
     def __init__(self, bundle: Bundle, backend: str = "auto", threads: int | None = None, exact: bool = False,
                  min_blur: float = MIN_BLUR, max_glare: float = MAX_GLARE, retry_margin: float = RETRY_MARGIN,
                  top_k: int = TOP_K, verify: VerifyConfig | None = None, second_look: bool = True,
-                 coarse: bool = True, orientation_gate: bool = True):
+                 coarse: bool = True, orientation_gate: bool = True, segmenter: bool = True):
         self.bundle = bundle
         self.cards = bundle.card_table()
         self.embedder = open_backend(bundle, backend, threads)
@@ -248,6 +254,8 @@ class Recognizer:
         self.coarse = Verifier(replace(verify, height=round(verify.height * COARSE_VIEW),
                                        width=round(verify.width * COARSE_VIEW), reproj=verify.reproj * COARSE_VIEW),
                                reference) if verify and coarse else None
+        self.segmenter = CardSegmenter(bundle.segmenter, bundle.manifest["segmenter"], bundle.contract, threads) \
+            if segmenter and verify and bundle.segmenter else None  # its cards are kept only where they verify
         gate = bundle.manifest.get("orientation") if orientation_gate else None  # validated with files.orientation
         self.gate = OrientationGate.load(bundle.root / bundle.manifest["files"]["orientation"]["path"],
                                          gate["confidence"]) if gate else None
@@ -521,11 +529,29 @@ class Recognizer:
                 break
         return cards
 
+    def _segmented(self, rgb: np.ndarray, cards: list[CardResult]) -> list[CardResult]:
+        """The frame searched again in the band around the outlines the bundle's segmenter sees (``find_cards(band=
+        ...)``: clutter, sticks across a card, a holder's edge and a slab's label lie outside it). Each quad not over
+        an identified card is answered like the first look's; one identified with ``SECOND_LOOK_INLIERS`` x
+        ``min_inliers`` replaces the cards it overlaps, one not identified is reported where no card was (a card the
+        classical search missed: unknown, partial or low quality, never a guess)."""
+        bar = SECOND_LOOK_INLIERS * self.verifier.cfg.min_inliers
+        dets = [d for d in find_cards(rgb, band=self.segmenter.band(rgb)) if not d.full_frame and not any(
+            c.status == "identified" and _overlapping(d.corners, c.corners) for c in cards)]
+        timer = _Timer()
+        for new in self._answer(rgb, self._located(rgb, dets, timer), timer):
+            if new.status == "identified" and new.inliers >= bar:
+                cards = [c for c in cards if not _overlapping(new.corners, c.corners)] + [new]
+            elif new.status != "identified" and not any(_overlapping(c.corners, new.corners) for c in cards):
+                cards.append(new)
+        return cards
+
     def identify_frame(self, rgb: np.ndarray, second_look: bool | None = None) -> FrameResult:
         """All cards in an RGB frame (see ``matchable`` for which are matched); with verification, a ``_second_look``
         at other scales where no card was found, a card whose outline scored under ``STRONG_OUTLINE`` did not
         verify (a card found by a strong outline is found so at any scale: an unknown card, most often), or a
-        large contour lies apart from every card (``_apart``); ``second_look``: default the recognizer's setting."""
+        large contour lies apart from every card (``_apart``); then, where the bundle ships a segmenter, a search in
+        the band it sees (``_segmented``); ``second_look``: default the recognizer's setting."""
         timer, rough = _Timer(), []
         found = self.locate(rgb, timer, rough)
         cards = self._answer(rgb, found, timer)
@@ -535,6 +561,10 @@ class Recognizer:
             t = time.perf_counter()
             cards = self._second_look(rgb, cards)
             timer.add("second_look", t)  # all its stages in one figure
+            if self.segmenter is not None:
+                t = time.perf_counter()
+                cards = self._segmented(rgb, cards)
+                timer.add("segment", t)  # the model, its search and the answers
         timer.ms["total"] = round(sum(timer.ms.values()), 3)
         return FrameResult(cards, timer.ms)
 

@@ -24,7 +24,7 @@ from cardrec.evaluation.summary import LABELS
 
 PER_CARD = ("embeddings", "cards", "thumbnails")  # rows or entries per card: the held-out ones are dropped
 REBUILT = ("index", "projection")  # built again from the kept embeddings, with the manifest's index settings
-VERBATIM = ("model", "hef", "orientation")  # the same for any gallery
+VERBATIM = ("model", "hef", "orientation", "segmenter")  # the same for any gallery
 STANDARD_KEYS = ("format_version", "model_variant", "hw_arch", "threshold", "score", "preprocess", "files",
                  "versions")
 
@@ -72,13 +72,15 @@ def subset_bundle(src: Path, out: Path, drop: set[str]) -> dict:
 
 # --- running the runtime ------------------------------------------------------------------------------------
 
-def identify_frames(bundle: Path, frames_dir: Path, threads: int) -> dict[str, dict]:
-    """``cardrec-edge identify --json`` on every frame (in process); file name -> the CLI's JSON line."""
+def identify_frames(bundle: Path, frames_dir: Path, threads: int, options: list[str] = ()) -> dict[str, dict]:
+    """``cardrec-edge identify --json`` on every frame (in process), with more CLI ``options``; file name -> the CLI's
+    JSON line."""
     from cardrec_edge.cli import main
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        rc = main(["identify", "--bundle", str(bundle), "--json", "--threads", str(threads), str(frames_dir)])
+        rc = main(["identify", "--bundle", str(bundle), "--json", "--threads", str(threads), *options,
+                   str(frames_dir)])
     lines = [json.loads(x) for x in buf.getvalue().splitlines() if x.startswith("{")]
     if rc != 0:
         bad = [x["file"] for x in lines if "error" in x]

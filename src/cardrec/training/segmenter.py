@@ -2,9 +2,9 @@
 
 1. scenes: ``scenes`` frames rendered by the frame evaluation's own renderer (``cardrec.data.frames.render_frame``),
    every category in turn, from the ``detector`` seed stream (never a val or test frame), at half the config's
-   frame size and a third of them 4:3 or 3:4, from the gallery's faces only (the cards the frames hold out as
-   unknown are left out); each stored at the segmenter's input size with its cards' faces (not their holders) as
-   a soft mask (drawn at ``SUPER`` x and area-averaged: sub-pixel edges);
+   frame size and a third of them 4:3 or 3:4, from the training sets' faces (``data.train_sets``) less the cards
+   the frames hold out as unknown; each stored at the segmenter's input size with its cards' faces (not their
+   holders) as a soft mask (drawn at ``SUPER`` x and area-averaged: sub-pixel edges);
 2. model: ``cardrec.models.segmenter.Segmenter`` on the frame resized by ``segmenter_input``'s rule (the runtime's),
    BCE + Dice against the mask at its output's resolution, AdamW with a one-cycle schedule, mirrored every other
    step, seeded; on a GPU when torch sees one;
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from cardrec_edge.preprocess import Preprocess
-from cardrec_edge.segment import INPUT_NAME, OUTPUT_NAME, small_frame
+from cardrec_edge.segment import INPUT_NAME, OUTPUT_NAME, normalized, small_frame
 from tqdm import tqdm
 
 from cardrec.data.augment import stream_seed
@@ -74,14 +74,13 @@ def train(x: np.ndarray, y: np.ndarray, contract: Preprocess, widths, steps: int
     net = Segmenter(tuple(widths)).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=max(0.1, 2 / steps))
-    mean = torch.tensor(contract.mean, dtype=torch.float32, device=device)[:, None, None] * 255
-    std = torch.tensor(contract.std, dtype=torch.float32, device=device)[:, None, None] * 255
-    xs, ys = torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(y)[:, None]
+    ys = torch.from_numpy(y)[:, None]
     g = torch.Generator().manual_seed(seed)
     losses = []
     for step in tqdm(range(steps), desc="segmenter", mininterval=5):
-        i = torch.randint(len(xs), (batch,), generator=g)
-        xb, yb = (xs[i].to(device).float() - mean) / std, ys[i].to(device).float() / 255
+        i = torch.randint(len(x), (batch,), generator=g)
+        xb = torch.from_numpy(normalized(x[i.numpy()], contract)).to(device)  # the runtime's normalisation
+        yb = ys[i].to(device).float() / 255
         if step % 2:
             xb, yb = xb.flip(-1), yb.flip(-1)
         logits = net(xb)
