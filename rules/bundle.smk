@@ -59,7 +59,7 @@ rule train_segmenter:
     log:
         "logs/segmenter/train_segmenter.log",
     benchmark:
-        "logs/segmenter/train_segmenter.benchmark.tsv"
+        training_benchmark("segmenter")  # priced by rule cost_report
     threads: workflow.cores
     conda:
         "../envs/cardrec.yaml"

@@ -245,6 +245,14 @@ def runtime_sources():
     return [local(f) for f in sources]
 
 
+def get_training_benchmarks():
+    """Benchmark files of the training jobs this config runs, by step (the cost report prices their seconds)."""
+    files = {stage: training_benchmark(stage) for stage in TRAINING_STAGES}
+    if config["segmenter"]["enabled"]:
+        files["segmenter"] = training_benchmark("segmenter")
+    return files
+
+
 def get_bundle_inputs(wildcards):
     inputs = {
         "runtime": runtime_sources(),  # calibration runs the runtime's frame path

@@ -1,6 +1,6 @@
 rule cost_report:
     input:
-        **{stage: training_benchmark(stage) for stage in TRAINING_STAGES},
+        **get_training_benchmarks(),
         jobs=[j for s in TRAINING_STAGES for j in sagemaker_job_record(s).values()],
     output:
         training="results/cost/training_cost.json",

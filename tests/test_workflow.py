@@ -55,7 +55,7 @@ def test_outputs_and_bundle(tiny_run):
     for row in summary.values():
         assert 0 <= row["top1"] <= row["top3"] <= 1
     cost = json.loads((tiny_run / "results/cost/training_cost.json").read_text())
-    assert [s["step"] for s in cost["steps"]] == ["teacher", "stage1", "stage2"]
+    assert [s["step"] for s in cost["steps"]] == ["teacher", "stage1", "stage2", "segmenter"]
     assert all(s["seconds"] > 0 for s in cost["steps"])
     calib = np.load(tiny_run / "results/calibration/calib.npy")
     assert calib.shape == (8, 64, 48, 3) and calib.dtype == np.uint8

@@ -9,9 +9,11 @@ TRAINING_STAGES = ("teacher", "stage1", "stage2")
 
 
 def training_benchmark(stage: str) -> str:
-    """Where Snakemake writes a training rule's benchmark file (``stage`` may be the ``{stage}`` wildcard)."""
-    return ("logs/teacher/train_teacher.benchmark.tsv" if stage == "teacher"
-            else f"logs/student/train_student_{stage}.benchmark.tsv")
+    """Where Snakemake writes a training rule's benchmark file (``stage`` may be the ``{stage}`` wildcard;
+    ``segmenter``: rule train_segmenter's)."""
+    if stage in ("teacher", "segmenter"):
+        return f"logs/{stage}/train_{stage}.benchmark.tsv"
+    return f"logs/student/train_student_{stage}.benchmark.tsv"
 
 
 def benchmark_seconds(tsv: str | Path) -> float:
