@@ -13,6 +13,7 @@ import yaml
 from cardrec.cost.actual import beside_estimate, month_period, request
 from cardrec.cli import main as cardrec_main
 from cardrec.cost.storage import list_inventory
+from cardrec.cost.training import PRICED_STEPS, training_benchmark
 
 from .conftest import make_workdir, snakemake
 from .s3_servers import ACCESS_KEY, SECRET_KEY
@@ -66,8 +67,8 @@ def aws_env(monkeypatch):
 
 def _workdir(tmp_path, overlay: dict | None = None):
     wd = make_workdir(tmp_path / "wd")
-    for rel in ("logs/teacher/train_teacher.benchmark.tsv", "logs/student/train_student_stage1.benchmark.tsv",
-                "logs/student/train_student_stage2.benchmark.tsv"):
+    for step in PRICED_STEPS:  # the default config trains all four
+        rel = training_benchmark(step)
         (wd / rel).parent.mkdir(parents=True, exist_ok=True)
         (wd / rel).write_text("s\th:m:s\n720.0\t0:12:00\n")
     (wd / "results" / "jobs").mkdir(parents=True)
@@ -136,7 +137,8 @@ def test_rule_cost_report_runs_on_the_default_config(tmp_path):
     assert r["storage"]["rows"] == [{"group": "dvc/", "storage_class": "STANDARD", "objects": 1, "bytes": 300_000,
                                      "gb": round(300_000 / 1024 ** 3, 6), "usd_month": round(300_000 / 1024 ** 3 *
                                                                                              0.023, 9)}]
-    assert r["jobs"] == [] and [s["seconds"] for s in r["training"]["steps"]] == [720.0] * 3
+    assert r["jobs"] == [] and [s["step"] for s in r["training"]["steps"]] == list(PRICED_STEPS)
+    assert [s["seconds"] for s in r["training"]["steps"]] == [720.0] * 4
     assert (wd / "results/cost/training_cost.json").exists() and (wd / "results/cost/storage.png").exists()
     assert os.path.getsize(wd / "results/cost/cloud_vs_edge.png") > 1000
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cardrec.cost.training import PRICED_STEPS, training_benchmark
 from cardrec.repro.dvc_yaml import workflow_jobs
 
 from .conftest import REPO, TINY, make_workdir, planned_jobs, snakemake
@@ -106,8 +107,7 @@ def test_dvc_yaml_in_sync_with_dag(tmp_path):
     assert "results/edge/manifest.json" in outs and "results/teacher/model.pt" in outs
     assert not any(o.startswith("checkpoints/") for o in outs)
     logs = {o for o in outs if o.startswith("logs/")}  # only the timings the cost report reads travel with DVC
-    assert logs == {f"logs/{d}.benchmark.tsv" for d in ("teacher/train_teacher", "student/train_student_stage1",
-                                                         "student/train_student_stage2")}
+    assert logs == {training_benchmark(step) for step in PRICED_STEPS}
     assert logs <= set(stages["cost_report"]["deps"])
     (tmp_path / "drift.yaml").write_text((REPO / "dvc.yaml").read_text().replace("model.pt", "model2.pt", 1))
     drift = cardrec(wd, "dvc-yaml", "--check", "--output", str(tmp_path / "drift.yaml"), check=False)

@@ -11,12 +11,12 @@ from cardrec.cli.common import workdir_options, workflow_config
 
 def cmd_cost_report(args: argparse.Namespace) -> int:
     """Build the cost report from this workdir's benchmark files, job records and storage inventory."""
-    from cardrec.cost.training import TRAINING_STAGES, benchmark_seconds, training_benchmark
+    from cardrec.cost.training import PRICED_STEPS, benchmark_seconds, training_benchmark
     from cardrec.cost.report import build, inventory, write_outputs
 
     repo = Path(args.workdir)
     cfg = workflow_config(args)
-    found = {s: repo / training_benchmark(s) for s in TRAINING_STAGES}
+    found = {s: repo / training_benchmark(s) for s in PRICED_STEPS}  # those this run has
     durations = {s: benchmark_seconds(p) for s, p in found.items() if p.exists()}
     jobs = sorted((repo / "results" / "jobs").glob("*.json"))
     with friendly_errors("bucket inventory"):

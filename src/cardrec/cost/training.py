@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 TRAINING_STAGES = ("teacher", "stage1", "stage2")
+PRICED_STEPS = (*TRAINING_STAGES, "segmenter")  # every training rule whose seconds the cost report prices
 
 
 def training_benchmark(stage: str) -> str:

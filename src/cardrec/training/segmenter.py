@@ -123,7 +123,7 @@ def fit_segmenter(shard_dirs: list[Path], contract: Preprocess, cfg: dict, frame
     net, losses = train(x, y, contract, cfg["widths"], cfg["steps"], cfg["batch"], cfg["lr"], seed)
     export(net, size, out)
     log(f"{cfg['steps']} steps x {cfg['batch']} in {time.time() - t0:.0f} s")
-    every = max(1, len(losses) // 100)  # the loss curve, as means of up to 100 windows (the report's plot)
+    every = max(1, len(losses) // 100)  # the loss curve in the record: means of up to 100 windows of steps
     curve = [round(float(np.mean(losses[i:i + every])), 4) for i in range(0, len(losses), every)]
     return {"height": size[0], "width": size[1], "band": cfg["band"], "widths": list(cfg["widths"]),
             "scenes": cfg["scenes"], "steps": cfg["steps"], "batch": cfg["batch"], "lr": cfg["lr"], "seed": seed,
