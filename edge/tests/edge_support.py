@@ -104,7 +104,8 @@ def seeing_segmenter(bundle_dir: Path, out: Path, quads: list[np.ndarray], frame
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1, h // 2, w // 2])],
         [numpy_helper.from_array(mask[None, None], "mask"), numpy_helper.from_array(np.float32(0), "zero")])
     shutil.copytree(bundle_dir, out)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), out / "segmenter.onnx")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)  # onnxruntime's
+    onnx.save(model, out / "segmenter.onnx")
     files = json.loads((out / "manifest.json").read_text())["files"]
     files["segmenter"] = {"path": "segmenter.onnx", "sha256": sha256_file(out / "segmenter.onnx"),
                           "bytes": (out / "segmenter.onnx").stat().st_size}

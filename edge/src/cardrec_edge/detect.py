@@ -38,11 +38,11 @@ card's art box may be found), and averages out to flat colour at that scale (``_
 When no quad is found and the frame itself has a card's aspect (a tight phone shot), one ``full_frame``
 detection with the image corners is returned (not for a blank frame); it also replaces a lone large quad whose
 aspect is clearly worse than the frame's (a bar across a card that fills the frame). A learned detector can
-replace all of this: pass ``detector=callable(rgb) -> list[Detection]`` (no model ships with this package), or
-propose rough quads to steps 3-5 (``proposals=``; ``benchmarks/frame_detection.py --propose-true-corners``
-measures what they make of the true corners: the most a proposing model could gain), or restrict the edge map to a
-band around the outlines a model sees (``band=``; ``benchmarks/learned_detector.py`` trains a segmenter and measures
-it against this search: not better at its training budget, so none ships).
+replace all of this: pass ``detector=callable(rgb) -> list[Detection]``, or propose rough quads to steps 3-5
+(``proposals=``; ``benchmarks/frame_detection.py --propose-true-corners`` measures what they make of the true
+corners: the most a proposing model could gain), or restrict the edge map to a band around the outlines a model
+sees (``band=``): the bundle's card segmenter does that on frames the runtime is still unsure of
+(``cardrec_edge.segment``; ``benchmarks/learned_detector.py`` measures it against this search alone).
 
 ``unrectify`` maps points of a rectified image back into the frame, and ``snap_outline`` snaps an outline placed
 from elsewhere (a verified homography: ``cardrec_edge.pipeline``) onto the card's edges.

@@ -351,8 +351,8 @@ def serve(bundle_dir: str | Path, host: str = defaults.HOST, port: int = default
 
     ``host`` defaults to 127.0.0.1 (this machine only); ``--host 0.0.0.0`` exposes it to the network, which
     should go with a ``token``. ``recognizer_options`` (``exact``, ``top_k``, ``min_blur``, ``max_glare``,
-    ``second_look``, ``orientation_gate``, ``segmenter``) go to the ``Recognizer``; onnxruntime gets ``threads`` (default: the
-    cores shared among the workers).
+    ``second_look``, ``orientation_gate``, ``segmenter``) go to the ``Recognizer``; onnxruntime gets ``threads``
+    (default: the cores shared among the workers).
     Raises ``BundleError`` for a bad bundle.
     """
     import uvicorn
