@@ -52,7 +52,7 @@ rule train_segmenter:
         model="results/segmenter/segmenter.onnx",
         record="results/segmenter/segmenter.json",
     params:
-        segmenter=get_config("segmenter"),
+        segmenter=get_segmenter_training(),
         frame=get_config("frames/size"),
         seed=get_config("seed"),
         unknown_fraction=get_config("evaluate/unknown_fraction"),
@@ -65,3 +65,27 @@ rule train_segmenter:
         "../envs/cardrec.yaml"
     script:
         "../scripts/train_segmenter.py"
+
+
+rule quantize_segmenter:
+    input:
+        model="results/segmenter/segmenter.onnx",
+        faces=shard_files(get_train_sets(), "faces.npy"),
+        contract="results/preprocess/contract.json",
+    output:
+        int8="results/segmenter/segmenter_int8.onnx",
+        report="results/segmenter/quantize.json",
+    params:
+        segmenter=get_config("segmenter"),
+        frame=get_config("frames/size"),
+        seed=get_config("seed"),
+        unknown_fraction=get_config("evaluate/unknown_fraction"),
+    log:
+        "logs/segmenter/quantize_segmenter.log",
+    benchmark:
+        "logs/segmenter/quantize_segmenter.benchmark.tsv"
+    threads: workflow.cores
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/quantize_segmenter.py"

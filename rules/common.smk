@@ -245,6 +245,11 @@ def runtime_sources():
     return [local(f) for f in sources]
 
 
+def get_segmenter_training():
+    """The segmenter section less what only its INT8 export reads: a calibration change never retrains it."""
+    return canonical({k: v for k, v in config["segmenter"].items() if k != "calibration"})
+
+
 def get_training_benchmarks():
     """Benchmark files of the training jobs this config runs, by step (the cost report prices their seconds)."""
     files = {stage: training_benchmark(stage) for stage in TRAINING_STAGES}
@@ -270,9 +275,13 @@ def get_bundle_inputs(wildcards):
     if config["orientation"]["enabled"]:
         inputs["orientation"] = "results/index/orientation.npz"  # which way up a card lies, from its embedding
         inputs["orientation_record"] = "results/index/orientation.json"
-    if config["segmenter"]["enabled"]:
-        inputs["segmenter"] = "results/segmenter/segmenter.onnx"  # where cards are, on frames still unsure
+    if config["segmenter"]["enabled"]:  # where cards are, on frames still unsure; INT8 beside an INT8 model
         inputs["segmenter_record"] = "results/segmenter/segmenter.json"
+        if config["deploy"]["model"] == "int8":
+            inputs["segmenter"] = "results/segmenter/segmenter_int8.onnx"
+            inputs["segmenter_quantize"] = "results/segmenter/quantize.json"
+        else:
+            inputs["segmenter"] = "results/segmenter/segmenter.onnx"
     if config["deploy"]["model"] == "int8":
         inputs["frame_gate"] = "results/export/frame_gate.json"  # INT8 held to FP32 on the test frames' cards too
     if "hef" in config["export"]["targets"]:

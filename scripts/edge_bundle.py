@@ -20,6 +20,10 @@ if "orientation" in inp.keys():
 if "segmenter" in inp.keys():
     files["segmenter"] = inp.segmenter
     extra["segmenter"] = {k: v for k, v in json.loads(Path(inp.segmenter_record).read_text()).items() if k != "loss"}
+    extra["segmenter"]["model_variant"] = p.variant
+    if "segmenter_quantize" in inp.keys():
+        q = json.loads(Path(inp.segmenter_quantize).read_text())
+        extra["segmenter"]["int8"] = {k: q[k] for k in ("calibration_images", "mask_agreement", "reduce_range")}
 if "hef" in inp.keys():
     pairing = json.loads(Path(inp.hef_metrics).read_text())["deployed_pairing"]
     try:

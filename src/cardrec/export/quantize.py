@@ -64,8 +64,10 @@ def float_nodes(model_path: str, patterns: list[str]) -> list[str]:
 
 
 def quantize(fp32_path: str, out_path: str, calib: np.ndarray, contract: Preprocess, per_channel: bool = True,
-             reduce_range: bool = True, method: str = "minmax", keep_float: list[str] = ()) -> dict:
-    """QDQ INT8 calibrated on the NHWC uint8 calibration set; nodes matching ``keep_float`` stay FP32.
+             reduce_range: bool = True, method: str = "minmax", keep_float: list[str] = (),
+             input_name: str = "input") -> dict:
+    """QDQ INT8 calibrated on the NHWC uint8 calibration set (at the contract's size, normalised by it) fed to the
+    graph's ``input_name``; nodes matching ``keep_float`` stay FP32.
 
     Returns the settings used."""
     if method not in METHODS:
@@ -74,7 +76,7 @@ def quantize(fp32_path: str, out_path: str, calib: np.ndarray, contract: Preproc
         prepped = str(Path(tmp) / "prepped.onnx")
         quant_pre_process(fp32_path, prepped, skip_symbolic_shape=True)
         excluded = float_nodes(prepped, list(keep_float))
-        quantize_static(prepped, out_path, _CalibReader(calib, contract, "input"), quant_format=QuantFormat.QDQ,
+        quantize_static(prepped, out_path, _CalibReader(calib, contract, input_name), quant_format=QuantFormat.QDQ,
                         per_channel=per_channel, reduce_range=reduce_range, calibrate_method=METHODS[method],
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=excluded)
     return {"float_nodes": excluded, "format": "QDQ", "activations": "uint8 per tensor", "weights": "int8 " + (

@@ -58,11 +58,13 @@ def _scene(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def render_scenes(faces, known: list[int], count: int, seed: int, frame: tuple[int, int], size: tuple[int, int],
-                  workers: int) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` scenes at the segmenter's ``size``: uint8 frames (N, H, W, 3) and face masks (N, H, W)."""
+                  workers: int, first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Scenes ``first`` to ``first + count`` of the stream at the segmenter's ``size``: uint8 frames (N, H, W, 3)
+    and face masks (N, H, W)."""
     _SCENE.update(faces=faces, known=known, seed=seed, frame=frame, size=size, categories=list(CATEGORIES))
     with mp.get_context("fork").Pool(max(1, workers)) as pool:
-        out = list(tqdm(pool.imap(_scene, range(count), chunksize=16), total=count, desc="scenes", mininterval=5))
+        out = list(tqdm(pool.imap(_scene, range(first, first + count), chunksize=16), total=count, desc="scenes",
+                        mininterval=5))
     return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
 
 
@@ -103,10 +105,8 @@ def export(net: Segmenter, size: tuple[int, int], out: Path) -> None:
                       opset_version=17, dynamo=False)
 
 
-def fit_segmenter(shard_dirs: list[Path], contract: Preprocess, cfg: dict, frame: tuple[int, int], seed: int,
-                  unknown_fraction: float, out: Path, workers: int, log=print) -> dict:
-    """Render, train and export to ``out``; return the record (``manifest["segmenter"]`` in the bundle: the input
-    size and band the runtime reads, and what it was trained on; no timings: the same inputs give the same record)."""
+def _gallery_faces(shard_dirs: list[Path], unknown_fraction: float) -> tuple[list[np.ndarray], list[int]]:
+    """The shards' faces and the indices of those not held out as unknown."""
     shards = [Shard.load(d) for d in shard_dirs]
     faces = [row for s in shards for row in s.faces]
     ids = [c["id"] for s in shards for c in s.cards]
@@ -114,6 +114,14 @@ def fit_segmenter(shard_dirs: list[Path], contract: Preprocess, cfg: dict, frame
     known = [i for i, c in enumerate(ids) if c not in held]
     if not known:
         raise ConfigError("segmenter: no card to render scenes of (evaluate.unknown_fraction holds every card out)")
+    return faces, known
+
+
+def fit_segmenter(shard_dirs: list[Path], contract: Preprocess, cfg: dict, frame: tuple[int, int], seed: int,
+                  unknown_fraction: float, out: Path, workers: int, log=print) -> dict:
+    """Render, train and export to ``out``; return the record (``manifest["segmenter"]`` in the bundle: the input
+    size and band the runtime reads, and what it was trained on; no timings: the same inputs give the same record)."""
+    faces, known = _gallery_faces(shard_dirs, unknown_fraction)
     size = tuple(cfg["input"])
     t0 = time.time()
     x, y = render_scenes(faces, known, cfg["scenes"], seed, frame, size, workers)
@@ -132,3 +140,23 @@ def fit_segmenter(shard_dirs: list[Path], contract: Preprocess, cfg: dict, frame
             "parameters": sum(t.numel() for t in net.parameters()),
             "final_loss": round(float(np.mean(losses[-100:])), 4) if losses else None, "loss_every": every,
             "loss": curve}
+
+
+def quantize_segmenter(fp32: Path, shard_dirs: list[Path], contract: Preprocess, cfg: dict, frame: tuple[int, int],
+                       seed: int, unknown_fraction: float, out: Path, workers: int) -> dict:
+    """The segmenter in INT8 (``cardrec.export.quantize``: static QDQ, as the embedder's CPU model) calibrated on
+    ``calibration`` scenes of its stream that follow the training scenes; returns the settings and how often the
+    INT8 mask agrees with the FP32 one on those scenes (the share of output pixels on the same side of 0)."""
+    import onnxruntime as ort
+
+    from cardrec.export.quantize import quantize
+
+    faces, known = _gallery_faces(shard_dirs, unknown_fraction)
+    size = tuple(cfg["input"])
+    x, _ = render_scenes(faces, known, cfg["calibration"], seed, frame, size, workers, first=cfg["scenes"])
+    at_size = Preprocess(height=size[0], width=size[1], mean=contract.mean, std=contract.std)
+    settings = quantize(str(fp32), str(out), x, at_size, input_name=INPUT_NAME)
+    feeds = [{INPUT_NAME: normalized(img[None], contract).copy()} for img in x]
+    runs = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, out)]
+    agree = np.mean([np.mean((runs[0].run(None, f)[0] > 0) == (runs[1].run(None, f)[0] > 0)) for f in feeds])
+    return {**settings, "scenes_first": cfg["scenes"], "mask_agreement": round(float(agree), 5)}
