@@ -12,8 +12,9 @@ around its outlines (``find_cards(band=...)``), where clutter, holders and a sla
 1. detection alone: per category, the share of fully visible cards detected (every corner within
    ``frames.max_corner_error`` of the diagonal) by the classical detector, ``band`` (the banded search alone),
    ``union`` (banded quads and every classical quad overlapping none of them) and ``fill`` (classical quads and
-   every banded one overlapping none); p50 CPU ms per frame at one thread of the model, the banded search and the
-   classical one;
+   every banded one overlapping none) and ``mask`` (quads from the segmenter's mask alone, ``mask_quads``: how far
+   the mask places corners without the classical search); p50 CPU ms per frame at one thread of the model, the
+   banded search and the classical one;
 2. ``--bundle`` (a run's ``results/frames/bundle``): ``cardrec-edge identify`` on the frames (the workflow's
    ``evaluate_frames``) with ``--no-segmenter`` and with the segmenter, which the runtime runs only on frames still
    unsure after its second look; the whole-frame figures of both, overall and in mixed scenes, and what the
@@ -36,10 +37,10 @@ import numpy as np
 import onnxruntime as ort
 import torch
 from cardrec_edge.bundle import Bundle, sha256_file
-from cardrec_edge.detect import Detection, find_cards
+from cardrec_edge.detect import Detection, _corners_of, _hull_quad, _snap, find_cards, order_corners
 from cardrec_edge.pipeline import _overlapping  # the runtime's own test
 from cardrec_edge.preprocess import Preprocess
-from cardrec_edge.segment import CardSegmenter
+from cardrec_edge.segment import CardSegmenter, band_of
 from cardrec_edge.sources import load_image
 from frame_detection import card_faces, table
 from tqdm import tqdm
@@ -52,7 +53,7 @@ from cardrec.evaluation.metrics import unknown_ids
 from cardrec.training.segmenter import export, render_scenes, train
 
 REPO = Path(__file__).resolve().parents[1]
-METHODS = ("classical", "band", "union", "fill")
+METHODS = ("classical", "band", "union", "fill", "mask")
 WHOLE = ("detection", "top1", "wrong", "false_reject", "abstain", "unknown_reject", "spurious")
 
 
@@ -60,6 +61,30 @@ def union(first: list[Detection], then: list[Detection]) -> list[Detection]:
     """``first``'s quads and every one of ``then`` overlapping none of them (``_overlapping``: the runtime's test)."""
     out = list(first) + [d for d in then if not any(_overlapping(d.corners, b.corners) for b in first)]
     return sorted(out, key=lambda d: -d.area)
+
+
+def mask_quads(logits: np.ndarray, rgb: np.ndarray, min_height: float = 0.1) -> list[Detection]:
+    """Quads from the mask alone: each component of ``logits > 0`` (upsampled to the frame) as the 4-gon of its
+    hull, each side then a line fitted to the outline points along its middle 70 %, snapped to the frame's colour
+    step within 3 px (the classical search's ``_snap``)."""
+    h, w = rgb.shape[:2]
+    mask = (cv2.resize(np.float32(logits), (w, h), interpolation=cv2.INTER_LINEAR) > 0).astype(np.uint8)
+    out = []
+    for c in cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0]:
+        hull = cv2.convexHull(c)
+        if cv2.contourArea(hull) < 0.5 * (min_height * h) ** 2:
+            continue
+        q, pts, lines = _hull_quad(hull, cv2.contourArea(hull)), c[:, 0].astype(np.float32), []
+        for a, b in zip(q, np.roll(q, -1, axis=0)):
+            length = float(np.linalg.norm(b - a))
+            u = (b - a) / length
+            t, off = (pts - a) @ u, (pts - a) @ np.float32([-u[1], u[0]])
+            near = pts[(t > 0.15 * length) & (t < 0.85 * length) & (np.abs(off) < 0.08 * length + 3)]
+            lines.append(cv2.fitLine(near, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel() if len(near) >= 5 else None)
+        if all(line is not None for line in lines) and (fit := _corners_of(lines)) is not None:
+            q = fit
+        out.append(Detection(order_corners(_snap(rgb, order_corners(q), 3)), 1.0))
+    return out
 
 
 def evaluate(frames: Path, segmenter: CardSegmenter) -> tuple[dict, dict]:
@@ -70,7 +95,8 @@ def evaluate(frames: Path, segmenter: CardSegmenter) -> tuple[dict, dict]:
     for fr in tqdm(labels["frames"], desc="frames", mininterval=5):
         rgb = load_image(frames / fr["file"])
         t0 = time.process_time()
-        band = segmenter.band(rgb)
+        logits = segmenter.logits(rgb)
+        band = band_of(logits, rgb.shape[:2], segmenter.radius)
         t1 = time.process_time()
         banded = find_cards(rgb, band=band)
         t2 = time.process_time()
@@ -78,7 +104,8 @@ def evaluate(frames: Path, segmenter: CardSegmenter) -> tuple[dict, dict]:
         t3 = time.process_time()
         for k, v in zip(ms, (t1 - t0, t2 - t1, t3 - t2)):
             ms[k].append(v * 1e3)
-        for k, dets in zip(METHODS, (classical, banded, union(banded, classical), union(classical, banded))):
+        for k, dets in zip(METHODS, (classical, banded, union(banded, classical), union(classical, banded),
+                                     mask_quads(logits, rgb))):
             preds[k][fr["file"]] = {"cards": [{"corners": d.corners.tolist(), "status": "found", "card_id": None,
                                                "full_frame": d.full_frame} for d in dets]}
     return preds, ms
