@@ -250,6 +250,11 @@ def get_segmenter_training():
     return canonical({k: v for k, v in config["segmenter"].items() if k != "calibration"})
 
 
+def get_segmenter_record():
+    """The segmenter's record (its loss curve goes in the report's training plot), if this config trains one."""
+    return ["results/segmenter/segmenter.json"] if config["segmenter"]["enabled"] else []
+
+
 def get_training_benchmarks():
     """Benchmark files of the training jobs this config runs, by step (the cost report prices their seconds)."""
     files = {stage: training_benchmark(stage) for stage in TRAINING_STAGES}

@@ -5,5 +5,6 @@ from cardrec.evaluation.summary import summarize
 log = start(snakemake)
 out = snakemake.output
 table = summarize(list(snakemake.input.metrics), list(snakemake.input.metrics_csv), snakemake.params.top_k,
-                  {k: getattr(out, k) for k in ("summary", "table", "accuracy", "scores", "loss")})
+                  {k: getattr(out, k) for k in ("summary", "table", "accuracy", "scores", "loss")},
+                  next(iter(snakemake.input.segmenter), None))
 log.info("summary %s", table)

@@ -42,17 +42,19 @@ def score_histograms(per_model: dict[str, dict], out: str) -> None:
 
 
 def training_curves(per_stage: dict[str, list[dict]], out: str) -> None:
-    """Per-epoch loss and each weighted loss term, one panel per training stage."""
+    """The loss and each weighted loss term, one panel per training stage: per ``epoch``, or per ``step`` for rows
+    without one."""
     n = max(1, len(per_stage))
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), squeeze=False)
     for ax, (name, rows) in zip(axes[0], per_stage.items()):
-        epochs = [int(r["epoch"]) for r in rows]
+        x = "epoch" if rows and "epoch" in rows[0] else "step"
+        ticks = [int(r[x]) for r in rows]
         terms = [k for k in (rows[0] if rows else {}) if k not in ("epoch", "step", "lr", "seconds", "images_per_s")]
         for k in terms:
-            ax.plot(epochs, [float(r[k]) for r in rows], label=k, lw=2 if k == "loss" else 1,
+            ax.plot(ticks, [float(r[k]) for r in rows], label=k, lw=2 if k == "loss" else 1,
                     ls="-" if k == "loss" else "--", marker="." if len(rows) < 30 else None)
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(x)
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("loss (weighted terms)")
     fig.tight_layout()

@@ -11,8 +11,16 @@ LABELS = {"phash": "pHash+dHash", "teacher": "teacher", "stage1": "student s1", 
           "fp32": "ONNX FP32", "int8": "ONNX INT8", "hef": "HEF (emulator)"}
 
 
-def summarize(metric_files: list[str], metrics_csvs: list[str], top_k: int, out: dict[str, str]) -> dict:
-    """Write summary JSON/Markdown, accuracy bars, score histograms and per-epoch training curves."""
+def segmenter_curve(record: dict) -> list[dict]:
+    """The segmenter record's loss curve (means over ``loss_every`` steps) as rows of ``step`` and ``loss``."""
+    every = record["loss_every"]
+    return [{"step": (i + 1) * every, "loss": v} for i, v in enumerate(record["loss"])]
+
+
+def summarize(metric_files: list[str], metrics_csvs: list[str], top_k: int, out: dict[str, str],
+              segmenter: str | None = None) -> dict:
+    """Write summary JSON/Markdown, accuracy bars, score histograms and the training curves (per epoch; the
+    segmenter's, from its record, per step)."""
     per = {Path(f).parent.name: json.loads(Path(f).read_text()) for f in metric_files}
     keys = ["top1", f"top{top_k}", "mean_cosine_true", "threshold", "false_reject_rate", "unknown_reject_rate"]
     table = {v: {k: m.get(k) for k in keys + ["queries_test", "queries_unknown", "gallery"]} for v, m in per.items()}
@@ -30,5 +38,7 @@ def summarize(metric_files: list[str], metrics_csvs: list[str], top_k: int, out:
     for f in metrics_csvs:
         with open(f, newline="") as fh:
             curves[Path(f).parent.name] = list(csv.DictReader(fh))
+    if segmenter:
+        curves["segmenter"] = segmenter_curve(json.loads(Path(segmenter).read_text()))
     plots.training_curves(curves, out["loss"])
     return table
