@@ -6,6 +6,7 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def bar_chart(labels: list[str], series: dict[str, list[float]], title: str, ylabel: str, out: str) -> None:
@@ -55,6 +56,8 @@ def training_curves(per_stage: dict[str, list[dict]], out: str) -> None:
                     ls="-" if k == "loss" else "--", marker="." if len(rows) < 30 else None)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel(x)
+        if x == "epoch":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("loss (weighted terms)")
     fig.tight_layout()
