@@ -245,9 +245,12 @@ def runtime_sources():
     return [local(f) for f in sources]
 
 
+SEGMENTER_INT8_KEYS = ("calibration", "min_mask_agreement")  # read by rule quantize_segmenter only
+
+
 def get_segmenter_training():
-    """The segmenter section less what only its INT8 export reads: a calibration change never retrains it."""
-    return canonical({k: v for k, v in config["segmenter"].items() if k != "calibration"})
+    """The segmenter section less what only its INT8 export reads: a calibration or gate change never retrains it."""
+    return canonical({k: v for k, v in config["segmenter"].items() if k not in SEGMENTER_INT8_KEYS})
 
 
 def get_segmenter_record():

@@ -23,7 +23,8 @@ if "segmenter" in inp.keys():
     extra["segmenter"]["model_variant"] = p.variant
     if "segmenter_quantize" in inp.keys():
         q = json.loads(Path(inp.segmenter_quantize).read_text())
-        extra["segmenter"]["int8"] = {k: q[k] for k in ("calibration_images", "mask_agreement", "reduce_range")}
+        kept = ("calibration_images", "mask_agreement", "min_mask_agreement", "reduce_range")
+        extra["segmenter"]["int8"] = {k: q[k] for k in kept}
 if "hef" in inp.keys():
     pairing = json.loads(Path(inp.hef_metrics).read_text())["deployed_pairing"]
     try:

@@ -179,3 +179,15 @@ def test_keep_float_leaves_the_matching_nodes_unquantised(exported, tmp_path):
     assert sum(dequantized.values()) == len(convs) - sum(n in dequantized for n in settings["float_nodes"]) > 0
     with pytest.raises(ConfigError, match="quantize.keep_float"):
         quantize(str(d / "dyn.onnx"), str(tmp_path / "x.onnx"), imgs[:8], C, keep_float=["/no/such/*"])
+
+
+def test_the_int8_segmenter_ships_only_if_its_mask_agrees_with_fp32():
+    """Rule quantize_segmenter's gate: under ``segmenter.min_mask_agreement`` it fails naming the key, the figures and
+    what to change; at or over it, it passes."""
+    from cardrec.export.gate import QualityGateError
+    from cardrec.training.segmenter import mask_gate
+
+    mask_gate(0.99, 0.99, 256)
+    mask_gate(0.9993, 0.99, 256)
+    with pytest.raises(QualityGateError, match=r"0\.9800 of the pixels of 256 .*segmenter\.min_mask_agreement=0\.99"):
+        mask_gate(0.98, 0.99, 256)

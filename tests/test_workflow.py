@@ -34,7 +34,8 @@ def test_outputs_and_bundle(tiny_run):
     record = json.loads((tiny_run / "results/segmenter/segmenter.json").read_text())
     assert len(record["loss"]) == 6 and all(seg[k] == v for k, v in record.items() if k != "loss")
     assert seg["model_variant"] == m["model_variant"] == "int8"  # the INT8 segmenter beside the INT8 model
-    assert seg["int8"]["calibration_images"] == 4 and 0.5 <= seg["int8"]["mask_agreement"] <= 1
+    assert seg["int8"]["calibration_images"] == 4 and seg["int8"]["min_mask_agreement"] == 0.5  # its gate passed
+    assert 0.5 <= seg["int8"]["mask_agreement"] <= 1
     bundle = Bundle.load(tiny_run / "results/edge")  # the runtime's loader and model
     segmenter = CardSegmenter(bundle.segmenter, bundle.manifest["segmenter"], bundle.contract, threads=1)
     frame = np.asarray(Image.open(next((tiny_run / "results/frames/val").glob("*.jpg"))).convert("RGB"))

@@ -31,6 +31,7 @@ from cardrec.data.augment import stream_seed
 from cardrec.data.frames import CATEGORIES, render_frame
 from cardrec.data.shards import Shard
 from cardrec.errors import ConfigError
+from cardrec.export.gate import QualityGateError
 from cardrec.evaluation.metrics import unknown_ids
 from cardrec.models.segmenter import Segmenter
 
@@ -159,4 +160,16 @@ def quantize_segmenter(fp32: Path, shard_dirs: list[Path], contract: Preprocess,
     feeds = [{INPUT_NAME: normalized(img[None], contract).copy()} for img in x]
     runs = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, out)]
     agree = np.mean([np.mean((runs[0].run(None, f)[0] > 0) == (runs[1].run(None, f)[0] > 0)) for f in feeds])
-    return {**settings, "scenes_first": cfg["scenes"], "mask_agreement": round(float(agree), 5)}
+    mask_gate(float(agree), cfg["min_mask_agreement"], len(feeds))
+    return {**settings, "scenes_first": cfg["scenes"], "mask_agreement": round(float(agree), 5),
+            "min_mask_agreement": cfg["min_mask_agreement"]}
+
+
+def mask_gate(agreement: float, minimum: float, scenes: int) -> None:
+    """Raise ``QualityGateError`` when the INT8 segmenter's mask agrees with the FP32 one on under ``minimum`` of the
+    pixels of the calibration scenes."""
+    if agreement < minimum:
+        raise QualityGateError(
+            f"the INT8 segmenter's mask agrees with FP32 on {agreement:.4f} of the pixels of {scenes} calibration "
+            f"scenes, under segmenter.min_mask_agreement={minimum}: calibrate on more scenes (segmenter.calibration), "
+            f"train longer (segmenter.steps) or ship FP32 (deploy.model: fp32)")
