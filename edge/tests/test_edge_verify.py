@@ -429,8 +429,9 @@ def test_a_card_the_classical_search_misses_is_found_in_the_segmenters_band(bund
     """A frame still unsure after the second look is searched again in the band around the outlines the bundle's
     segmenter sees (here one seeing the true card, whatever the frame): a known card on sticks, missed at every
     scale, is identified there at its outline with SECOND_LOOK_INLIERS x min_inliers; an unknown card is found and
-    reported unidentified (never guessed); without a segmenter, or with --no-segmenter, neither is found. A frame
-    whose card verified at the first look is not searched again."""
+    reported unidentified (never guessed); without a segmenter, or with --no-segmenter, neither is found. Where the
+    first look reported the card unknown at a quad on the sticks, the band's answer replaces it: identified, or
+    unknown at a quad near the card's. A frame whose card verified at the first look is not searched again."""
     for cid, want in ((GALLERY[19], GALLERY[19]), (UNKNOWN[2], None)):
         for seed in (14, 22, 57):
             rgb, truth = on_sticks(cid, seed)
@@ -447,6 +448,13 @@ def test_a_card_the_classical_search_misses_is_found_in_the_segmenters_band(bund
             if want:
                 assert card[0].inliers >= SECOND_LOOK_INLIERS * Bundle.load(seg).manifest["verify"]["min_inliers"]
             assert not any(c.card_id not in (None, want) for c in result.cards)
+    for cid, want in ((GALLERY[19], "identified"), (UNKNOWN[2], "unknown")):  # the first look answers at a quad on
+        rgb, truth = on_sticks(cid, 12)                                          # the sticks: the band's quad wins
+        seg = seeing_segmenter(bundle_dir, tmp_path / f"{cid}-12", [truth], rgb.shape[:2])
+        plain = Recognizer(Bundle.load(bundle_dir), threads=1).identify_frame(rgb)
+        assert [c.status for c in plain.cards] == ["unknown"] and corner_error(plain.cards[0].corners, truth) > 0.5
+        result = Recognizer(Bundle.load(seg), threads=1).identify_frame(rgb)
+        assert [c.status for c in result.cards] == [want] and corner_error(result.cards[0].corners, truth) < 0.05
     clear = synthetic_scene([load_face(SV1_CARDS / f"{GALLERY[19]}.png")], np.random.default_rng(8))
     settled = Recognizer(Bundle.load(seg), threads=1).identify_frame(clear.rgb)
     assert [c.card_id for c in settled.cards] == [GALLERY[19]] and "segment" not in settled.timings_ms

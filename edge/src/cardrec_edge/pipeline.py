@@ -533,8 +533,9 @@ class Recognizer:
         """The frame searched again in the band around the outlines the bundle's segmenter sees (``find_cards(band=
         ...)``: clutter, sticks across a card, a holder's edge and a slab's label lie outside it). Each quad not over
         an identified card is answered like the first look's; one identified with ``SECOND_LOOK_INLIERS`` x
-        ``min_inliers`` replaces the cards it overlaps, one not identified is reported where no card was (a card the
-        classical search missed: unknown, partial or low quality, never a guess)."""
+        ``min_inliers`` replaces the cards it overlaps. One not identified (unknown, partial or low quality, never a
+        guess) is reported where no card was, or replaces the cards it overlaps that got the same answer: the same
+        card, its outline placed clear of the holder's edge or the clutter the first look took for it."""
         bar = SECOND_LOOK_INLIERS * self.verifier.cfg.min_inliers
         dets = [d for d in find_cards(rgb, band=self.segmenter.band(rgb)) if not d.full_frame and not any(
             c.status == "identified" and _overlapping(d.corners, c.corners) for c in cards)]
@@ -542,8 +543,10 @@ class Recognizer:
         for new in self._answer(rgb, self._located(rgb, dets, timer), timer):
             if new.status == "identified" and new.inliers >= bar:
                 cards = [c for c in cards if not _overlapping(new.corners, c.corners)] + [new]
-            elif new.status != "identified" and not any(_overlapping(c.corners, new.corners) for c in cards):
-                cards.append(new)
+            elif new.status != "identified":
+                over = [c for c in cards if _overlapping(c.corners, new.corners)]
+                if all(c.status == new.status for c in over):  # none, or the same answer at the first look's quad
+                    cards = [c for c in cards if not any(c is o for o in over)] + [new]
         return cards
 
     def identify_frame(self, rgb: np.ndarray, second_look: bool | None = None) -> FrameResult:
