@@ -6,8 +6,9 @@ std: ``segmenter_input``, also what it was trained on) and predicts each card's 
 resolution. Its outlines, widened by ``band`` px either side at the detector's search scale (``band_of``), restrict
 the classical search's edge map (``find_cards(band=...)``): clutter, sticks lying across a card, a holder's edge
 and a slab's label fall outside it, and the quad fit still places the corners. The runtime runs it only on frames
-it is unsure of after its second look (``Recognizer.identify_frame``), and keeps a card found there only when it
-verifies with a margin.
+it is unsure of after its second look (``Recognizer.identify_frame``): a card identified there must verify with a
+margin; one not identified is reported where no card was, or in place of the first look's answer at the same card
+(``Recognizer._segmented``).
 """
 from __future__ import annotations
 
