@@ -72,9 +72,10 @@ def mask_quads(logits: np.ndarray, rgb: np.ndarray, min_height: float = 0.1) -> 
     out = []
     for c in cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0]:
         hull = cv2.convexHull(c)
-        if cv2.contourArea(hull) < 0.5 * (min_height * h) ** 2:
+        area = cv2.contourArea(hull)
+        if area < 0.5 * (min_height * h) ** 2:
             continue
-        q, pts, lines = _hull_quad(hull, cv2.contourArea(hull)), c[:, 0].astype(np.float32), []
+        q, pts, lines = _hull_quad(hull, area), c[:, 0].astype(np.float32), []
         for a, b in zip(q, np.roll(q, -1, axis=0)):
             length = float(np.linalg.norm(b - a))
             u = (b - a) / length

@@ -541,12 +541,11 @@ class Recognizer:
             c.status == "identified" and _overlapping(d.corners, c.corners) for c in cards)]
         timer = _Timer()
         for new in self._answer(rgb, self._located(rgb, dets, timer), timer):
-            if new.status == "identified" and new.inliers >= bar:
-                cards = [c for c in cards if not _overlapping(new.corners, c.corners)] + [new]
-            elif new.status != "identified":
-                over = [c for c in cards if _overlapping(c.corners, new.corners)]
-                if all(c.status == new.status for c in over):  # none, or the same answer at the first look's quad
-                    cards = [c for c in cards if not any(c is o for o in over)] + [new]
+            over = [c for c in cards if _overlapping(c.corners, new.corners)]
+            verified = new.status == "identified" and new.inliers >= bar
+            same = new.status != "identified" and all(c.status == new.status for c in over)  # none, or the same answer
+            if verified or same:
+                cards = [c for c in cards if not any(c is o for o in over)] + [new]
         return cards
 
     def identify_frame(self, rgb: np.ndarray, second_look: bool | None = None) -> FrameResult:
