@@ -75,6 +75,7 @@ rule quantize_segmenter:
     output:
         int8="results/segmenter/segmenter_int8.onnx",
         report="results/segmenter/quantize.json",
+        scenes="results/segmenter/calibration.npy",  # the HEF is calibrated and gated on them too
     params:
         segmenter=get_config("segmenter"),
         frame=get_config("frames/size"),

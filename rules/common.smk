@@ -290,6 +290,9 @@ def get_bundle_inputs(wildcards):
             inputs["segmenter_quantize"] = "results/segmenter/quantize.json"
         else:
             inputs["segmenter"] = "results/segmenter/segmenter.onnx"
+        if "hef" in config["export"]["targets"]:  # on the NPU where the Pi has one (the ONNX model elsewhere)
+            inputs["segmenter_hef"] = "results/hailo/segmenter.hef"
+            inputs["segmenter_hef_manifest"] = "results/hailo/segmenter.json"
     if config["deploy"]["model"] == "int8":
         inputs["frame_gate"] = "results/export/frame_gate.json"  # INT8 held to FP32 on the test frames' cards too
     if "hef" in config["export"]["targets"]:

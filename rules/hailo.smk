@@ -1,4 +1,5 @@
-# Hailo-8L HEF with the Dataflow Compiler, one rule per DFC step (cardrec.hailo.steps).
+# Hailo-8L HEF with the Dataflow Compiler, one rule per DFC step of the embedding model, one for the whole build of
+# the card segmenter (cardrec.hailo.steps).
 # Each runs here when hailo_sdk_client is importable, else in hailo.docker_image.
 
 
@@ -125,6 +126,29 @@ rule hailo_compile:
         "logs/hailo/hailo_compile.log",
     benchmark:
         "logs/hailo/hailo_compile.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/hailo_step.py"
+
+
+rule hailo_segmenter:
+    input:
+        onnx="results/segmenter/segmenter.onnx",
+        scenes="results/segmenter/calibration.npy",
+        contract="results/preprocess/contract.json",
+    output:
+        har="results/hailo/segmenter.har",
+        quantized="results/hailo/segmenter_quantized.har",
+        hef="results/hailo/segmenter.hef",
+        manifest="results/hailo/segmenter.json",
+    params:
+        hailo=get_config("hailo"),
+        segmenter=get_config("segmenter"),
+    log:
+        "logs/hailo/hailo_segmenter.log",
+    benchmark:
+        "logs/hailo/hailo_segmenter.benchmark.tsv"
     conda:
         "../envs/cardrec.yaml"
     script:

@@ -25,6 +25,9 @@ if "segmenter" in inp.keys():
         q = json.loads(Path(inp.segmenter_quantize).read_text())
         kept = ("calibration_images", "mask_agreement", "min_mask_agreement", "reduce_range")
         extra["segmenter"]["int8"] = {k: q[k] for k in kept}
+    if "segmenter_hef" in inp.keys():
+        files["segmenter_hef"] = inp.segmenter_hef
+        extra["segmenter"]["hailo"] = json.loads(Path(inp.segmenter_hef_manifest).read_text())
 if "hef" in inp.keys():
     pairing = json.loads(Path(inp.hef_metrics).read_text())["deployed_pairing"]
     try:

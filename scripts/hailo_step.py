@@ -1,4 +1,4 @@
-"""Entry point of rules hailo_parse, hailo_optimize, hailo_emulate, hailo_embed and hailo_compile
+"""Entry point of rules hailo_parse, hailo_optimize, hailo_emulate, hailo_embed, hailo_compile and hailo_segmenter
 (cardrec.hailo.steps)."""
 from cardrec.hailo.steps import StepError, run_step
 from cardrec.workflow import fail, start

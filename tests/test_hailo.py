@@ -342,7 +342,7 @@ def test_frame_gate_step_holds_the_emulator_to_fp32_on_the_frames_cards(dfc, tmp
 
 def test_optimize_rejects_calibration_of_wrong_size(runner, tmp_path):
     np.save(tmp_path / "calib.npy", np.zeros((2, 16, 16, 3), np.uint8))
-    with pytest.raises(ValueError, match="contract"):
+    with pytest.raises(ValueError, match="network takes"):
         hailo.optimize(tmp_path / "m.har", tmp_path / "calib.npy", tmp_path / "q.har",
                        HailoConfig(), CONTRACT, runner)
 
@@ -519,3 +519,163 @@ def test_bundle_gates_the_pairing_the_pi_runs(dfc, tmp_path, monkeypatch, capfd,
     assert "edge_bundle: HEF queries against the fp32 gallery at its threshold" in err
     assert "lose more than gate.max_top1_drop=0.05: top1 1.000 -> " in err and "Traceback" not in err
     assert not (tmp_path / "edge" / "manifest.json").exists()
+
+
+# -- the card segmenter's HEF (rule hailo_segmenter) --------------------------------------------------------
+
+SEG_SIZE = (16, 24)  # its input (height, width); logits at half that
+
+
+def _segmenter_onnx(path: Path) -> Path:
+    """A small real ONNX segmenter with the runtime's names: frame (1,3,H,W) -> 1x1 conv -> 2x2 pool -> logits."""
+    from onnx import TensorProto, helper, numpy_helper, save
+    h, w = SEG_SIZE
+    nodes = [helper.make_node("Conv", ["frame", "w", "b"], ["c"], name="/conv"),
+             helper.make_node("AveragePool", ["c"], ["logits"], name="/pool", kernel_shape=[2, 2], strides=[2, 2])]
+    graph = helper.make_graph(
+        nodes, "segmenter", [helper.make_tensor_value_info("frame", TensorProto.FLOAT, [1, 3, h, w])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1, h // 2, w // 2])],
+        [numpy_helper.from_array(np.float32([1, -1, 0.5]).reshape(1, 3, 1, 1), "w"),
+         numpy_helper.from_array(np.float32([0.1]), "b")])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    return path
+
+
+def _segmenter_step(tmp_path: Path, dfc, emulated_sign: float) -> tuple[dict, dict, dict]:
+    """rule hailo_segmenter's step on the small segmenter and 6 scenes, the emulator being the FP32 model in NHWC
+    times ``emulated_sign`` (1: perfect; -1: every mask pixel flipped)."""
+    from cardrec.export.mask_gate import onnx_logits
+    onnx_path = _segmenter_onnx(tmp_path / "segmenter.onnx")
+    (tmp_path / "contract.json").write_text(json.dumps(CONTRACT.to_dict()))
+    scenes = np.random.default_rng(4).integers(0, 256, (6, *SEG_SIZE, 3), dtype=np.uint8)
+    np.save(tmp_path / "calibration.npy", scenes)
+    dfc.emulator = staticmethod(lambda x: emulated_sign * onnx_logits(onnx_path, x.astype(np.uint8), CONTRACT)[..., None])
+    inp = {"onnx": str(onnx_path), "scenes": str(tmp_path / "calibration.npy"), "contract": str(tmp_path / "contract.json")}
+    out = {"har": str(tmp_path / "segmenter.har"), "quantized": str(tmp_path / "segmenter_quantized.har"),
+           "hef": str(tmp_path / "segmenter.hef"), "manifest": str(tmp_path / "segmenter.json")}
+    params = {"hailo": {"hw_arch": "hailo8l", "calib_size": 4, "finetune": True},
+              "segmenter": {"input": list(SEG_SIZE), "min_mask_agreement": 0.99}}
+    return inp, out, params
+
+
+def test_segmenter_hef_step_parses_calibrates_gates_and_compiles_the_segmenter(dfc, tmp_path):
+    """The segmenter's own input and end nodes and size, its INT8 model's calibration scenes, no embedding
+    fine-tune, its mask held to FP32's in the emulator, and a manifest saying what the runtime feeds it."""
+    inp, out, params = _segmenter_step(tmp_path, dfc, 1.0)
+    hailo_steps.run_step("segmenter", inp, out, params)
+
+    (_, model, net_name, kw), = _calls("translate_onnx_model")
+    assert model == inp["onnx"] and net_name == hailo_steps.SEGMENTER_NET
+    assert kw["start_node_names"] == ["frame"] and kw["end_node_names"] == ["/pool"]
+    assert kw["net_input_shapes"] == {"frame": [1, 3, *SEG_SIZE]}
+    (_, script), = _calls("load_model_script")
+    assert "finetune" not in script and "normalization1 = normalization(" in script
+    (_, calib), = _calls("optimize")
+    np.testing.assert_array_equal(calib, np.load(inp["scenes"])[:4].astype(np.float32))
+    (_, _, emulated), = _calls("infer")
+    assert emulated.shape == (6, *SEG_SIZE, 3)
+
+    manifest = json.loads(Path(out["manifest"]).read_text())
+    assert Path(out["hef"]).read_bytes() == b"HEF-bytes" and manifest["hef"] == "segmenter.hef"
+    assert manifest["net_name"] == hailo_steps.SEGMENTER_NET and manifest["config"]["finetune"] is False
+    assert (manifest["height"], manifest["width"]) == SEG_SIZE
+    assert manifest["emulate"] == {"scenes": 6, "mask_agreement": 1.0, "min_mask_agreement": 0.99}
+    assert "logits" in manifest["output"] and manifest["input"]["dtype"] == "uint8"
+    assert manifest["hef_sha256"] == hashlib.sha256(b"HEF-bytes").hexdigest()
+
+
+def test_segmenter_hef_step_refuses_a_mask_that_drifts_from_fp32(dfc, tmp_path):
+    inp, out, params = _segmenter_step(tmp_path, dfc, -1.0)
+    with pytest.raises(hailo_steps.StepError, match=r"emulator's segmenter's mask agrees with FP32 on 0\.0000 "
+                                                    r".*segmenter\.min_mask_agreement=0\.99.*export\.targets"):
+        hailo_steps.run_step("segmenter", inp, out, params)
+    assert "compile" not in [c[0] for c in RecordingClientRunner.calls] and not Path(out["hef"]).exists()
+
+
+class _FakeHailoRT:
+    """HailoRT's InferModel API as the runtime uses it (``hailo_platform`` is not on PyPI), computing a HEF's output
+    with ``fn`` on the uint8 NHWC buffer the runtime binds."""
+
+    __version__ = "4.23.0"
+    FormatType = SimpleNamespace(UINT8="uint8", FLOAT32="float32")
+
+    def __init__(self, fn, out_shape):
+        self.fed = []
+        fake = self
+
+        class Stream(SimpleNamespace):
+            def set_format_type(self, t):
+                self.format = t
+
+            def set_buffer(self, buf):
+                self.buf = buf
+
+        class Bindings:
+            def __init__(self):
+                self._in, self._out = Stream(), Stream()
+
+            def input(self):
+                return self._in
+
+            def output(self):
+                return self._out
+
+        class Configured:
+            def create_bindings(self):
+                return Bindings()
+
+            def run(self, bindings, timeout_ms):
+                for b in bindings:
+                    fake.fed.append(b.input().buf)
+                    b.output().buf[...] = fn(b.input().buf)
+
+        class Model:
+            def __init__(self):
+                self.i, self.o = Stream(), Stream(shape=out_shape)
+
+            def set_batch_size(self, n):
+                assert n == 1
+
+            def input(self):
+                return self.i
+
+            def output(self):
+                return self.o
+
+            def configure(self):
+                import contextlib
+                return contextlib.nullcontext(Configured())
+
+        self.vdevice = SimpleNamespace(create_infer_model=lambda hef: Model())
+
+
+def test_the_runtime_runs_the_segmenter_hef_beside_the_embedding_hef_else_its_onnx_model(tmp_path):
+    """``open_segmenter``: with a Hailo embedder (its VDevice) and the bundle's segmenter HEF, ``HailoSegmenter`` feeds
+    the HEF the frame area-resized to its input as uint8 NHWC and reads its NHWC logits, the same mask as the ONNX
+    model's; a HEF built for another chip is refused; with an ONNX embedder the ONNX segmenter runs."""
+    from cardrec.export.mask_gate import onnx_logits
+    from cardrec_edge.bundle import BundleError
+    from cardrec_edge.segment import CardSegmenter, HailoSegmenter, open_segmenter, small_frame
+
+    onnx_path = _segmenter_onnx(tmp_path / "segmenter.onnx")
+    h, w = SEG_SIZE
+    rt = _FakeHailoRT(lambda x: onnx_logits(onnx_path, x[None], CONTRACT)[0][..., None], (h // 2, w // 2, 1))
+    spec = {"height": h, "width": w, "band": 2, "hailo": {"hw_arch": "hailo8l", "hailort_version": "4.23.0"}}
+    bundle = SimpleNamespace(manifest={"segmenter": spec}, segmenter=onnx_path, segmenter_hef=tmp_path / "s.hef",
+                             contract=CONTRACT)
+    embedder = SimpleNamespace(hp=rt, vdevice=rt.vdevice, arch="HAILO8L")
+    frame = np.random.default_rng(7).integers(0, 256, (90, 160, 3), dtype=np.uint8)
+
+    seg = open_segmenter(bundle, embedder)
+    assert isinstance(seg, HailoSegmenter)
+    logits = seg.logits(frame)
+    fed, = rt.fed
+    assert fed.dtype == np.uint8 and fed.shape == (h, w, 3)
+    np.testing.assert_array_equal(fed, small_frame(frame, SEG_SIZE))
+    onnx_seg = open_segmenter(bundle, object(), threads=1)  # an ONNX embedder: no VDevice
+    assert isinstance(onnx_seg, CardSegmenter)
+    np.testing.assert_allclose(logits, onnx_seg.logits(frame), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(seg.band(frame), onnx_seg.band(frame))
+
+    with pytest.raises(BundleError, match="compiled for hailo8l, this device is hailo8"):
+        open_segmenter(bundle, SimpleNamespace(hp=rt, vdevice=rt.vdevice, arch="HAILO8"))

@@ -213,8 +213,9 @@ def test_real_cards_with_bad_inputs(tmp_path):
 def test_hef_without_dfc_fails_early_with_instructions(tiny_run, tmp_path):
     hef = overlay(tmp_path, "hef.yaml", {"export": {"opset": 17, "parity_atol": 0.0001, "targets": ["int8", "hef"]}})
     jobs = planned_jobs(tiny_run, TINY, hef)
-    dfc_steps = ("hailo_parse", "hailo_optimize", "hailo_emulate", "hailo_embed", "hailo_compile")
-    assert all(jobs.get(r) == 1 for r in dfc_steps) and not TRAINING & set(jobs)  # the HEF builds on the exports
+    dfc_steps = ("hailo_parse", "hailo_optimize", "hailo_emulate", "hailo_embed", "hailo_compile", "hailo_segmenter")
+    assert all(jobs.get(r) == 1 for r in dfc_steps) and not TRAINING & set(jobs)  # the HEFs build on the exports
+    assert not {"train_segmenter", "quantize_segmenter"} & set(jobs)  # and on the INT8 segmenter's scenes
     proc = snakemake(tiny_run, "results/hailo/student.hef", "--configfile", str(TINY), str(hef), check=False)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr

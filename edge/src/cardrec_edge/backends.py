@@ -45,12 +45,40 @@ def check_hailo_manifest(manifest: dict, hailort_version: str, device_arch: str)
                           f"install HailoRT {'.'.join(want.split('.')[:2])} or rebuild with the matching DFC")
 
 
+class HefModel:
+    """One HEF configured on a Hailo VDevice (HailoRT: ``create_infer_model``, ``configure``, ``create_bindings``,
+    ``run``): one uint8 NHWC image in, its float32 output out, one at a time (the server runs several frames)."""
+
+    def __init__(self, hp, vdevice, hef: Path):
+        self.model = vdevice.create_infer_model(str(hef))
+        self.model.set_batch_size(1)
+        self.model.input().set_format_type(hp.FormatType.UINT8)
+        self.model.output().set_format_type(hp.FormatType.FLOAT32)
+        self._ctx = self.model.configure()
+        self.configured = self._ctx.__enter__()
+        self.out_shape = tuple(self.model.output().shape)
+        self._lock = threading.Lock()
+
+    def run(self, image: np.ndarray) -> np.ndarray:
+        with self._lock:
+            bindings = self.configured.create_bindings()
+            bindings.input().set_buffer(np.ascontiguousarray(image, np.uint8))
+            out = np.empty(self.out_shape, np.float32)
+            bindings.output().set_buffer(out)
+            self.configured.run([bindings], 1000)
+            return out
+
+    def close(self) -> None:
+        self._ctx.__exit__(None, None, None)
+
+
 class HailoEmbedder:
-    """A HEF on the Hailo NPU: uint8 NHWC letterboxed crops in, unit-norm embeddings out."""
+    """A HEF on the Hailo NPU: uint8 NHWC letterboxed crops in, unit-norm embeddings out. Its VDevice (``vdevice``,
+    HailoRT's model scheduler) also serves the bundle's segmenter HEF (``cardrec_edge.segment.HailoSegmenter``)."""
 
     def __init__(self, hef: Path, contract: Preprocess, manifest: dict):
         try:
-            hp = importlib.import_module("hailo_platform")
+            self.hp = hp = importlib.import_module("hailo_platform")
         except ImportError as e:
             raise HailoUnavailable("HailoRT's Python package hailo_platform is not installed (on a Raspberry Pi "
                                    "5: `sudo apt install hailo-all`, then a venv with --system-site-packages)") from e
@@ -59,35 +87,17 @@ class HailoEmbedder:
             self.vdevice = hp.VDevice(params)
         except Exception as e:  # HailoRTException when no device is present
             raise HailoUnavailable(f"no Hailo device available: {e}") from e
-        arch = self.vdevice.get_physical_devices()[0].control.identify().device_architecture
-        check_hailo_manifest(manifest, hp.__version__, str(arch))
+        self.arch = str(self.vdevice.get_physical_devices()[0].control.identify().device_architecture)
+        check_hailo_manifest(manifest, hp.__version__, self.arch)
         self.contract = contract
-        self.model = self.vdevice.create_infer_model(str(hef))
-        self.model.set_batch_size(1)
-        self.model.input().set_format_type(hp.FormatType.UINT8)
-        self.model.output().set_format_type(hp.FormatType.FLOAT32)
-        self._ctx = self.model.configure()
-        self.configured = self._ctx.__enter__()
-        self.out_shape = tuple(self.model.output().shape)
-        self._lock = threading.Lock()  # one configured model: one frame at a time (the server runs several)
+        self.net = HefModel(hp, self.vdevice, hef)
 
     def embed_letterboxed(self, nhwc: np.ndarray) -> np.ndarray:
-        with self._lock:
-            return self._embed(nhwc)
-
-    def _embed(self, nhwc: np.ndarray) -> np.ndarray:
-        outs = []
-        for img in np.asarray(nhwc, np.uint8):
-            bindings = self.configured.create_bindings()
-            bindings.input().set_buffer(np.ascontiguousarray(img))
-            out = np.empty(self.out_shape, np.float32)
-            bindings.output().set_buffer(out)
-            self.configured.run([bindings], 1000)
-            outs.append(out.reshape(-1))
+        outs = [self.net.run(img).reshape(-1) for img in np.asarray(nhwc, np.uint8)]
         return l2_normalize(np.stack(outs))  # the HEF ends before the L2 normalisation
 
     def close(self) -> None:
-        self._ctx.__exit__(None, None, None)
+        self.net.close()
         self.vdevice.release()
 
 

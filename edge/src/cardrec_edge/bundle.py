@@ -38,6 +38,7 @@ class Bundle:
     thumbnails: Path | None = None  # zip of <card id>.jpg (optional)
     projection: Path | None = None  # .npz the HNSW graph's space is projected with (optional)
     segmenter: Path | None = None  # ONNX card segmenter (optional; manifest["segmenter"]: cardrec_edge.segment)
+    segmenter_hef: Path | None = None  # the same segmenter compiled for the Hailo NPU (manifest["segmenter"]["hailo"])
 
     @classmethod
     def load(cls, root: str | Path, device_arch: str | None = None, verify: bool = True) -> "Bundle":
@@ -68,7 +69,9 @@ class Bundle:
                      contract=Preprocess.from_dict(m["preprocess"]), manifest=m,
                      thumbnails=root / files["thumbnails"]["path"] if "thumbnails" in files else None,
                      projection=root / files["projection"]["path"] if "projection" in files else None,
-                     segmenter=root / files["segmenter"]["path"] if m.get("segmenter") else None)
+                     segmenter=root / files["segmenter"]["path"] if m.get("segmenter") else None,
+                     segmenter_hef=root / files["segmenter_hef"]["path"]
+                     if (m.get("segmenter") or {}).get("hailo") else None)
         problems = bundle.verify() if verify else []
         if problems:
             raise BundleError(f"bundle {root} refused, it does not match its manifest: {'; '.join(problems)} "

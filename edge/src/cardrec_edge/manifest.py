@@ -139,3 +139,7 @@ def validate(m) -> None:
                 raise _bad(f"segmenter.{key}", "a positive integer", seg.get(key, _MISSING))
         if "segmenter" not in m["files"]:
             raise _bad("files.segmenter", "present (the segmenter's ONNX)", _MISSING)
+        if seg.get("hailo") is not None and not isinstance(seg["hailo"], dict):
+            raise _bad("segmenter.hailo", "an object or null", seg["hailo"])
+        if seg.get("hailo") and "segmenter_hef" not in m["files"]:
+            raise _bad("files.segmenter_hef", "present (the segmenter's HEF, segmenter.hailo)", _MISSING)

@@ -41,7 +41,7 @@ from .detect import (CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, order_c
 from .matcher import Matcher, Projection, decide
 from .orientation import OrientationGate
 from .quality import assess
-from .segment import CardSegmenter
+from .segment import open_segmenter
 from .verify import VerifyConfig, Verifier, best_inliers, choose_orientation, partial_card, rerank, thumbnail_reference
 
 CARD_METADATA = ("name", "set", "number", "rarity")
@@ -254,7 +254,7 @@ class Recognizer:
         self.coarse = Verifier(replace(verify, height=round(verify.height * COARSE_VIEW),
                                        width=round(verify.width * COARSE_VIEW), reproj=verify.reproj * COARSE_VIEW),
                                reference) if verify and coarse else None
-        self.segmenter = CardSegmenter(bundle.segmenter, bundle.manifest["segmenter"], bundle.contract, threads) \
+        self.segmenter = open_segmenter(bundle, self.embedder, threads) \
             if segmenter and verify and bundle.segmenter else None  # its cards are kept only where they verify
         gate = bundle.manifest.get("orientation") if orientation_gate else None  # validated with files.orientation
         self.gate = OrientationGate.load(bundle.root / bundle.manifest["files"]["orientation"]["path"],

@@ -8,7 +8,8 @@ the classical search's edge map (``find_cards(band=...)``): clutter, sticks lyin
 and a slab's label fall outside it, and the quad fit still places the corners. The runtime runs it only on frames
 it is unsure of after its second look (``Recognizer.identify_frame``): a card identified there must verify with a
 margin; one not identified is reported where no card was, or in place of the first look's answer at the same card
-(``Recognizer._segmented``).
+(``Recognizer._segmented``). Where the bundle ships its HEF (rule hailo_segmenter) and the embedding model runs on
+the Hailo NPU, the segmenter runs there too (``HailoSegmenter``); else on the CPU (``CardSegmenter``).
 """
 from __future__ import annotations
 
@@ -52,7 +53,19 @@ def band_of(logits: np.ndarray, frame_hw: tuple[int, int], radius: int) -> np.nd
     return cv2.subtract(cv2.dilate(mask, k), cv2.erode(mask, k))
 
 
-class CardSegmenter:
+class _Segmenter:
+    size: tuple[int, int]   # its input (height, width)
+    radius: int             # the band's half width (px at the search's scale)
+
+    def logits(self, rgb: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def band(self, rgb: np.ndarray) -> np.ndarray:
+        """The band ``find_cards(band=...)`` searches in (``band_of``)."""
+        return band_of(self.logits(rgb), rgb.shape[:2], self.radius)
+
+
+class CardSegmenter(_Segmenter):
     """The bundle's segmenter on the CPU (onnxruntime).
 
     Args:
@@ -78,6 +91,34 @@ class CardSegmenter:
         """Card-face logits of an RGB frame, at half the input size."""
         return self.session.run([OUTPUT_NAME], {INPUT_NAME: segmenter_input(rgb, self.size, self.contract)})[0][0, 0]
 
-    def band(self, rgb: np.ndarray) -> np.ndarray:
-        """The band ``find_cards(band=...)`` searches in (``band_of``)."""
-        return band_of(self.logits(rgb), rgb.shape[:2], self.radius)
+
+class HailoSegmenter(_Segmenter):
+    """The bundle's segmenter HEF (rule hailo_segmenter) on the Hailo NPU, beside the embedding HEF on its VDevice:
+    the frame area-resized to the input size as uint8 NHWC (the HEF normalises), logits at half that size.
+
+    Args:
+        hef: its HEF file.
+        spec: the manifest's ``segmenter`` section; its ``hailo`` part is checked against the device and HailoRT.
+        embedder: the bundle's ``HailoEmbedder`` (its HailoRT module, VDevice and device architecture).
+    """
+
+    def __init__(self, hef: Path, spec: dict, embedder):
+        from .backends import HefModel, check_hailo_manifest
+
+        check_hailo_manifest(spec["hailo"], embedder.hp.__version__, embedder.arch)
+        self.size = (int(spec["height"]), int(spec["width"]))
+        self.radius = int(spec["band"])
+        self.net = HefModel(embedder.hp, embedder.vdevice, hef)
+
+    def logits(self, rgb: np.ndarray) -> np.ndarray:
+        out = self.net.run(small_frame(rgb, self.size))
+        return out.reshape(out.shape[:2])   # NHWC, one channel
+
+
+def open_segmenter(bundle, embedder, threads: int | None = None) -> _Segmenter:
+    """The bundle's segmenter: its HEF on the NPU where the bundle ships one and the embedding model runs there
+    (``backends.HailoEmbedder``), else its ONNX model on the CPU."""
+    spec = bundle.manifest["segmenter"]
+    if bundle.segmenter_hef is not None and hasattr(embedder, "vdevice"):
+        return HailoSegmenter(bundle.segmenter_hef, spec, embedder)
+    return CardSegmenter(bundle.segmenter, spec, bundle.contract, threads)

@@ -218,42 +218,61 @@ def embedding_end_node(onnx_path: Path | str, name: str = "auto") -> str:
     return producer.get(name, name)
 
 
+@dataclass(frozen=True)
+class Net:
+    """The network a HAR is built from: its name inside the HAR and HEF (layers become ``<name>/<layer>``), the
+    ONNX input node and the (height, width) it takes, and the ONNX node where the HEF ends."""
+
+    name: str
+    start_node: str
+    end_node: str
+    height: int
+    width: int
+
+
+def embedder_net(onnx_path: Path | str, cfg: HailoConfig, contract: Preprocess) -> Net:
+    """The embedding model's ``Net``: the config's names, the contract's size, ``embedding_end_node``."""
+    return Net(cfg.net_name, cfg.start_node, embedding_end_node(onnx_path, cfg.end_node), contract.height,
+               contract.width)
+
+
 def parse(onnx_path: Path | str, har_path: Path | str, cfg: HailoConfig, contract: Preprocess,
-          runner_cls: Optional[type] = None) -> dict:
-    """Translate the fixed-shape fp32 ONNX into a HAR.
+          runner_cls: Optional[type] = None, net: Optional[Net] = None) -> dict:
+    """Translate the fixed-shape fp32 ONNX into a HAR (``net``: default the embedding model's, ``embedder_net``).
 
     Returns:
-        ``{"end_node": ONNX node the HEF ends at, "output_layer": HN name of the embedding layer}``.
+        ``{"end_node": ONNX node the HEF ends at, "output_layer": HN name of the output layer}``.
     """
-    end_node = embedding_end_node(onnx_path, cfg.end_node)
+    net = net or embedder_net(onnx_path, cfg, contract)
     runner = _runner_cls(runner_cls)(hw_arch=cfg.hw_arch)
     runner.translate_onnx_model(
-        str(onnx_path), cfg.net_name, start_node_names=[cfg.start_node], end_node_names=[end_node],
-        net_input_shapes={cfg.start_node: [1, 3, contract.height, contract.width]})
+        str(onnx_path), net.name, start_node_names=[net.start_node], end_node_names=[net.end_node],
+        net_input_shapes={net.start_node: [1, 3, net.height, net.width]})
     runner.save_har(str(har_path))
-    return {"end_node": end_node, "output_layer": output_layer_name(runner, cfg.net_name)}
+    return {"end_node": net.end_node, "output_layer": output_layer_name(runner, net.name)}
 
 
 def optimize(har_in: Path | str, calib_npy: Path | str, har_out: Path | str, cfg: HailoConfig,
-             contract: Preprocess, runner_cls: Optional[type] = None) -> dict:
+             contract: Preprocess, runner_cls: Optional[type] = None, net: Optional[Net] = None) -> dict:
     """Quantise a parsed HAR with the generated model script and the calibration set.
 
     Args:
-        calib_npy: ``.npy`` uint8 (N,H,W,3) letterboxed calibration images; the first
-            ``cfg.calib_size`` are used.
+        calib_npy: ``.npy`` uint8 (N,H,W,3) calibration images at the network's input size (the embedding
+            model's: letterboxed crops); the first ``cfg.calib_size`` are used.
+        net: the network (its name and input size); default the embedding model's, at the contract's size.
 
     Returns:
         ``{"alls": script text, "calib_count": images used, "output_layer": HN name}``.
     """
+    name, size = (net.name, (net.height, net.width)) if net else (cfg.net_name, (contract.height, contract.width))
     calib = calibration_for_dfc(np.load(calib_npy))
-    if calib.shape[1:3] != (contract.height, contract.width):
-        raise ValueError(f"calibration is {calib.shape[1:3]} (H,W); contract is "
-                         f"{(contract.height, contract.width)}")
+    if calib.shape[1:3] != size:
+        raise ValueError(f"calibration is {calib.shape[1:3]} (H,W); the network takes {size}")
     n = min(cfg.calib_size, len(calib))
     if n < cfg.calib_size:
         log.warning("calibration file holds %d images, config asks for %d", n, cfg.calib_size)
     runner = _runner_cls(runner_cls)(hw_arch=cfg.hw_arch, har=str(har_in))
-    layer = output_layer_name(runner, cfg.net_name)
+    layer = output_layer_name(runner, name)
     alls = model_script(dataclasses.replace(cfg, calib_size=n), contract, layer)
     runner.load_model_script(alls)
     runner.optimize(calib[:n])
@@ -270,19 +289,25 @@ def _sdk_quantized(runner_cls: type) -> Any:
     return "SDK_QUANTIZED"
 
 
-def emulate(har_path: Path | str, nhwc_uint8: np.ndarray, runner_cls: Optional[type] = None) -> np.ndarray:
-    """Run the quantised HAR in the DFC's bit-exact emulator (``InferenceContext.SDK_QUANTIZED``).
-
-    Returns:
-        float32 (N,D) L2-normalised embeddings.
-    """
+def emulate_outputs(har_path: Path | str, nhwc_uint8: np.ndarray, runner_cls: Optional[type] = None) -> np.ndarray:
+    """Run the quantised HAR in the DFC's bit-exact emulator (``InferenceContext.SDK_QUANTIZED``) on uint8 NHWC
+    images: float32 (N, ...) outputs as the HEF gives them (NHWC)."""
     cls = _runner_cls(runner_cls)
     runner = cls(har=str(har_path))
     x = calibration_for_dfc(nhwc_uint8)
     with runner.infer_context(_sdk_quantized(cls)) as ctx:
         out = runner.infer(ctx, x)
     out = out[0] if isinstance(out, (list, tuple)) else out
-    emb = np.asarray(out, np.float32).reshape(len(x), -1)
+    return np.asarray(out, np.float32).reshape(len(x), *np.shape(out)[1:])
+
+
+def emulate(har_path: Path | str, nhwc_uint8: np.ndarray, runner_cls: Optional[type] = None) -> np.ndarray:
+    """The embedding model's quantised HAR in the emulator (``emulate_outputs``).
+
+    Returns:
+        float32 (N,D) L2-normalised embeddings.
+    """
+    emb = emulate_outputs(har_path, nhwc_uint8, runner_cls).reshape(len(nhwc_uint8), -1)
     return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 
 
@@ -321,11 +346,18 @@ def hailort_version() -> tuple[str, str]:
         return HAILORT_VERSION, f"pinned for DFC {DFC_VERSION} (HailoRT not installed beside the DFC)"
 
 
-def manifest(hef_path: Path | str, alls: str, cfg: HailoConfig, contract: Preprocess, steps: dict) -> dict:
+EMBEDDING_IO = {"input": {"layout": "NHWC", "dtype": "uint8", "range": "0-255, letterboxed; normalisation in the HEF"},
+                "output": "embedding before L2 normalisation: normalise on the host"}
+
+
+def manifest(hef_path: Path | str, alls: str, cfg: HailoConfig, contract: Preprocess, steps: dict,
+             net_name: Optional[str] = None, io: Optional[dict] = None) -> dict:
     """What the edge runtime checks before loading the HEF: versions, hw_arch, input format, hashes.
 
     Args:
         steps: the parse/optimize/emulate reports (end node, output layer, calibration count, gate).
+        net_name, io: the network's name and what goes in and comes out (default: the embedding model's,
+            ``EMBEDDING_IO``).
     """
     hef = Path(hef_path).read_bytes()
     runtime, source = hailort_version()
@@ -333,10 +365,9 @@ def manifest(hef_path: Path | str, alls: str, cfg: HailoConfig, contract: Prepro
         log.warning("HailoRT %s beside the DFC is not the pinned %s line", runtime, HAILORT_VERSION)
     return {
         "format": "hef", "dfc_version": dfc_version(), "hailort_version": runtime, "hailort_version_source": source,
-        "hw_arch": cfg.hw_arch, "net_name": cfg.net_name, "config": dataclasses.asdict(cfg),
+        "hw_arch": cfg.hw_arch, "net_name": net_name or cfg.net_name, "config": dataclasses.asdict(cfg),
         "alls_sha256": hashlib.sha256(alls.encode()).hexdigest(),
         "hef_sha256": hashlib.sha256(hef).hexdigest(), "hef_bytes": len(hef),
-        "input": {"layout": "NHWC", "dtype": "uint8", "range": "0-255, letterboxed; normalisation in the HEF"},
-        "output": "embedding before L2 normalisation: normalise on the host", "preprocess": contract.to_dict(),
+        **(io or EMBEDDING_IO), "preprocess": contract.to_dict(),
         **steps,
     }

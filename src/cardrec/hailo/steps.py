@@ -1,4 +1,5 @@
-"""The Dataflow Compiler rules as steps: hailo_parse, hailo_optimize, hailo_emulate, hailo_embed, hailo_compile.
+"""The Dataflow Compiler rules as steps: hailo_parse, hailo_optimize, hailo_emulate, hailo_embed, hailo_compile (the
+embedding model) and hailo_segmenter (the card segmenter, all its steps in one).
 
 A step reads ``{"inputs": {...}, "outputs": {...}, "params": {...}}`` (a rule's named inputs, outputs
 and params; paths relative to the working directory). It runs in this environment when
@@ -12,6 +13,7 @@ so Snakemake keeps the DAG on the host and only the DFC call moves into the cont
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -20,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 from cardrec_edge.preprocess import Preprocess
 
@@ -104,8 +108,6 @@ def step_frame_gate(inputs: dict, outputs: dict, params: dict) -> None:
 def step_embed(inputs: dict, outputs: dict, params: dict) -> None:
     """The gallery and the held-out queries embedded by the quantised HAR in the emulator (what the HEF computes,
     bit-exact): rule evaluate's ``hef`` variant scores these on the host."""
-    import numpy as np
-
     from cardrec.data.shards import EvalSet
 
     data = EvalSet.load(inputs["gallery"], inputs["queries"])
@@ -122,6 +124,44 @@ def step_compile(inputs: dict, outputs: dict, params: dict) -> None:
     steps = {k: json.loads(Path(inputs[k]).read_text()) for k in ("parse", "optimize", "emulate")}
     doc = dfc.manifest(hef, Path(inputs["alls"]).read_text(), cfg, contract, steps)
     write_json(outputs["manifest"], {**doc, "hef": hef.name})
+
+
+SEGMENTER_NET = "cardrec_segmenter"
+SEGMENTER_IO = {"input": {"layout": "NHWC", "dtype": "uint8",
+                          "range": "0-255, the frame area-resized to the input size; normalisation in the HEF"},
+                "output": "card-face logits (NHWC, one channel) at half the input size: a card where > 0"}
+
+
+@_step
+def step_segmenter(inputs: dict, outputs: dict, params: dict) -> None:
+    """The card segmenter (``cardrec_edge.segment``) as a HEF: its FP32 ONNX parsed (input ``frame`` at
+    ``segmenter.input``, ending at ``logits``), optimised on the scenes its INT8 model was calibrated on (rule
+    quantize_segmenter), the emulator's mask held to the FP32 model's on them (``segmenter.min_mask_agreement``,
+    as the INT8 model is), compiled; the manifest says what the runtime feeds it."""
+    from cardrec_edge.segment import INPUT_NAME, OUTPUT_NAME
+
+    from cardrec.export.gate import QualityGateError
+    from cardrec.export.mask_gate import agreement, mask_gate, onnx_logits
+
+    cfg, contract = _setup(inputs, params)
+    cfg = dataclasses.replace(cfg, finetune=False)  # its loss is the embedding's (L2REL on the embedding layer)
+    seg = params["segmenter"]
+    net = dfc.Net(SEGMENTER_NET, INPUT_NAME, dfc.embedding_end_node(inputs["onnx"], OUTPUT_NAME), *seg["input"])
+    parsed = dfc.parse(inputs["onnx"], outputs["har"], cfg, contract, net=net)
+    optimized = dfc.optimize(outputs["har"], inputs["scenes"], outputs["quantized"], cfg, contract, net=net)
+    scenes = np.load(inputs["scenes"])
+    agree = agreement(dfc.emulate_outputs(outputs["quantized"], scenes), onnx_logits(inputs["onnx"], scenes, contract))
+    try:
+        mask_gate(agree, seg["min_mask_agreement"], len(scenes), "the Hailo emulator's segmenter",
+                  "leave hef out of export.targets (the runtime then runs the segmenter on the CPU)")
+    except QualityGateError as e:
+        raise StepError(str(e)) from None
+    hef = dfc.compile_hef(outputs["quantized"], outputs["hef"])
+    alls = optimized.pop("alls")
+    emulated = {"scenes": len(scenes), "mask_agreement": round(agree, 5), "min_mask_agreement": seg["min_mask_agreement"]}
+    doc = dfc.manifest(hef, alls, cfg, contract, {"parse": parsed, "optimize": optimized, "emulate": emulated},
+                       net_name=SEGMENTER_NET, io=SEGMENTER_IO)
+    write_json(outputs["manifest"], {**doc, "hef": hef.name, "height": net.height, "width": net.width})
 
 
 def docker_command(step: str, spec: Path, image: str, extra_args: tuple = ()) -> list[str]:

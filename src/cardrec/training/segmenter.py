@@ -31,7 +31,6 @@ from cardrec.data.augment import stream_seed
 from cardrec.data.frames import CATEGORIES, render_frame
 from cardrec.data.shards import Shard
 from cardrec.errors import ConfigError
-from cardrec.export.gate import QualityGateError
 from cardrec.evaluation.metrics import unknown_ids
 from cardrec.models.segmenter import Segmenter
 
@@ -144,32 +143,21 @@ def fit_segmenter(shard_dirs: list[Path], contract: Preprocess, cfg: dict, frame
 
 
 def quantize_segmenter(fp32: Path, shard_dirs: list[Path], contract: Preprocess, cfg: dict, frame: tuple[int, int],
-                       seed: int, unknown_fraction: float, out: Path, workers: int) -> dict:
+                       seed: int, unknown_fraction: float, out: Path, workers: int, scenes_out: Path) -> dict:
     """The segmenter in INT8 (``cardrec.export.quantize``: static QDQ, as the embedder's CPU model) calibrated on
-    ``calibration`` scenes of its stream that follow the training scenes; returns the settings and how often the
-    INT8 mask agrees with the FP32 one on those scenes (the share of output pixels on the same side of 0)."""
-    import onnxruntime as ort
-
+    ``calibration`` scenes of its stream that follow the training scenes (kept in ``scenes_out``, uint8 NHWC: the
+    HEF is calibrated and gated on them too); returns the settings and how often the INT8 mask agrees with the FP32
+    one on those scenes (``cardrec.export.mask_gate``)."""
+    from cardrec.export.mask_gate import agreement, mask_gate, onnx_logits
     from cardrec.export.quantize import quantize
 
     faces, known = _gallery_faces(shard_dirs, unknown_fraction)
     size = tuple(cfg["input"])
     x, _ = render_scenes(faces, known, cfg["calibration"], seed, frame, size, workers, first=cfg["scenes"])
+    np.save(scenes_out, x)
     at_size = Preprocess(height=size[0], width=size[1], mean=contract.mean, std=contract.std)
     settings = quantize(str(fp32), str(out), x, at_size, input_name=INPUT_NAME)
-    feeds = [{INPUT_NAME: normalized(img[None], contract).copy()} for img in x]
-    runs = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, out)]
-    agree = np.mean([np.mean((runs[0].run(None, f)[0] > 0) == (runs[1].run(None, f)[0] > 0)) for f in feeds])
-    mask_gate(float(agree), cfg["min_mask_agreement"], len(feeds))
-    return {**settings, "scenes_first": cfg["scenes"], "mask_agreement": round(float(agree), 5),
+    agree = agreement(onnx_logits(out, x, contract), onnx_logits(fp32, x, contract))
+    mask_gate(agree, cfg["min_mask_agreement"], len(x))
+    return {**settings, "scenes_first": cfg["scenes"], "mask_agreement": round(agree, 5),
             "min_mask_agreement": cfg["min_mask_agreement"]}
-
-
-def mask_gate(agreement: float, minimum: float, scenes: int) -> None:
-    """Raise ``QualityGateError`` when the INT8 segmenter's mask agrees with the FP32 one on under ``minimum`` of the
-    pixels of the calibration scenes."""
-    if agreement < minimum:
-        raise QualityGateError(
-            f"the INT8 segmenter's mask agrees with FP32 on {agreement:.4f} of the pixels of {scenes} calibration "
-            f"scenes, under segmenter.min_mask_agreement={minimum}: calibrate on more scenes (segmenter.calibration), "
-            f"train longer (segmenter.steps) or ship FP32 (deploy.model: fp32)")
