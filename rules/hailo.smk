@@ -1,5 +1,5 @@
 # Hailo-8L HEF with the Dataflow Compiler, one rule per DFC step of the embedding model, one for the whole build of
-# the card segmenter (cardrec.hailo.steps).
+# the card segmenter (cardrec.hailo.steps) from its static graph (simplify_segmenter, on the host).
 # Each runs here when hailo_sdk_client is importable, else in hailo.docker_image.
 
 
@@ -132,9 +132,29 @@ rule hailo_compile:
         "../scripts/hailo_step.py"
 
 
+rule simplify_segmenter:
+    input:
+        model="results/segmenter/segmenter.onnx",
+        scenes="results/segmenter/calibration.npy",
+        contract="results/preprocess/contract.json",
+    output:
+        fixed="results/hailo/segmenter_fixed.onnx",
+        report="results/hailo/segmenter_fixed.json",
+    params:
+        atol=get_config("export/parity_atol"),
+    log:
+        "logs/hailo/simplify_segmenter.log",
+    benchmark:
+        "logs/hailo/simplify_segmenter.benchmark.tsv"
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/simplify_segmenter.py"
+
+
 rule hailo_segmenter:
     input:
-        onnx="results/segmenter/segmenter.onnx",
+        onnx="results/hailo/segmenter_fixed.onnx",
         scenes="results/segmenter/calibration.npy",
         contract="results/preprocess/contract.json",
     output:

@@ -185,7 +185,7 @@ def test_the_int8_segmenter_ships_only_if_its_mask_agrees_with_fp32():
     """Rule quantize_segmenter's gate: under ``segmenter.min_mask_agreement`` it fails naming the key, the figures and
     what to change; at or over it, it passes."""
     from cardrec.export.gate import QualityGateError
-    from cardrec.export.mask_gate import mask_gate
+    from cardrec.export.segmenter import mask_gate
 
     mask_gate(0.99, 0.99, 256)
     mask_gate(0.9993, 0.99, 256)

@@ -544,7 +544,7 @@ def _segmenter_onnx(path: Path) -> Path:
 def _segmenter_step(tmp_path: Path, dfc, emulated_sign: float) -> tuple[dict, dict, dict]:
     """rule hailo_segmenter's step on the small segmenter and 6 scenes, the emulator being the FP32 model in NHWC
     times ``emulated_sign`` (1: perfect; -1: every mask pixel flipped)."""
-    from cardrec.export.mask_gate import onnx_logits
+    from cardrec.export.segmenter import onnx_logits
     onnx_path = _segmenter_onnx(tmp_path / "segmenter.onnx")
     (tmp_path / "contract.json").write_text(json.dumps(CONTRACT.to_dict()))
     scenes = np.random.default_rng(4).integers(0, 256, (6, *SEG_SIZE, 3), dtype=np.uint8)
@@ -653,7 +653,7 @@ def test_the_runtime_runs_the_segmenter_hef_beside_the_embedding_hef_else_its_on
     """``open_segmenter``: with a Hailo embedder (its VDevice) and the bundle's segmenter HEF, ``HailoSegmenter`` feeds
     the HEF the frame area-resized to its input as uint8 NHWC and reads its NHWC logits, the same mask as the ONNX
     model's; a HEF built for another chip is refused; with an ONNX embedder the ONNX segmenter runs."""
-    from cardrec.export.mask_gate import onnx_logits
+    from cardrec.export.segmenter import onnx_logits
     from cardrec_edge.bundle import BundleError
     from cardrec_edge.segment import CardSegmenter, HailoSegmenter, open_segmenter, small_frame
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import torch
 import yaml
 from cardrec_edge.bundle import Bundle
@@ -223,6 +224,17 @@ def test_hef_without_dfc_fails_early_with_instructions(tiny_run, tmp_path):
     log = (tiny_run / "logs/hailo/hailo_parse.log").read_text()
     assert "hailo_parse: " in log and "Traceback" not in log
     assert not (tiny_run / "results/hailo/model.har").exists()
+    # the segmenter's static graph is made on the host; its HEF stops at the DFC with the same message
+    assert jobs.get("simplify_segmenter") == 1
+    proc = snakemake(tiny_run, "results/hailo/segmenter.hef", "--configfile", str(TINY), str(hef), check=False)
+    assert proc.returncode != 0
+    fixed = onnx.load(str(tiny_run / "results/hailo/segmenter_fixed.onnx"))
+    assert {n.op_type for n in fixed.graph.node} <= {"Conv", "Relu", "Resize", "Concat"}  # no shape arithmetic
+    report = json.loads((tiny_run / "results/hailo/segmenter_fixed.json").read_text())
+    assert report["max_abs_diff"] <= report["atol"] and report["scenes"] == 4
+    log = (tiny_run / "logs/hailo/hailo_segmenter.log").read_text()
+    assert "hailo_segmenter: " in log and "Dataflow Compiler" in log and "Traceback" not in log
+    assert not (tiny_run / "results/hailo/segmenter.har").exists()
 
 
 def test_stage2_change_leaves_stage1_and_key_order_irrelevant(tiny_run, tmp_path):

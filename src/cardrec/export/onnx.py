@@ -38,18 +38,27 @@ def export_onnx(checkpoint: str, out_path: str, contract: Preprocess, opset: int
     torch.onnx.export(model, (dummy,), out_path, input_names=[INPUT], output_names=[OUTPUT], opset_version=opset,
                       dynamo=False, do_constant_folding=True,
                       dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}} if dynamic_batch else None)
-    graph = onnx.load(out_path)
-    info = {"nodes": _op_counts(graph)}
+    info = {"nodes": _op_counts(onnx.load(out_path))}
     if simplify:
-        import onnxsim
-
-        graph, ok = onnxsim.simplify(graph)
-        if not ok:
-            raise ParityError(f"onnx-simplifier could not validate the simplified {out_path}; set export.simplify: false")
-        onnx.save(graph, out_path)
-        info.update({"simplified_nodes": _op_counts(graph), "onnxsim": onnxsim.__version__})
-    onnx.checker.check_model(graph, full_check=True)
+        info.update(simplify_onnx(out_path, out_path, "set export.simplify: false"))
+    onnx.checker.check_model(onnx.load(out_path), full_check=True)
     return info
+
+
+def simplify_onnx(src: str | Path, out: str | Path, otherwise: str) -> dict:
+    """onnx-simplifier on ``src``, written to ``out``: constants and shape arithmetic folded into initialisers (the
+    Hailo parser handles fewer, static ops better); ``otherwise``: what to do when it cannot validate the result.
+
+    Returns:
+        Node counts by op type after simplification and onnxsim's version.
+    """
+    import onnxsim
+
+    graph, ok = onnxsim.simplify(onnx.load(str(src)))
+    if not ok:
+        raise ParityError(f"onnx-simplifier could not validate the simplified {src}; {otherwise}")
+    onnx.save(graph, str(out))
+    return {"simplified_nodes": _op_counts(graph), "onnxsim": onnxsim.__version__}
 
 
 def _op_counts(graph: onnx.ModelProto) -> dict:

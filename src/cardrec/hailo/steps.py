@@ -141,7 +141,7 @@ def step_segmenter(inputs: dict, outputs: dict, params: dict) -> None:
     from cardrec_edge.segment import INPUT_NAME, OUTPUT_NAME
 
     from cardrec.export.gate import QualityGateError
-    from cardrec.export.mask_gate import agreement, mask_gate, onnx_logits
+    from cardrec.export.segmenter import agreement, mask_gate, onnx_logits
 
     cfg, contract = _setup(inputs, params)
     cfg = dataclasses.replace(cfg, finetune=False)  # its loss is the embedding's (L2REL on the embedding layer)

@@ -147,8 +147,8 @@ def quantize_segmenter(fp32: Path, shard_dirs: list[Path], contract: Preprocess,
     """The segmenter in INT8 (``cardrec.export.quantize``: static QDQ, as the embedder's CPU model) calibrated on
     ``calibration`` scenes of its stream that follow the training scenes (kept in ``scenes_out``, uint8 NHWC: the
     HEF is calibrated and gated on them too); returns the settings and how often the INT8 mask agrees with the FP32
-    one on those scenes (``cardrec.export.mask_gate``)."""
-    from cardrec.export.mask_gate import agreement, mask_gate, onnx_logits
+    one on those scenes (``cardrec.export.segmenter``)."""
+    from cardrec.export.segmenter import agreement, mask_gate, onnx_logits
     from cardrec.export.quantize import quantize
 
     faces, known = _gallery_faces(shard_dirs, unknown_fraction)

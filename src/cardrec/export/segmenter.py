@@ -1,6 +1,6 @@
-"""How well a quantised card segmenter keeps the FP32 one's mask: the gate of its INT8 model (rule
-quantize_segmenter) and of its HEF in the Dataflow Compiler's emulator (rule hailo_segmenter), on the scenes both
-are calibrated on."""
+"""The card segmenter's exports: how well a quantised one keeps the FP32 one's mask (the gate of its INT8 model, rule
+quantize_segmenter, and of its HEF in the Dataflow Compiler's emulator, rule hailo_segmenter, on the scenes both are
+calibrated on) and the static graph the Hailo parser takes (rule simplify_segmenter)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,3 +38,20 @@ def mask_gate(agreement: float, minimum: float, scenes: int, what: str = "the IN
             f"{what}'s mask agrees with FP32 on {agreement:.4f} of the pixels of {scenes} calibration scenes, under "
             f"segmenter.min_mask_agreement={minimum}: calibrate on more scenes (segmenter.calibration), train longer "
             f"(segmenter.steps) or {fix}")
+
+
+def fixed_graph(model: Path | str, out: Path | str, scenes: np.ndarray, contract: Preprocess, atol: float) -> dict:
+    """The segmenter's graph with its upsampling sizes folded to constants (``simplify_onnx``: its ``Shape``, ``Slice``
+    and ``Concat`` arithmetic leaves only Conv, Relu, Resize and Concat), held to the trained graph on ``scenes``.
+
+    Raises:
+        ParityError: the logits differ by more than ``atol`` anywhere.
+    """
+    from cardrec.export.onnx import ParityError, simplify_onnx  # torch: on the host only (the DFC steps import this)
+
+    info = simplify_onnx(model, out, "the Hailo parser needs a static graph: report this segmenter's ONNX")
+    worst = float(np.abs(onnx_logits(out, scenes, contract) - onnx_logits(model, scenes, contract)).max())
+    if worst > atol:
+        raise ParityError(f"the simplified segmenter's logits differ from the trained one's by {worst:.3g} > "
+                          f"export.parity_atol={atol} on {len(scenes)} scenes")
+    return {**info, "scenes": len(scenes), "max_abs_diff": worst, "atol": atol}
