@@ -67,6 +67,28 @@ rule train_segmenter:
         "../scripts/train_segmenter.py"
 
 
+rule train_corner_refiner:
+    input:
+        faces=shard_files(get_train_sets(), "faces.npy"),  # a model: a new set never makes it stale
+    output:
+        model="results/corners/refiner.onnx",
+        record="results/corners/refiner.json",
+    params:
+        corners=get_config("corners"),
+        frame=get_config("frames/size"),
+        seed=get_config("seed"),
+        unknown_fraction=get_config("evaluate/unknown_fraction"),
+    log:
+        "logs/corners/train_corner_refiner.log",
+    benchmark:
+        training_benchmark("corners")  # priced by rule cost_report
+    threads: workflow.cores
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/train_corner_refiner.py"
+
+
 rule quantize_segmenter:
     input:
         model="results/segmenter/segmenter.onnx",

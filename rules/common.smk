@@ -263,6 +263,8 @@ def get_training_benchmarks():
     files = {stage: training_benchmark(stage) for stage in TRAINING_STAGES}
     if config["segmenter"]["enabled"]:
         files["segmenter"] = training_benchmark("segmenter")
+    if config["corners"]["enabled"]:
+        files["corners"] = training_benchmark("corners")
     return files
 
 
@@ -293,6 +295,9 @@ def get_bundle_inputs(wildcards):
         if "hef" in config["export"]["targets"]:  # on the NPU where the Pi has one (the ONNX model elsewhere)
             inputs["segmenter_hef"] = "results/hailo/segmenter.hef"
             inputs["segmenter_hef_manifest"] = "results/hailo/segmenter.json"
+    if config["corners"]["enabled"]:  # where the corners of cards no verified outline places are
+        inputs["corners"] = "results/corners/refiner.onnx"
+        inputs["corners_record"] = "results/corners/refiner.json"
     if config["deploy"]["model"] == "int8":
         inputs["frame_gate"] = "results/export/frame_gate.json"  # INT8 held to FP32 on the test frames' cards too
     if "hef" in config["export"]["targets"]:

@@ -28,6 +28,9 @@ if "segmenter" in inp.keys():
     if "segmenter_hef" in inp.keys():
         files["segmenter_hef"] = inp.segmenter_hef
         extra["segmenter"]["hailo"] = json.loads(Path(inp.segmenter_hef_manifest).read_text())
+if "corners" in inp.keys():
+    files["corners"] = inp.corners
+    extra["corners"] = {k: v for k, v in json.loads(Path(inp.corners_record).read_text()).items() if k != "loss"}
 if "hef" in inp.keys():
     pairing = json.loads(Path(inp.hef_metrics).read_text())["deployed_pairing"]
     try:

@@ -39,6 +39,7 @@ class Bundle:
     projection: Path | None = None  # .npz the HNSW graph's space is projected with (optional)
     segmenter: Path | None = None  # ONNX card segmenter (optional; manifest["segmenter"]: cardrec_edge.segment)
     segmenter_hef: Path | None = None  # the same segmenter compiled for the Hailo NPU (manifest["segmenter"]["hailo"])
+    corners: Path | None = None  # ONNX corner refiner (optional; manifest["corners"]: cardrec_edge.corners)
 
     @classmethod
     def load(cls, root: str | Path, device_arch: str | None = None, verify: bool = True) -> "Bundle":
@@ -71,7 +72,8 @@ class Bundle:
                      projection=root / files["projection"]["path"] if "projection" in files else None,
                      segmenter=root / files["segmenter"]["path"] if m.get("segmenter") else None,
                      segmenter_hef=root / files["segmenter_hef"]["path"]
-                     if (m.get("segmenter") or {}).get("hailo") else None)
+                     if (m.get("segmenter") or {}).get("hailo") else None,
+                     corners=root / files["corners"]["path"] if m.get("corners") else None)
         problems = bundle.verify() if verify else []
         if problems:
             raise BundleError(f"bundle {root} refused, it does not match its manifest: {'; '.join(problems)} "

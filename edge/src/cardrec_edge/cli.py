@@ -26,7 +26,7 @@ def _recognizer(args: argparse.Namespace):
     return Recognizer(Bundle.load(args.bundle), backend=args.backend, threads=args.threads, exact=args.exact,
                       min_blur=args.min_blur, max_glare=args.max_glare, top_k=args.top_k,
                       second_look=not args.no_second_look, orientation_gate=not args.no_orientation_gate,
-                      segmenter=not args.no_segmenter)
+                      segmenter=not args.no_segmenter, corner_refiner=not args.no_corner_refiner)
 
 
 def annotate(rgb: np.ndarray, cards: list) -> np.ndarray:
@@ -191,7 +191,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
           threads=args.threads, max_upload_mb=args.max_upload_mb, allow_hosts=args.allow_host,
           workers=args.workers, queue=args.queue, exact=args.exact, top_k=args.top_k, min_blur=args.min_blur,
           max_glare=args.max_glare, second_look=not args.no_second_look,
-          orientation_gate=not args.no_orientation_gate, segmenter=not args.no_segmenter)
+          orientation_gate=not args.no_orientation_gate, segmenter=not args.no_segmenter,
+          corner_refiner=not args.no_corner_refiner)
     return 0
 
 
@@ -223,6 +224,8 @@ def _runtime_args(p: argparse.ArgumentParser) -> None:
                    "where a card did not verify (faster on frames of unknown cards, finds fewer cards)")
     p.add_argument("--no-segmenter", action="store_true", help="do not search a frame still unsure after the second "
                    "look in the band the bundle's card segmenter sees (faster there, finds fewer cards)")
+    p.add_argument("--no-corner-refiner", action="store_true", help="report the corners of a card no verified "
+                   "outline places where the detector put them, not where the bundle's corner refiner moves them")
     p.add_argument("--no-orientation-gate", action="store_true", help="ignore the bundle's orientation gate: a card "
                    "that does not verify upright is verified turned by 180° too (slower, for a backend the gate was "
                    "not fitted on)")

@@ -101,7 +101,7 @@ def validate(m) -> None:
     hw = m.get("hw_arch")
     if hw is not None and not isinstance(hw, str):
         raise _bad("hw_arch", "a string or null", hw)
-    for key in ("index", "hailo", "verify", "orientation", "segmenter"):
+    for key in ("index", "hailo", "verify", "orientation", "segmenter", "corners"):
         if m.get(key) is not None and not isinstance(m[key], dict):
             raise _bad(key, "an object or null", m[key])
     search = m.get("index") or {}
@@ -143,3 +143,12 @@ def validate(m) -> None:
             raise _bad("segmenter.hailo", "an object or null", seg["hailo"])
         if seg.get("hailo") and "segmenter_hef" not in m["files"]:
             raise _bad("files.segmenter_hef", "present (the segmenter's HEF, segmenter.hailo)", _MISSING)
+    corners = m.get("corners")
+    if corners is not None:
+        for key in ("size", "iterations"):
+            if not _positive_int(corners.get(key, _MISSING)):
+                raise _bad(f"corners.{key}", "a positive integer", corners.get(key, _MISSING))
+        if not (_number(corners.get("span", _MISSING)) and 0 < corners["span"] <= 1):
+            raise _bad("corners.span", "a number in (0, 1]", corners.get("span", _MISSING))
+        if "corners" not in m["files"]:
+            raise _bad("files.corners", "present (the corner refiner's ONNX)", _MISSING)

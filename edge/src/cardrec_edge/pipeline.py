@@ -36,6 +36,7 @@ import numpy as np
 from .backends import open_backend
 from .bundle import Bundle, BundleError
 from .defaults import MAX_GLARE, MIN_BLUR, RETRY_MARGIN, TOP_K
+from .corners import CornerRefiner, pyramid
 from .detect import (CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, order_corners, overlap, rectify_sizes,
                      snap_outline, unrectify)
 from .matcher import Matcher, Projection, decide
@@ -235,7 +236,8 @@ class Recognizer:
     def __init__(self, bundle: Bundle, backend: str = "auto", threads: int | None = None, exact: bool = False,
                  min_blur: float = MIN_BLUR, max_glare: float = MAX_GLARE, retry_margin: float = RETRY_MARGIN,
                  top_k: int = TOP_K, verify: VerifyConfig | None = None, second_look: bool = True,
-                 coarse: bool = True, orientation_gate: bool = True, segmenter: bool = True):
+                 coarse: bool = True, orientation_gate: bool = True, segmenter: bool = True,
+                 corner_refiner: bool = True):
         self.bundle = bundle
         self.cards = bundle.card_table()
         self.embedder = open_backend(bundle, backend, threads)
@@ -256,6 +258,8 @@ class Recognizer:
                                reference) if verify and coarse else None
         self.segmenter = open_segmenter(bundle, self.embedder, threads) \
             if segmenter and verify and bundle.segmenter else None  # its cards are kept only where they verify
+        self.refiner = CornerRefiner(bundle.corners, bundle.manifest["corners"], threads) \
+            if corner_refiner and bundle.corners else None
         gate = bundle.manifest.get("orientation") if orientation_gate else None  # validated with files.orientation
         self.gate = OrientationGate.load(bundle.root / bundle.manifest["files"]["orientation"]["path"],
                                          gate["confidence"]) if gate else None
@@ -432,7 +436,7 @@ class Recognizer:
                                    relocate=[relocate and not c.partial and not c.det.full_frame for c in good]
                                    ) if good else []
         by_card = {id(c): m for c, m in zip(good, matches)}
-        out = []
+        out, pyr = [], None
         for c in found:
             m = by_card.get(id(c))
             res = self._result(c.det, c.crop, c.quality, m, c.partial, in_frame=True)
@@ -441,11 +445,17 @@ class Recognizer:
                 if res.status != "identified" and m[2] is not None:  # where its matches place it (relocate)
                     others = [f.det.corners for f in found if f is not c]
                     res = self._relocated(rgb, c, res, m[2], others, timer)
+            placed = None
             if res.status == "identified" and m[2] is not None and res.inliers >= OUTLINE_INLIERS:
                 t = time.perf_counter()
                 placed = self._placed(rgb, c.det, m[2])
                 timer.add("outline", t)
                 res.corners = res.corners if placed is None else placed.round(2).tolist()
+            if placed is None and self.refiner is not None and not c.det.full_frame:
+                t = time.perf_counter()
+                pyr = pyr or pyramid(rgb)
+                res.corners = self.refiner.refine(rgb, res.corners, pyr).round(2).tolist()
+                timer.add("corners", t)
             out.append(res)
         return out
 

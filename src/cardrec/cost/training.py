@@ -6,14 +6,16 @@ import json
 from pathlib import Path
 
 TRAINING_STAGES = ("teacher", "stage1", "stage2")
-PRICED_STEPS = (*TRAINING_STAGES, "segmenter")  # every training rule whose seconds the cost report prices
+PRICED_STEPS = (*TRAINING_STAGES, "segmenter", "corners")  # every training rule whose seconds the cost report prices
 
 
 def training_benchmark(stage: str) -> str:
     """Where Snakemake writes a training rule's benchmark file (``stage`` may be the ``{stage}`` wildcard;
-    ``segmenter``: rule train_segmenter's)."""
+    ``segmenter``: rule train_segmenter's; ``corners``: rule train_corner_refiner's)."""
     if stage in ("teacher", "segmenter"):
         return f"logs/{stage}/train_{stage}.benchmark.tsv"
+    if stage == "corners":
+        return "logs/corners/train_corner_refiner.benchmark.tsv"
     return f"logs/student/train_student_{stage}.benchmark.tsv"
 
 

@@ -105,7 +105,7 @@ def export(net: Segmenter, size: tuple[int, int], out: Path) -> None:
                       opset_version=17, dynamo=False)
 
 
-def _gallery_faces(shard_dirs: list[Path], unknown_fraction: float) -> tuple[list[np.ndarray], list[int]]:
+def gallery_faces(shard_dirs: list[Path], unknown_fraction: float) -> tuple[list[np.ndarray], list[int]]:
     """The shards' faces and the indices of those not held out as unknown."""
     shards = [Shard.load(d) for d in shard_dirs]
     faces = [row for s in shards for row in s.faces]
@@ -113,7 +113,7 @@ def _gallery_faces(shard_dirs: list[Path], unknown_fraction: float) -> tuple[lis
     held = unknown_ids(ids, unknown_fraction)
     known = [i for i, c in enumerate(ids) if c not in held]
     if not known:
-        raise ConfigError("segmenter: no card to render scenes of (evaluate.unknown_fraction holds every card out)")
+        raise ConfigError("no card to render scenes of: evaluate.unknown_fraction holds every card out")
     return faces, known
 
 
@@ -121,7 +121,7 @@ def fit_segmenter(shard_dirs: list[Path], contract: Preprocess, cfg: dict, frame
                   unknown_fraction: float, out: Path, workers: int, log=print) -> dict:
     """Render, train and export to ``out``; return the record (``manifest["segmenter"]`` in the bundle: the input
     size and band the runtime reads, and what it was trained on; no timings: the same inputs give the same record)."""
-    faces, known = _gallery_faces(shard_dirs, unknown_fraction)
+    faces, known = gallery_faces(shard_dirs, unknown_fraction)
     size = tuple(cfg["input"])
     t0 = time.time()
     x, y = render_scenes(faces, known, cfg["scenes"], seed, frame, size, workers)
@@ -151,7 +151,7 @@ def quantize_segmenter(fp32: Path, shard_dirs: list[Path], contract: Preprocess,
     from cardrec.export.segmenter import agreement, mask_gate, onnx_logits
     from cardrec.export.quantize import quantize
 
-    faces, known = _gallery_faces(shard_dirs, unknown_fraction)
+    faces, known = gallery_faces(shard_dirs, unknown_fraction)
     size = tuple(cfg["input"])
     x, _ = render_scenes(faces, known, cfg["calibration"], seed, frame, size, workers, first=cfg["scenes"])
     np.save(scenes_out, x)

@@ -251,7 +251,7 @@ def create_app(recognizer, collection: Collection, token: str | None = None,
                      "auth_required": expected is not None, "top_k": recognizer.top_k, "exact": recognizer.exact,
                      "min_blur": recognizer.min_blur, "max_glare": recognizer.max_glare,
                      "second_look": recognizer.second_look, "orientation_gate": recognizer.gate is not None,
-                     "segmenter": recognizer.segmenter is not None,
+                     "segmenter": recognizer.segmenter is not None, "corner_refiner": recognizer.refiner is not None,
                      "workers": pool.workers, "queue": pool.queue})
 
     api = APIRouter(dependencies=[Depends(authorize)])
@@ -351,7 +351,7 @@ def serve(bundle_dir: str | Path, host: str = defaults.HOST, port: int = default
 
     ``host`` defaults to 127.0.0.1 (this machine only); ``--host 0.0.0.0`` exposes it to the network, which
     should go with a ``token``. ``recognizer_options`` (``exact``, ``top_k``, ``min_blur``, ``max_glare``,
-    ``second_look``, ``orientation_gate``, ``segmenter``) go to the ``Recognizer``; onnxruntime gets ``threads``
+    ``second_look``, ``orientation_gate``, ``segmenter``, ``corner_refiner``) go to the ``Recognizer``; onnxruntime gets ``threads``
     (default: the cores shared among the workers).
     Raises ``BundleError`` for a bad bundle.
     """

@@ -1,0 +1,67 @@
+"""The corner refiner: the patches it sees, where a corner lies in them, its training and the runtime's use of it."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from cardrec_edge.corners import CornerRefiner, corner_patches, from_patch, pyramid, to_patch
+from cardrec_edge.detect import order_corners
+
+from cardrec.training.corners import export, perturbed, train
+
+CARD = order_corners(np.float32([[520, 140], [800, 190], [745, 590], [455, 535]]))  # tilted, in a 1280x720 frame
+SPEC = {"size": 32, "span": 0.4, "iterations": 2}
+
+
+def frame() -> np.ndarray:
+    rgb = np.zeros((720, 1280, 3), np.uint8)
+    cv2.fillPoly(rgb, [np.int32(np.round(CARD))], (230, 200, 60))
+    return rgb
+
+
+def test_each_patch_shows_its_corner_in_the_middle_and_the_card_towards_the_bottom_right():
+    patches, px, a, b = corner_patches(pyramid(frame()), CARD, SPEC["size"], SPEC["span"])
+    assert patches.shape == (4, 32, 32, 3) and patches.dtype == np.uint8
+    for p in patches.astype(np.float32).mean(axis=3):
+        assert p[18:, 18:].mean() > 150 and p[:14].mean() < 5 and p[:, :14].mean() < 5
+    np.testing.assert_allclose(to_patch(CARD, CARD, px, a, b), 0, atol=1e-5)   # a corner at its own patch's middle
+
+
+def test_patch_coordinates_map_back_to_the_frame():
+    q = perturbed(np.random.default_rng(0), CARD)
+    assert np.abs(q - CARD).max() < 0.25 * float(np.linalg.norm(CARD[2] - CARD[0]))
+    _, px, a, b = corner_patches(pyramid(frame()), q, SPEC["size"], SPEC["span"])
+    local = to_patch(CARD, q, px, a, b)
+    assert np.abs(local).max() < 0.6                                              # inside the patch
+    np.testing.assert_allclose(from_patch(local, q, px, a, b), CARD, atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def refiner(tmp_path_factory) -> CornerRefiner:
+    """A refiner trained here on one card's corners seen from rough quads, exported as the rule exports it."""
+    rng, pyr, x, y = np.random.default_rng(1), pyramid(frame()), [], []
+    for _ in range(256):
+        q = perturbed(rng, CARD)
+        p, px, a, b = corner_patches(pyr, q, SPEC["size"], SPEC["span"])
+        x += list(p)
+        y += list(to_patch(CARD, q, px, a, b))
+    torch.set_num_threads(2)
+    net, losses = train(np.stack(x), np.clip(np.float32(y), -0.6, 0.6),
+                        {"size": 32, "batch": 64, "epochs": 12, "lr": 3e-3}, seed=0)
+    assert losses[-1] < 0.5 * losses[0]
+    path = tmp_path_factory.mktemp("corners") / "refiner.onnx"
+    export(net, 32, path)
+    return CornerRefiner(path, SPEC, threads=1)
+
+
+def test_the_exported_refiner_moves_a_rough_quad_onto_the_card(refiner):
+    rng = np.random.default_rng(7)
+    diag = float(np.linalg.norm(CARD[2] - CARD[0]))
+    for _ in range(5):
+        rough = perturbed(rng, CARD)
+        before = np.abs(rough - CARD).max() / diag
+        after = np.abs(refiner.refine(frame(), rough) - CARD).max() / diag
+        assert after < min(before, 0.03)
+    tiny = np.float32([[0, 0], [3, 0], [3, 4], [0, 4]])
+    np.testing.assert_array_equal(refiner.refine(frame(), tiny), tiny)               # too small to look at
