@@ -24,7 +24,7 @@ from cardrec.evaluation.summary import LABELS
 
 PER_CARD = ("embeddings", "cards", "thumbnails")  # rows or entries per card: the held-out ones are dropped
 REBUILT = ("index", "projection")  # built again from the kept embeddings, with the manifest's index settings
-VERBATIM = ("model", "hef", "orientation", "segmenter")  # the same for any gallery
+VERBATIM = ("model", "hef", "orientation", "segmenter", "segmenter_hef", "corners")  # the same for any gallery
 STANDARD_KEYS = ("format_version", "model_variant", "hw_arch", "threshold", "score", "preprocess", "files",
                  "versions")
 
