@@ -9,6 +9,7 @@ import onnx
 import torch
 import yaml
 from cardrec_edge.bundle import Bundle
+from cardrec_edge.pipeline import Recognizer
 from cardrec_edge.segment import CardSegmenter
 from PIL import Image
 
@@ -28,7 +29,7 @@ def overlay(tmp_path, name, changes):
 def test_outputs_and_bundle(tiny_run):
     m = json.loads((tiny_run / "results/edge/manifest.json").read_text())
     assert set(m["files"]) == {"model", "embeddings", "index", "cards", "thumbnails", "projection", "orientation",
-                               "segmenter"}
+                               "segmenter", "corners"}
     seg = m["segmenter"]  # trained on rendered scenes of the cards not held out, exported, shipped as measured
     assert (seg["height"], seg["width"], seg["band"], seg["steps"], seg["scenes"]) == (48, 64, 8, 6, 24)
     assert 0 < seg["cards"] < 16 and seg["stream"] == "detector" and np.isfinite(seg["final_loss"])
@@ -42,6 +43,11 @@ def test_outputs_and_bundle(tiny_run):
     frame = np.asarray(Image.open(next((tiny_run / "results/frames/val").glob("*.jpg"))).convert("RGB"))
     logits = segmenter.logits(frame)
     assert logits.shape == (24, 32) and np.isfinite(logits).all()
+    corners = m["corners"]  # trained on rendered frames' corner patches, exported, shipped with its settings
+    assert (corners["size"], corners["span"], corners["iterations"], corners["scenes"]) == (32, 0.4, 2, 4)
+    assert corners["patches"] > 0 and corners["scenes_first"] == 50_000 and "loss" not in corners
+    assert len(json.loads((tiny_run / "results/corners/refiner.json").read_text())["loss"]) == 1
+    assert Recognizer(bundle, threads=1).refiner is not None  # the runtime loads it
     gate = m["orientation"]  # fitted on the 16 cards less the held-out ones, 4 views each, upright and turned
     assert gate["confidence"] == 0.9 and gate["views"] == 4 * gate["cards"] and 0 < gate["cards"] < 16
     assert gate["fit"]["crops"] == 2 * gate["views"] and 0.5 < gate["fit"]["accuracy"] <= 1
@@ -59,7 +65,7 @@ def test_outputs_and_bundle(tiny_run):
     for row in summary.values():
         assert 0 <= row["top1"] <= row["top3"] <= 1
     cost = json.loads((tiny_run / "results/cost/training_cost.json").read_text())
-    assert [s["step"] for s in cost["steps"]] == ["teacher", "stage1", "stage2", "segmenter"]
+    assert [s["step"] for s in cost["steps"]] == ["teacher", "stage1", "stage2", "segmenter", "corners"]
     assert all(s["seconds"] > 0 for s in cost["steps"])
     calib = np.load(tiny_run / "results/calibration/calib.npy")
     assert calib.shape == (8, 64, 48, 3) and calib.dtype == np.uint8
