@@ -17,7 +17,6 @@ bundle's ``corners`` settings), else the bundle's. Per ``--frames`` split:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -31,6 +30,7 @@ from cardrec_edge.corners import CornerRefiner
 from cardrec_edge.detect import find_cards
 from cardrec_edge.pipeline import Recognizer
 from cardrec_edge.sources import load_image
+from frame_detection import frames_parser
 from tqdm import tqdm
 
 from cardrec.config import load_config
@@ -69,11 +69,7 @@ def whole_frames(rec: Recognizer, frames: Path, labels: dict, mce: float) -> tup
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n\n", 2)[2])
-    ap.add_argument("--config", action="append", default=[], metavar="FILE",
-                    help="config overlay(s) on config.yaml, as snakemake --configfile (repeatable)")
+    ap = frames_parser(__doc__)
     ap.add_argument("--bundle", type=Path, required=True, metavar="DIR", help="a run's results/frames/bundle")
     ap.add_argument("--frames", type=Path, action="append", required=True,
                     help="a workflow run's results/frames/val (or test); repeatable")

@@ -130,15 +130,21 @@ def table(report: dict) -> list[dict]:
     return rows
 
 
+def frames_parser(doc: str) -> argparse.ArgumentParser:
+    """A frame benchmark's parser: its docstring's first paragraph as the description, its third on as the epilog,
+    and ``--config`` (the workflow's config overlays)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=doc.split("\n\n", 2)[2])
+    ap.add_argument("--config", action="append", default=[], metavar="FILE",
+                    help="config overlay(s) on config.yaml, as snakemake --configfile (repeatable)")
+    return ap
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n\n", 2)[2])
+    ap = frames_parser(__doc__)
     ap.add_argument("--split", choices=("val", "test"), default="test", help="held-out split (default test)")
     ap.add_argument("--per-category", type=int, help="frames per category (default: the config's "
                     "frames.per_category of the split)")
-    ap.add_argument("--config", action="append", default=[], metavar="FILE",
-                    help="config overlay(s) on config.yaml, as snakemake --configfile (repeatable)")
     ap.add_argument("--shards", type=Path, help="a workflow run's results/preprocess (default: the config's "
                     "synthetic sets, drawn in memory)")
     ap.add_argument("--frames", type=Path, help="render the frames into this folder and keep them (default: a "

@@ -22,7 +22,6 @@ around its outlines (``find_cards(band=...)``), where clutter, holders and a sla
 """
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing as mp
 import platform
@@ -42,7 +41,7 @@ from cardrec_edge.pipeline import _overlapping  # the runtime's own test
 from cardrec_edge.preprocess import Preprocess
 from cardrec_edge.segment import CardSegmenter, band_of
 from cardrec_edge.sources import load_image
-from frame_detection import card_faces, table
+from frame_detection import card_faces, frames_parser, table
 from tqdm import tqdm
 
 from cardrec.config import load_config
@@ -134,11 +133,7 @@ def whole_frames(bundle: Path, frames: Path) -> tuple[dict, dict, list[float], i
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n\n", 2)[2])
-    ap.add_argument("--config", action="append", default=[], metavar="FILE",
-                    help="config overlay(s) on config.yaml, as snakemake --configfile (repeatable)")
+    ap = frames_parser(__doc__)
     ap.add_argument("--frames", type=Path, required=True, help="a workflow run's results/frames/val (or test)")
     ap.add_argument("--bundle", type=Path, metavar="DIR", help="a run's results/frames/bundle: also compare "
                     "cardrec-edge identify on the frames without and with the segmenter")
