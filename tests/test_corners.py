@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from cardrec_edge.corners import CornerRefiner, corner_patches, from_patch, pyramid, to_patch
+from cardrec_edge.corners import CornerRefiner, Pyramid, corner_patches, from_patch, to_patch
 from cardrec_edge.detect import order_corners
 
 from cardrec.training.corners import export, perturbed, train
@@ -21,7 +21,7 @@ def frame() -> np.ndarray:
 
 
 def test_each_patch_shows_its_corner_in_the_middle_and_the_card_towards_the_bottom_right():
-    patches, px, a, b = corner_patches(pyramid(frame()), CARD, SPEC["size"], SPEC["span"])
+    patches, px, a, b = corner_patches(Pyramid(frame()), CARD, SPEC["size"], SPEC["span"])
     assert patches.shape == (4, 32, 32, 3) and patches.dtype == np.uint8
     for p in patches.astype(np.float32).mean(axis=3):
         assert p[18:, 18:].mean() > 150 and p[:14].mean() < 5 and p[:, :14].mean() < 5
@@ -31,7 +31,7 @@ def test_each_patch_shows_its_corner_in_the_middle_and_the_card_towards_the_bott
 def test_patch_coordinates_map_back_to_the_frame():
     q = perturbed(np.random.default_rng(0), CARD)
     assert np.abs(q - CARD).max() < 0.25 * float(np.linalg.norm(CARD[2] - CARD[0]))
-    _, px, a, b = corner_patches(pyramid(frame()), q, SPEC["size"], SPEC["span"])
+    _, px, a, b = corner_patches(Pyramid(frame()), q, SPEC["size"], SPEC["span"])
     local = to_patch(CARD, q, px, a, b)
     assert np.abs(local).max() < 0.6                                              # inside the patch
     np.testing.assert_allclose(from_patch(local, q, px, a, b), CARD, atol=1e-3)
@@ -40,7 +40,7 @@ def test_patch_coordinates_map_back_to_the_frame():
 @pytest.fixture(scope="module")
 def refiner(tmp_path_factory) -> CornerRefiner:
     """A refiner trained here on one card's corners seen from rough quads, exported as the rule exports it."""
-    rng, pyr, x, y = np.random.default_rng(1), pyramid(frame()), [], []
+    rng, pyr, x, y = np.random.default_rng(1), Pyramid(frame()), [], []
     for _ in range(256):
         q = perturbed(rng, CARD)
         p, px, a, b = corner_patches(pyr, q, SPEC["size"], SPEC["span"])

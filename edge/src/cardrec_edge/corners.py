@@ -28,11 +28,20 @@ def short_side(q: np.ndarray) -> float:
     return float(min(s[0] + s[2], s[1] + s[3]) / 2)
 
 
-def pyramid(rgb: np.ndarray, levels: int = LEVELS) -> list[np.ndarray]:
-    out = [rgb]
-    for _ in range(levels - 1):
-        out.append(cv2.pyrDown(out[-1]))
-    return out
+class Pyramid:
+    """The frame's Gaussian pyramid (``cv2.pyrDown`` steps), ``levels`` deep, each level made when first asked for
+    (a small card's patches come from the frame itself)."""
+
+    def __init__(self, rgb: np.ndarray, levels: int = LEVELS):
+        self._levels, self.levels = [rgb], levels
+
+    def __len__(self) -> int:
+        return self.levels
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        while len(self._levels) <= i:
+            self._levels.append(cv2.pyrDown(self._levels[-1]))
+        return self._levels[i]
 
 
 def corner_axes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -41,9 +50,9 @@ def corner_axes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return nxt / np.linalg.norm(nxt, axis=1, keepdims=True), prv / np.linalg.norm(prv, axis=1, keepdims=True)
 
 
-def corner_patches(pyr: list[np.ndarray], q: np.ndarray, size: int, span: float
+def corner_patches(pyr: Pyramid, q: np.ndarray, size: int, span: float
                    ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """Patches (4, size, size, 3) uint8 of a frame (``pyramid``) around the corners of the clockwise quad ``q``
+    """Patches (4, size, size, 3) uint8 of a frame (its ``Pyramid``) around the corners of the clockwise quad ``q``
     (frame px), each spanning ``span`` x its short side along the corner's two sides (x: to the next corner, y: to
     the previous), the corner in the middle; and that span in px with the axes (``corner_axes``)."""
     px = span * short_side(q)
@@ -93,12 +102,12 @@ class CornerRefiner:
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.size, self.span, self.iterations = int(spec["size"]), float(spec["span"]), int(spec["iterations"])
 
-    def refine(self, rgb: np.ndarray, quad, pyr: list[np.ndarray] | None = None) -> np.ndarray:
+    def refine(self, rgb: np.ndarray, quad, pyr: Pyramid | None = None) -> np.ndarray:
         """The quad (any corner order) moved onto the card's corners the network sees, clipped to the frame."""
         q = order_corners(np.asarray(quad, np.float32).reshape(4, 2))
         if not np.isfinite(q).all() or short_side(q) < MIN_SIDE:
             return q
-        pyr = pyr or pyramid(rgb)
+        pyr = pyr or Pyramid(rgb)
         for _ in range(self.iterations):
             patches, px, a, b = corner_patches(pyr, q, self.size, self.span)
             local = self.session.run([OUTPUT_NAME], {INPUT_NAME: patch_input(patches)})[0]

@@ -36,7 +36,7 @@ import numpy as np
 from .backends import open_backend
 from .bundle import Bundle, BundleError
 from .defaults import MAX_GLARE, MIN_BLUR, RETRY_MARGIN, TOP_K
-from .corners import CornerRefiner, pyramid
+from .corners import CornerRefiner, Pyramid
 from .detect import (CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, order_corners, overlap, rectify_sizes,
                      snap_outline, unrectify)
 from .matcher import Matcher, Projection, decide
@@ -453,7 +453,7 @@ class Recognizer:
                 res.corners = res.corners if placed is None else placed.round(2).tolist()
             if placed is None and self.refiner is not None and not c.det.full_frame:
                 t = time.perf_counter()
-                pyr = pyr or pyramid(rgb)
+                pyr = pyr or Pyramid(rgb)
                 res.corners = self.refiner.refine(rgb, res.corners, pyr).round(2).tolist()
                 timer.add("corners", t)
             out.append(res)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from cardrec_edge.corners import INPUT_NAME, OUTPUT_NAME, corner_patches, patch_input, pyramid, to_patch
+from cardrec_edge.corners import INPUT_NAME, OUTPUT_NAME, Pyramid, corner_patches, patch_input, to_patch
 from cardrec_edge.detect import order_corners
 from torch import nn
 from tqdm import tqdm
@@ -52,7 +52,7 @@ def _frame_samples(n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     rng = stream_seed(s["seed"], STREAM, n)
     fr = render_frame(s["faces"], lambda r: s["known"][int(r.integers(len(s["known"])))],
                       CATEGORIES[s["categories"][n % len(s["categories"])]], rng, s["frame"])
-    pyr, x, y = pyramid(fr.rgb), [], []
+    pyr, x, y = Pyramid(fr.rgb), [], []
     for card in fr.cards:
         if not card["fully_visible"]:
             continue
