@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from .detect import order_corners
+from .runtime import cpu_session
 
 INPUT_NAME = "patches"   # the ONNX graph's input (N, 3, size, size) and output (N, 2) names
 OUTPUT_NAME = "corners"
@@ -93,13 +94,7 @@ class CornerRefiner:
     """
 
     def __init__(self, path: Path, spec: dict, threads: int | None = None):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         self.size, self.span, self.iterations = int(spec["size"]), float(spec["span"]), int(spec["iterations"])
 
     def refine(self, rgb: np.ndarray, quad, pyr: Pyramid | None = None) -> np.ndarray:

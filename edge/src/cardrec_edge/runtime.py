@@ -10,6 +10,17 @@ from .matcher import l2_normalize
 from .preprocess import Preprocess
 
 
+def cpu_session(path: str | Path, threads: int | None = None):
+    """An onnxruntime session on the CPU, one inter-op thread, ``threads`` intra-op threads (default onnxruntime's)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 class OnnxEmbedder:
     """onnxruntime on the CPU (FP32 or INT8 QDQ models); input "input" NCHW float32."""
 

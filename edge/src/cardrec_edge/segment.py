@@ -20,6 +20,7 @@ import numpy as np
 
 from .detect import DETECT_LONG_SIDE
 from .preprocess import Preprocess
+from .runtime import cpu_session
 
 INPUT_NAME = "frame"    # the ONNX graph's input and output names (rule train_segmenter exports them)
 OUTPUT_NAME = "logits"
@@ -76,13 +77,7 @@ class CardSegmenter(_Segmenter):
     """
 
     def __init__(self, path: Path, spec: dict, contract: Preprocess, threads: int | None = None):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         self.size = (int(spec["height"]), int(spec["width"]))
         self.radius = int(spec["band"])
         self.contract = contract

@@ -70,9 +70,8 @@ def training_patches(faces, known: list[int], cfg: dict, seed: int, frame: tuple
     """Corner patches (N, size, size, 3) uint8 and where the true corner lies in each (N, 2)."""
     _JOB.update(faces=faces, known=known, seed=seed, frame=frame, perturb=cfg["perturb"], size=cfg["size"],
                 span=cfg["span"], categories=list(CATEGORIES))
-    first = FIRST_SCENE
     with mp.get_context("fork").Pool(max(1, workers)) as pool:
-        out = list(tqdm(pool.imap(_frame_samples, range(first, first + cfg["scenes"]), chunksize=8),
+        out = list(tqdm(pool.imap(_frame_samples, range(FIRST_SCENE, FIRST_SCENE + cfg["scenes"]), chunksize=8),
                         total=cfg["scenes"], desc="frames", mininterval=5))
     x = [p for xs, _ in out for quad in xs for p in quad]
     y = [v for _, ys in out for quad in ys for v in quad]
