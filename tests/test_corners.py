@@ -37,6 +37,23 @@ def test_patch_coordinates_map_back_to_the_frame():
     np.testing.assert_allclose(from_patch(local, q, px, a, b), CARD, atol=1e-3)
 
 
+def test_a_regional_pyramid_cuts_the_same_patches_as_the_whole_one():
+    """The runtime reduces only the parts of the frame its patches need; training cuts them from whole levels."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (717, 1279, 3), np.uint8)                   # odd sizes: levels rounded up
+    rgb = cv2.GaussianBlur(rgb, (0, 0), 2)
+    unit = np.float32([[-63, -88], [63, -88], [63, 88], [-63, 88]]) / 88
+    for short in (6.0, 40.0, 150.0, 300.0, 600.0):                        # every pyramid level
+        for centre in ([640, 360], [20, 700], [1300, -30], [-200, 400]):  # inside, at and past the frame's edges
+            turn = rng.uniform(0, 2 * np.pi)
+            rot = np.float32([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+            q = order_corners(np.float32(centre) + (unit * short / 0.716) @ rot.T)
+            pyr = Pyramid(rgb, regional=True)
+            for moved in (q, q + rng.normal(0, 0.01 * short, (4, 2)).astype(np.float32)):  # the next pass reuses
+                whole = corner_patches(Pyramid(rgb), moved, SPEC["size"], SPEC["span"])[0]
+                np.testing.assert_array_equal(corner_patches(pyr, moved, SPEC["size"], SPEC["span"])[0], whole)
+
+
 @pytest.fixture(scope="module")
 def refiner(tmp_path_factory) -> CornerRefiner:
     """A refiner trained here on one card's corners seen from rough quads, exported as the rule exports it."""

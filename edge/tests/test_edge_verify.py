@@ -382,6 +382,41 @@ def test_a_second_look_keeps_only_verified_cards(rec):
     assert "second_look" in result.timings_ms and not result.cards
 
 
+class SpyRefiner:
+    """Stands in for the bundle's corner refiner to see which quads the pipeline hands it (it moves each by 1 px)."""
+
+    def __init__(self) -> None:
+        self.quads: list[np.ndarray] = []
+
+    def refine(self, rgb, quad, pyr=None) -> np.ndarray:
+        self.quads.append(order_corners(np.float32(quad)))
+        return self.quads[-1] + 1
+
+
+def test_the_corner_refiner_moves_only_the_reported_cards_no_outline_placed(bundle_dir, monkeypatch):
+    """The refiner runs once per frame's final answer that no verified outline placed (an unknown card), on the
+    corners the detector gave it, never on a card placed by its verified outline nor on a candidate a second look
+    weighs and drops (a frame without a card, searched again at other scales, where a quad does not verify)."""
+    rec = Recognizer(Bundle.load(bundle_dir), threads=1)
+    rec.refiner = spy = SpyRefiner()
+    unknown = synthetic_scene([load_face(SV1_CARDS / f"{UNKNOWN[4]}.png")], np.random.default_rng(8))
+    detected = rec.identify_frame(unknown.rgb)
+    rec.refiner = None
+    plain = rec.identify_frame(unknown.rgb)
+    assert [c.status for c in detected.cards] == [c.status for c in plain.cards] == ["unknown"]
+    assert len(spy.quads) == 1 and "corners" in detected.timings_ms and "corners" not in plain.timings_ms
+    np.testing.assert_allclose(spy.quads[0], order_corners(np.float32(plain.cards[0].corners)), atol=0.01)
+    np.testing.assert_allclose(detected.cards[0].corners, spy.quads[0] + 1, atol=0.01)
+    rec.refiner = spy = SpyRefiner()
+    known = synthetic_scene([load_face(SV1_CARDS / f"{GALLERY[20]}.png")], np.random.default_rng(8))
+    assert [c.status for c in rec.identify_frame(known.rgb).cards] == ["identified"]   # placed by its outline
+    blank, quad = np.full((720, 1280, 3), 128, np.uint8), np.float32([[500, 150], [780, 150], [780, 540], [500, 540]])
+    monkeypatch.setattr("cardrec_edge.pipeline.find_cards",
+                        lambda rgb, **kw: [Detection(quad, 0.9, False)] if kw.get("long_side") else [])
+    looked = rec.identify_frame(blank)
+    assert "second_look" in looked.timings_ms and looked.cards == [] and spy.quads == []
+
+
 def test_an_outline_apart_from_every_card_gets_a_second_look(rec, monkeypatch):
     """A frame whose cards all verified still gets a second look where the first look saw a large contour apart
     from every card (an outline it could not fit, e.g. crossed by sticks): the card there is added when it

@@ -92,6 +92,7 @@ class CardResult:
     rotated: bool = False  # matched after turning the crop by 180°
     inliers: int | None = None  # verified inliers of the best candidate (bundles with ``verify``)
     crop: np.ndarray | None = None  # rectified RGB crop (not serialised)
+    rough: bool = False  # its corners are the detector's, for the corner refiner to move (not serialised)
 
     @property
     def name(self) -> str | None:
@@ -436,7 +437,7 @@ class Recognizer:
                                    relocate=[relocate and not c.partial and not c.det.full_frame for c in good]
                                    ) if good else []
         by_card = {id(c): m for c, m in zip(good, matches)}
-        out, pyr = [], None
+        out = []
         for c in found:
             m = by_card.get(id(c))
             res = self._result(c.det, c.crop, c.quality, m, c.partial, in_frame=True)
@@ -451,13 +452,22 @@ class Recognizer:
                 placed = self._placed(rgb, c.det, m[2])
                 timer.add("outline", t)
                 res.corners = res.corners if placed is None else placed.round(2).tolist()
-            if placed is None and self.refiner is not None and not c.det.full_frame:
-                t = time.perf_counter()
-                pyr = pyr or Pyramid(rgb)
-                res.corners = self.refiner.refine(rgb, res.corners, pyr).round(2).tolist()
-                timer.add("corners", t)
+            res.rough = placed is None and not c.det.full_frame
             out.append(res)
         return out
+
+    def _refined(self, rgb: np.ndarray, cards: list[CardResult], timer: _Timer) -> list[CardResult]:
+        """The frame's answers, the corners of each that no verified outline placed moved by the bundle's corner
+        refiner (``cardrec_edge.corners``): only the cards reported, once each (the candidates the second look, the
+        band search and relocation weigh keep the detector's corners; the refiner's moves are small)."""
+        rough = [c for c in cards if c.rough]
+        if self.refiner is None or not rough:
+            return cards
+        t, pyr = time.perf_counter(), Pyramid(rgb, regional=True)
+        for c in rough:
+            c.corners, c.rough = self.refiner.refine(rgb, c.corners, pyr).round(2).tolist(), False
+        timer.add("corners", t)
+        return cards
 
     def _retried(self, card: Located, res: CardResult, match, timer: _Timer) -> tuple[CardResult, tuple]:
         """A card that did not verify, tried again (each a new embedding, shortlist and verification of its crop and
@@ -577,6 +587,7 @@ class Recognizer:
                 t = time.perf_counter()
                 cards = self._segmented(rgb, cards)
                 timer.add("segment", t)  # the model, its search and the answers
+        cards = self._refined(rgb, cards, timer)
         timer.ms["total"] = round(sum(timer.ms.values()), 3)
         return FrameResult(cards, timer.ms)
 
@@ -587,7 +598,7 @@ class Recognizer:
         second look."""
         timer = _Timer()
         dets = [Detection(order_corners(np.asarray(q, np.float32).reshape(4, 2)), 1.0) for q in quads]
-        return self._answer(rgb, self._located(rgb, dets, timer), timer)
+        return self._refined(rgb, self._answer(rgb, self._located(rgb, dets, timer), timer), timer)
 
     def identify_crop(self, rgb: np.ndarray) -> CardResult:
         """An image that already is the card (no detection, no quality gate)."""
