@@ -74,7 +74,7 @@ rule train_corner_refiner:
         model="results/corners/refiner.onnx",
         record="results/corners/refiner.json",
     params:
-        corners=get_config("corners"),
+        corners=get_corners_training(),
         frame=get_config("frames/size"),
         seed=get_config("seed"),
         unknown_fraction=get_config("evaluate/unknown_fraction"),
@@ -87,6 +87,30 @@ rule train_corner_refiner:
         "../envs/cardrec.yaml"
     script:
         "../scripts/train_corner_refiner.py"
+
+
+rule quantize_corner_refiner:
+    input:
+        model="results/corners/refiner.onnx",
+        faces=shard_files(get_train_sets(), "faces.npy"),
+    output:
+        int8="results/corners/refiner_int8.onnx",
+        report="results/corners/quantize.json",
+        patches="results/corners/calibration.npy",  # a HEF would be calibrated on them too
+    params:
+        corners=get_config("corners"),
+        frame=get_config("frames/size"),
+        seed=get_config("seed"),
+        unknown_fraction=get_config("evaluate/unknown_fraction"),
+    log:
+        "logs/corners/quantize_corner_refiner.log",
+    benchmark:
+        "logs/corners/quantize_corner_refiner.benchmark.tsv"
+    threads: workflow.cores
+    conda:
+        "../envs/cardrec.yaml"
+    script:
+        "../scripts/quantize_corner_refiner.py"
 
 
 rule quantize_segmenter:

@@ -253,6 +253,14 @@ def get_segmenter_training():
     return canonical({k: v for k, v in config["segmenter"].items() if k not in SEGMENTER_INT8_KEYS})
 
 
+CORNERS_INT8_KEYS = ("calibration", "max_int8_shift")  # read by rule quantize_corner_refiner only
+
+
+def get_corners_training():
+    """The corners section less what only its INT8 export reads: a calibration or gate change never retrains it."""
+    return canonical({k: v for k, v in config["corners"].items() if k not in CORNERS_INT8_KEYS})
+
+
 def get_segmenter_record():
     """The segmenter's record (its loss curve goes in the report's training plot), if this config trains one."""
     return ["results/segmenter/segmenter.json"] if config["segmenter"]["enabled"] else []
@@ -295,9 +303,13 @@ def get_bundle_inputs(wildcards):
         if "hef" in config["export"]["targets"]:  # on the NPU where the Pi has one (the ONNX model elsewhere)
             inputs["segmenter_hef"] = "results/hailo/segmenter.hef"
             inputs["segmenter_hef_manifest"] = "results/hailo/segmenter.json"
-    if config["corners"]["enabled"]:  # where the corners of cards no verified outline places are
-        inputs["corners"] = "results/corners/refiner.onnx"
+    if config["corners"]["enabled"]:  # where the corners of cards no verified outline places are; INT8 beside INT8
         inputs["corners_record"] = "results/corners/refiner.json"
+        if config["deploy"]["model"] == "int8":
+            inputs["corners"] = "results/corners/refiner_int8.onnx"
+            inputs["corners_quantize"] = "results/corners/quantize.json"
+        else:
+            inputs["corners"] = "results/corners/refiner.onnx"
     if config["deploy"]["model"] == "int8":
         inputs["frame_gate"] = "results/export/frame_gate.json"  # INT8 held to FP32 on the test frames' cards too
     if "hef" in config["export"]["targets"]:

@@ -31,6 +31,11 @@ if "segmenter" in inp.keys():
 if "corners" in inp.keys():
     files["corners"] = inp.corners
     extra["corners"] = {k: v for k, v in json.loads(Path(inp.corners_record).read_text()).items() if k != "loss"}
+    extra["corners"]["model_variant"] = p.variant
+    if "corners_quantize" in inp.keys():
+        q = json.loads(Path(inp.corners_quantize).read_text())
+        kept = ("calibration_images", "int8_shift", "int8_shift_p99", "max_int8_shift", "reduce_range")
+        extra["corners"]["int8"] = {k: q[k] for k in kept}
 if "hef" in inp.keys():
     pairing = json.loads(Path(inp.hef_metrics).read_text())["deployed_pairing"]
     try:

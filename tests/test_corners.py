@@ -1,14 +1,18 @@
 """The corner refiner: the patches it sees, where a corner lies in them, its training and the runtime's use of it."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 import torch
-from cardrec_edge.corners import CornerRefiner, Pyramid, corner_patches, from_patch, to_patch
+from cardrec_edge.corners import INPUT_NAME, CornerRefiner, Pyramid, corner_patches, from_patch, patch_input, to_patch
 from cardrec_edge.detect import order_corners
 
-from cardrec.training.corners import export, perturbed, train
+from cardrec.export.gate import QualityGateError
+from cardrec.export.quantize import quantize
+from cardrec.training.corners import corner_shift, export, perturbed, shift_gate, train
 
 CARD = order_corners(np.float32([[520, 140], [800, 190], [745, 590], [455, 535]]))  # tilted, in a 1280x720 frame
 SPEC = {"size": 32, "span": 0.4, "iterations": 2}
@@ -55,7 +59,7 @@ def test_a_regional_pyramid_cuts_the_same_patches_as_the_whole_one():
 
 
 @pytest.fixture(scope="module")
-def refiner(tmp_path_factory) -> CornerRefiner:
+def refiner_onnx(tmp_path_factory) -> Path:
     """A refiner trained here on one card's corners seen from rough quads, exported as the rule exports it."""
     rng, pyr, x, y = np.random.default_rng(1), Pyramid(frame()), [], []
     for _ in range(256):
@@ -69,7 +73,36 @@ def refiner(tmp_path_factory) -> CornerRefiner:
     assert losses[-1] < 0.5 * losses[0]
     path = tmp_path_factory.mktemp("corners") / "refiner.onnx"
     export(net, 32, path)
-    return CornerRefiner(path, SPEC, threads=1)
+    return path
+
+
+@pytest.fixture(scope="module")
+def refiner(refiner_onnx) -> CornerRefiner:
+    return CornerRefiner(refiner_onnx, SPEC, threads=1)
+
+
+def rough_patches(n: int, seed: int) -> np.ndarray:
+    rng, pyr = np.random.default_rng(seed), Pyramid(frame())
+    return np.concatenate([corner_patches(pyr, perturbed(rng, CARD), SPEC["size"], SPEC["span"])[0] for _ in range(n)])
+
+
+def test_the_int8_refiner_puts_corners_where_the_fp32_one_does(refiner_onnx, refiner, tmp_path):
+    """Quantised as rule quantize_corner_refiner quantises it (static QDQ, calibrated on corner patches), held to FP32
+    by the INT8 gate, and still moving rough quads onto the card."""
+    int8 = tmp_path / "refiner_int8.onnx"
+    settings = quantize(str(refiner_onnx), str(int8), rough_patches(32, 4), None, input_name=INPUT_NAME,
+                        normalize=lambda p: patch_input(p[None]))
+    assert settings["calibration_images"] == 128 and settings["int8_bytes"] < settings["fp32_bytes"]
+    shift = corner_shift(refiner_onnx, int8, rough_patches(16, 5))        # patches it was not calibrated on
+    assert shift.shape == (64,) and 0 < shift.mean() < 0.02
+    shift_gate(shift, 0.02)
+    with pytest.raises(QualityGateError, match="corners.max_int8_shift"):
+        shift_gate(shift, shift.mean() / 2)
+    rng, quantised = np.random.default_rng(7), CornerRefiner(int8, SPEC, threads=1)
+    diag = float(np.linalg.norm(CARD[2] - CARD[0]))
+    for _ in range(5):
+        rough = perturbed(rng, CARD)
+        assert np.abs(quantised.refine(frame(), rough) - refiner.refine(frame(), rough)).max() < 0.01 * diag
 
 
 def test_the_exported_refiner_moves_a_rough_quad_onto_the_card(refiner):

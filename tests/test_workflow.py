@@ -47,6 +47,12 @@ def test_outputs_and_bundle(tiny_run):
     assert (corners["size"], corners["span"], corners["iterations"], corners["scenes"]) == (32, 0.4, 2, 4)
     assert corners["patches"] > 0 and corners["scenes_first"] == 50_000 and "loss" not in corners
     assert len(json.loads((tiny_run / "results/corners/refiner.json").read_text())["loss"]) == 1
+    assert corners["model_variant"] == "int8" and m["files"]["corners"]["bytes"] == \
+        (tiny_run / "results/corners/refiner_int8.onnx").stat().st_size   # the INT8 refiner beside the INT8 model
+    q8 = corners["int8"]  # calibrated on the frames after its training frames' patches, its gate passed
+    calibration = np.load(tiny_run / "results/corners/calibration.npy")
+    assert q8["calibration_images"] == len(calibration) > 0 and calibration.shape[1:] == (32, 32, 3)
+    assert 0 < q8["int8_shift"] <= q8["max_int8_shift"] == 0.05
     assert Recognizer(bundle, threads=1).refiner is not None  # the runtime loads it
     gate = m["orientation"]  # fitted on the 16 cards less the held-out ones, 4 views each, upright and turned
     assert gate["confidence"] == 0.9 and gate["views"] == 4 * gate["cards"] and 0 < gate["cards"] < 16

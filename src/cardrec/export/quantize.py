@@ -18,6 +18,7 @@ import logging
 import platform
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from cardrec_edge.preprocess import Preprocess
@@ -32,8 +33,8 @@ METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entr
 
 
 class _CalibReader(CalibrationDataReader):
-    def __init__(self, calib: np.ndarray, contract: Preprocess, input_name: str):
-        self._items = iter([{input_name: contract.normalize(img)} for img in calib])
+    def __init__(self, calib: np.ndarray, normalize: Callable[[np.ndarray], np.ndarray], input_name: str):
+        self._items = iter([{input_name: normalize(img)} for img in calib])
 
     def get_next(self):
         return next(self._items, None)
@@ -63,11 +64,12 @@ def float_nodes(model_path: str, patterns: list[str]) -> list[str]:
     return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
 
 
-def quantize(fp32_path: str, out_path: str, calib: np.ndarray, contract: Preprocess, per_channel: bool = True,
+def quantize(fp32_path: str, out_path: str, calib: np.ndarray, contract: Preprocess | None, per_channel: bool = True,
              reduce_range: bool = True, method: str = "minmax", keep_float: list[str] = (),
-             input_name: str = "input") -> dict:
-    """QDQ INT8 calibrated on the NHWC uint8 calibration set (at the contract's size, normalised by it) fed to the
-    graph's ``input_name``; nodes matching ``keep_float`` stay FP32.
+             input_name: str = "input", normalize: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
+    """QDQ INT8 calibrated on the NHWC uint8 calibration set (at the contract's size, normalised by it, or by
+    ``normalize``: one image -> the graph's input) fed to the graph's ``input_name``; nodes matching ``keep_float``
+    stay FP32.
 
     Returns the settings used."""
     if method not in METHODS:
@@ -76,7 +78,8 @@ def quantize(fp32_path: str, out_path: str, calib: np.ndarray, contract: Preproc
         prepped = str(Path(tmp) / "prepped.onnx")
         quant_pre_process(fp32_path, prepped, skip_symbolic_shape=True)
         excluded = float_nodes(prepped, list(keep_float))
-        quantize_static(prepped, out_path, _CalibReader(calib, contract, input_name), quant_format=QuantFormat.QDQ,
+        reader = _CalibReader(calib, normalize or contract.normalize, input_name)
+        quantize_static(prepped, out_path, reader, quant_format=QuantFormat.QDQ,
                         per_channel=per_channel, reduce_range=reduce_range, calibrate_method=METHODS[method],
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=excluded)
     return {"float_nodes": excluded, "format": "QDQ", "activations": "uint8 per tensor", "weights": "int8 " + (

@@ -66,13 +66,15 @@ def _frame_samples(n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 
 def training_patches(faces, known: list[int], cfg: dict, seed: int, frame: tuple[int, int],
-                     workers: int) -> tuple[np.ndarray, np.ndarray]:
-    """Corner patches (N, size, size, 3) uint8 and where the true corner lies in each (N, 2)."""
+                     workers: int, first: int = FIRST_SCENE, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Corner patches (N, size, size, 3) uint8 and where the true corner lies in each (N, 2), from ``count``
+    (default ``scenes``) frames of the stream from index ``first``."""
     _JOB.update(faces=faces, known=known, seed=seed, frame=frame, perturb=cfg["perturb"], size=cfg["size"],
                 span=cfg["span"], categories=list(CATEGORIES))
+    count = cfg["scenes"] if count is None else count
     with mp.get_context("fork").Pool(max(1, workers)) as pool:
-        out = list(tqdm(pool.imap(_frame_samples, range(FIRST_SCENE, FIRST_SCENE + cfg["scenes"]), chunksize=8),
-                        total=cfg["scenes"], desc="frames", mininterval=5))
+        out = list(tqdm(pool.imap(_frame_samples, range(first, first + count), chunksize=8),
+                        total=count, desc="frames", mininterval=5))
     x = [p for xs, _ in out for quad in xs for p in quad]
     y = [v for _, ys in out for quad in ys for v in quad]
     return np.stack(x), np.clip(np.stack(y), -LIMIT, LIMIT).astype(np.float32)
@@ -145,3 +147,42 @@ def fit_corner_refiner(shard_dirs: list[Path], cfg: dict, frame: tuple[int, int]
             "scenes_first": FIRST_SCENE, "perturb": cfg["perturb"], "patches": len(x), "epochs": cfg["epochs"],
             "batch": cfg["batch"], "lr": cfg["lr"], "seed": seed, "loss": losses,
             "parameters": sum(p.numel() for p in net.parameters())}
+
+
+def corner_shift(a: Path, b: Path, patches: np.ndarray) -> np.ndarray:
+    """How far two exported refiners put each patch's corner apart (N,), in units of the patch span."""
+    from cardrec_edge.runtime import cpu_session
+
+    out = [cpu_session(m, 1).run([OUTPUT_NAME], {INPUT_NAME: patch_input(patches)})[0] for m in (a, b)]
+    return np.hypot(*(out[0] - out[1]).T)
+
+
+def shift_gate(shift: np.ndarray, maximum: float) -> None:
+    """Raise ``QualityGateError`` when the INT8 refiner puts corners (``corner_shift`` on the calibration patches)
+    further than ``maximum`` of a patch's span from where FP32 puts them, on average."""
+    from cardrec.export.gate import QualityGateError
+
+    if shift.mean() > maximum:
+        raise QualityGateError(
+            f"the INT8 corner refiner puts a corner {shift.mean():.4f} of its patch's span from where FP32 puts it on "
+            f"average over {len(shift)} calibration patches, over corners.max_int8_shift={maximum}: calibrate on more "
+            f"frames (corners.calibration), train longer (corners.epochs) or ship FP32 (deploy.model: fp32)")
+
+
+def quantize_corner_refiner(fp32: Path, shard_dirs: list[Path], cfg: dict, frame: tuple[int, int], seed: int,
+                            unknown_fraction: float, out: Path, workers: int, patches_out: Path) -> dict:
+    """The refiner in INT8 (``cardrec.export.quantize``: static QDQ, as the embedder's and the segmenter's CPU
+    models) calibrated on the corner patches of ``calibration`` frames of its stream that follow the training frames
+    (kept in ``patches_out``, uint8 NHWC, for a HEF); gated on how far INT8 moves each corner from where FP32 puts it
+    on those patches (mean under ``max_int8_shift`` of the patch span); returns the settings and the shift."""
+    from cardrec.export.quantize import quantize
+
+    faces, known = gallery_faces(shard_dirs, unknown_fraction)
+    x, _ = training_patches(faces, known, cfg, seed, frame, workers, FIRST_SCENE + cfg["scenes"], cfg["calibration"])
+    np.save(patches_out, x)
+    settings = quantize(str(fp32), str(out), x, None, input_name=INPUT_NAME, normalize=lambda p: patch_input(p[None]))
+    shift = corner_shift(fp32, out, x)
+    shift_gate(shift, cfg["max_int8_shift"])
+    return {**settings, "scenes_first": FIRST_SCENE + cfg["scenes"], "frames": cfg["calibration"],
+            "int8_shift": round(float(shift.mean()), 5), "int8_shift_p99": round(float(np.percentile(shift, 99)), 5),
+            "max_int8_shift": cfg["max_int8_shift"]}
