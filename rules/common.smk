@@ -266,6 +266,11 @@ def get_segmenter_record():
     return ["results/segmenter/segmenter.json"] if config["segmenter"]["enabled"] else []
 
 
+def get_corners_record():
+    """The corner refiner's record (its loss curve goes in the report's training plot), if this config trains one."""
+    return ["results/corners/refiner.json"] if config["corners"]["enabled"] else []
+
+
 def get_training_benchmarks():
     """Benchmark files of the training jobs this config runs, by step (the cost report prices their seconds)."""
     files = {stage: training_benchmark(stage) for stage in TRAINING_STAGES}

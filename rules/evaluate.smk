@@ -32,6 +32,7 @@ rule summarize_evaluation:
             "results/student/stage2/metrics.csv",
         ],
         segmenter=get_segmenter_record(),
+        corners=get_corners_record(),
     output:
         summary="results/evaluate/summary.json",
         table="results/evaluate/crops.md",  # summary.md (rule summary_table) adds the whole-frame figures

@@ -70,21 +70,23 @@ def test_max_false_reject_is_bounded_by_the_schema(tmp_path):
 
 
 def test_the_loss_plot_has_a_panel_per_stage_and_the_segmenters_curve_per_step(tmp_path):
-    """Rule summarize_evaluation's loss plot: the epoch curves of the teacher and students and, from the segmenter's
-    record, its windowed loss against the step each window ends at (one panel each: the figure's width says how
-    many)."""
+    """Rule summarize_evaluation's loss plot: the epoch curves of the teacher and students, from the segmenter's
+    record its windowed loss against the step each window ends at, and from the corner refiner's its loss per epoch
+    (one panel each: the figure's width says how many)."""
     from PIL import Image
 
     from cardrec.evaluation.plots import training_curves
-    from cardrec.evaluation.summary import segmenter_curve
+    from cardrec.evaluation.summary import refiner_curve, segmenter_curve
 
     curve = segmenter_curve({"loss_every": 80, "loss": [1.16, 0.73, 0.05]})
     assert curve == [{"step": 80, "loss": 1.16}, {"step": 160, "loss": 0.73}, {"step": 240, "loss": 0.05}]
     epochs = [{"epoch": "1", "step": "10", "loss": "2.0", "lr": "0.1"}, {"epoch": "2", "step": "20", "loss": "1.5",
                                                                          "lr": "0.1"}]
+    refiner = refiner_curve({"loss": [0.06, 0.03, 0.004]})
+    assert refiner == [{"epoch": 1, "loss": 0.06}, {"epoch": 2, "loss": 0.03}, {"epoch": 3, "loss": 0.004}]
     widths = {}
-    for n in (1, 2):
-        stages = {"teacher": epochs, "segmenter": curve} if n == 2 else {"teacher": epochs}
+    for n in (1, 2, 3):
+        stages = dict(list({"teacher": epochs, "segmenter": curve, "corner refiner": refiner}.items())[:n])
         training_curves(stages, str(tmp_path / f"{n}.png"))
         widths[n] = Image.open(tmp_path / f"{n}.png").size[0]
-    assert widths[2] == 2 * widths[1]
+    assert widths[2] == 2 * widths[1] and widths[3] == 3 * widths[1]

@@ -17,10 +17,15 @@ def segmenter_curve(record: dict) -> list[dict]:
     return [{"step": (i + 1) * every, "loss": v} for i, v in enumerate(record["loss"])]
 
 
+def refiner_curve(record: dict) -> list[dict]:
+    """The corner refiner record's loss curve (one mean per epoch) as rows of ``epoch`` and ``loss``."""
+    return [{"epoch": i + 1, "loss": v} for i, v in enumerate(record["loss"])]
+
+
 def summarize(metric_files: list[str], metrics_csvs: list[str], top_k: int, out: dict[str, str],
-              segmenter: str | None = None) -> dict:
+              segmenter: str | None = None, corners: str | None = None) -> dict:
     """Write summary JSON/Markdown, accuracy bars, score histograms and the training curves (per epoch; the
-    segmenter's, from its record, per step)."""
+    segmenter's, from its record, per step; the corner refiner's, from its record, per epoch)."""
     per = {Path(f).parent.name: json.loads(Path(f).read_text()) for f in metric_files}
     keys = ["top1", f"top{top_k}", "mean_cosine_true", "threshold", "false_reject_rate", "unknown_reject_rate"]
     table = {v: {k: m.get(k) for k in keys + ["queries_test", "queries_unknown", "gallery"]} for v, m in per.items()}
@@ -40,5 +45,7 @@ def summarize(metric_files: list[str], metrics_csvs: list[str], top_k: int, out:
             curves[Path(f).parent.name] = list(csv.DictReader(fh))
     if segmenter:
         curves["segmenter"] = segmenter_curve(json.loads(Path(segmenter).read_text()))
+    if corners:
+        curves["corner refiner"] = refiner_curve(json.loads(Path(corners).read_text()))
     plots.training_curves(curves, out["loss"])
     return table
