@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)
     model = args.model or bundle.corners
     refiner = CornerRefiner(model, spec, threads=1)
-    plain, refined = (Recognizer(bundle, threads=1, corner_refiner=False), Recognizer(bundle, threads=1))
-    refined.refiner = refiner
+    plain, refined = (Recognizer(bundle, threads=1, corner_refiner=False) for _ in range(2))
+    refined.refiner = refiner  # the measured one (the bundle's is not loaded twice)
     mce, results = cfg["frames"]["max_corner_error"], {}
     for frames in args.frames:
         labels = json.loads((frames / "labels.json").read_text())

@@ -52,7 +52,7 @@ rule train_segmenter:
         model="results/segmenter/segmenter.onnx",
         record="results/segmenter/segmenter.json",
     params:
-        segmenter=get_segmenter_training(),
+        segmenter=get_side_training("segmenter"),
         frame=get_config("frames/size"),
         seed=get_config("seed"),
         unknown_fraction=get_config("evaluate/unknown_fraction"),
@@ -74,7 +74,7 @@ rule train_corner_refiner:
         model="results/corners/refiner.onnx",
         record="results/corners/refiner.json",
     params:
-        corners=get_corners_training(),
+        corners=get_side_training("corners"),
         frame=get_config("frames/size"),
         seed=get_config("seed"),
         unknown_fraction=get_config("evaluate/unknown_fraction"),

@@ -245,30 +245,23 @@ def runtime_sources():
     return [local(f) for f in sources]
 
 
-SEGMENTER_INT8_KEYS = ("calibration", "min_mask_agreement")  # read by rule quantize_segmenter only
+INT8_KEYS = {  # what only a side model's INT8 rule reads (quantize_segmenter, quantize_corner_refiner)
+    "segmenter": ("calibration", "min_mask_agreement"),
+    "corners": ("calibration", "max_int8_shift"),
+}
+RECORDS = {"segmenter": "results/segmenter/segmenter.json", "corners": "results/corners/refiner.json"}
 
 
-def get_segmenter_training():
-    """The segmenter section less what only its INT8 export reads: a calibration or gate change never retrains it."""
-    return canonical({k: v for k, v in config["segmenter"].items() if k not in SEGMENTER_INT8_KEYS})
+def get_side_training(section):
+    """A side model's config section less what only its INT8 export reads: a calibration or gate change never
+    retrains it."""
+    return canonical({k: v for k, v in config[section].items() if k not in INT8_KEYS[section]})
 
 
-CORNERS_INT8_KEYS = ("calibration", "max_int8_shift")  # read by rule quantize_corner_refiner only
-
-
-def get_corners_training():
-    """The corners section less what only its INT8 export reads: a calibration or gate change never retrains it."""
-    return canonical({k: v for k, v in config["corners"].items() if k not in CORNERS_INT8_KEYS})
-
-
-def get_segmenter_record():
-    """The segmenter's record (its loss curve goes in the report's training plot), if this config trains one."""
-    return ["results/segmenter/segmenter.json"] if config["segmenter"]["enabled"] else []
-
-
-def get_corners_record():
-    """The corner refiner's record (its loss curve goes in the report's training plot), if this config trains one."""
-    return ["results/corners/refiner.json"] if config["corners"]["enabled"] else []
+def get_side_record(section):
+    """A side model's training record (its loss curve goes in the report's training plot), if this config trains
+    one."""
+    return [RECORDS[section]] if config[section]["enabled"] else []
 
 
 def get_training_benchmarks():

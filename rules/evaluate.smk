@@ -31,8 +31,8 @@ rule summarize_evaluation:
             "results/student/stage1/metrics.csv",
             "results/student/stage2/metrics.csv",
         ],
-        segmenter=get_segmenter_record(),
-        corners=get_corners_record(),
+        segmenter=get_side_record("segmenter"),
+        corners=get_side_record("corners"),
     output:
         summary="results/evaluate/summary.json",
         table="results/evaluate/crops.md",  # summary.md (rule summary_table) adds the whole-frame figures

@@ -14,28 +14,33 @@ metrics = json.loads(Path(inp.metrics).read_text())
 files = {"model": inp.model, "embeddings": inp.embeddings, "index": inp.index, "cards": inp.cards,
          "thumbnails": inp.thumbnails, "projection": inp.projection}
 extra = {"seed": p.seed, "evaluation": json.loads(Path(inp.summary).read_text()), "index": p.index}
+
+
+def model_section(name: str, kept: tuple[str, ...]) -> dict:
+    """A shipped side model's manifest section: its training record (``<name>_record``) less the loss curve, the
+    variant shipped and, beside an INT8 model, the ``kept`` figures of its quantisation record (``<name>_quantize``)."""
+    section = {k: v for k, v in json.loads(Path(inp[f"{name}_record"]).read_text()).items() if k != "loss"}
+    section["model_variant"] = p.variant
+    if f"{name}_quantize" in inp.keys():
+        q = json.loads(Path(inp[f"{name}_quantize"]).read_text())
+        section["int8"] = {k: q[k] for k in kept}
+    return section
+
+
 if "orientation" in inp.keys():
     files["orientation"] = inp.orientation
     extra["orientation"] = json.loads(Path(inp.orientation_record).read_text())
 if "segmenter" in inp.keys():
     files["segmenter"] = inp.segmenter
-    extra["segmenter"] = {k: v for k, v in json.loads(Path(inp.segmenter_record).read_text()).items() if k != "loss"}
-    extra["segmenter"]["model_variant"] = p.variant
-    if "segmenter_quantize" in inp.keys():
-        q = json.loads(Path(inp.segmenter_quantize).read_text())
-        kept = ("calibration_images", "mask_agreement", "min_mask_agreement", "reduce_range")
-        extra["segmenter"]["int8"] = {k: q[k] for k in kept}
+    extra["segmenter"] = model_section("segmenter", ("calibration_images", "mask_agreement", "min_mask_agreement",
+                                                     "reduce_range"))
     if "segmenter_hef" in inp.keys():
         files["segmenter_hef"] = inp.segmenter_hef
         extra["segmenter"]["hailo"] = json.loads(Path(inp.segmenter_hef_manifest).read_text())
 if "corners" in inp.keys():
     files["corners"] = inp.corners
-    extra["corners"] = {k: v for k, v in json.loads(Path(inp.corners_record).read_text()).items() if k != "loss"}
-    extra["corners"]["model_variant"] = p.variant
-    if "corners_quantize" in inp.keys():
-        q = json.loads(Path(inp.corners_quantize).read_text())
-        kept = ("calibration_images", "int8_shift", "int8_shift_p99", "max_int8_shift", "reduce_range")
-        extra["corners"]["int8"] = {k: q[k] for k in kept}
+    extra["corners"] = model_section("corners", ("calibration_images", "int8_shift", "int8_shift_p99",
+                                                 "max_int8_shift", "reduce_range"))
 if "hef" in inp.keys():
     pairing = json.loads(Path(inp.hef_metrics).read_text())["deployed_pairing"]
     try:
