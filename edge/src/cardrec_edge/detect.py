@@ -17,7 +17,8 @@
    accepted quad whose aspect is off by more than LENGTHEN_ABOVE (one side on inner structure, e.g. the band under
    a full-art card's name) is also tried with one side moved out by the missing length and re-found there; a quad
    no other one contains may be a card's art box (card-shaped, lying across the card) whose card was missed: the
-   card around it is tried too, fitted twice (``_around_art_box``); a quad longer than a card (SLAB_LONG) with no
+   card around it is tried too, fitted twice (``_around_art_box``); a quad longer than a card (SLAB_LONG; up to
+   SLAB_MAX when its outline is strong, a slab with a tall label, too long to be a card itself) with no
    card found inside it may be a graded slab: a card at either end of it is tried too (``_in_a_slab``);
 4. nested/overlapping quads are resolved: a same-orientation quad inside a bigger one, with a margin on every side
    that is clear plastic over the background (``holders.is_holder``) and a card's aspect, is a card in a
@@ -93,7 +94,8 @@ ART_ENDS = (0.1, 0.45)      # ... the card reaching this share of its height bey
 ART_SUPPORT = 0.7           # ... and a card re-found around such a quad needs this much side support
 CLOSE_SIZE = 5              # a card outline broken into dashes is joined by a morphological closing this wide (px)
 SLAB_LONG = 0.12            # a quad this much longer than a card's aspect may be a graded slab (card + label) ...
-SLAB_MARGIN = 0.1           # ... whose card lies about this share of its width in from its sides and one end
+SLAB_MARGIN = 0.1           # ... whose card lies about this share of its width in from its sides and one end; a
+SLAB_MAX = 0.4              # strong outline up to this much longer, too long to be a card itself, is tried as a slab
 OUTLINE_SNAP = 0.006         # a verified card's outline is snapped to colour steps this close (x its diagonal)
 LENGTHEN_ABOVE = 0.08       # a fitted quad this far from the card's aspect is also tried with one side moved out
 
@@ -772,11 +774,18 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
     if rough is not None:
         rough += [full(q) for q in contours]
 
+    slabs: list[tuple[np.ndarray, float]] = []  # strong outlines too long for a card (a slab with a tall label)
+
     def fit(quad: np.ndarray) -> None:
         q, support = _fit_quad(quad, edges)
-        if support > 0 and _shoelace(q) >= min_area and _card_shaped(q, aspect_tolerance):
+        if support <= 0 or _shoelace(q) < min_area:
+            return
+        if _card_shaped(q, aspect_tolerance):
             cands.append((order_corners(q), _score(q, support, aspect_tolerance)))
             supports.append(support)
+        elif support >= STRONG_OUTLINE and _squareish(q) and cv2.isContourConvex(q) and \
+                CARD_ASPECT * (1 - SLAB_MAX) <= side_ratio(q) < CARD_ASPECT * (1 - SLAB_LONG):
+            slabs.append((order_corners(q), support))
 
     for q in ahead + contours:                                     # then the contours', largest first
         if not any(_needs_no_fit(q, c, score) for c, score in cands):
@@ -800,7 +809,7 @@ def _search(rgb: np.ndarray, long_side: int, max_cards: int, aspect_tolerance: f
                   if _card_shaped(f, aspect_tolerance) and _shoelace(f) <= 0.9 * sh * sw
                   and not any(overlap(f, c) > 0.2 * abs(_shoelace(c)) for c in others)]   # no other card inside
     found = list(cands)
-    for q, score in found:                          # a graded slab (card + label) whose card was not found?
+    for q, score in found + slabs:                  # a graded slab (card + label) whose card was not found?
         area = abs(_shoelace(q))
         if score < MIN_SCORE or side_ratio(q) > CARD_ASPECT * (1 - SLAB_LONG) or any(
                 c is not q and 0.3 * area <= abs(_shoelace(c)) < area and overlap(c, q) >= 0.85 * abs(_shoelace(c))
