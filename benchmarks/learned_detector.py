@@ -36,10 +36,10 @@ import numpy as np
 import onnxruntime as ort
 import torch
 from cardrec_edge.bundle import Bundle, sha256_file
-from cardrec_edge.detect import Detection, _corners_of, _hull_quad, _snap, find_cards, order_corners
+from cardrec_edge.detect import Detection, find_cards
 from cardrec_edge.pipeline import _overlapping  # the runtime's own test
 from cardrec_edge.preprocess import Preprocess
-from cardrec_edge.segment import CardSegmenter, band_of
+from cardrec_edge.segment import CardSegmenter, band_of, mask_quads
 from cardrec_edge.sources import load_image
 from frame_detection import card_faces, frames_parser, table
 from tqdm import tqdm
@@ -60,31 +60,6 @@ def union(first: list[Detection], then: list[Detection]) -> list[Detection]:
     """``first``'s quads and every one of ``then`` overlapping none of them (``_overlapping``: the runtime's test)."""
     out = list(first) + [d for d in then if not any(_overlapping(d.corners, b.corners) for b in first)]
     return sorted(out, key=lambda d: -d.area)
-
-
-def mask_quads(logits: np.ndarray, rgb: np.ndarray, min_height: float = 0.1) -> list[Detection]:
-    """Quads from the mask alone: each component of ``logits > 0`` (upsampled to the frame) as the 4-gon of its
-    hull, each side then a line fitted to the outline points along its middle 70 %, snapped to the frame's colour
-    step within 3 px (the classical search's ``_snap``)."""
-    h, w = rgb.shape[:2]
-    mask = (cv2.resize(np.float32(logits), (w, h), interpolation=cv2.INTER_LINEAR) > 0).astype(np.uint8)
-    out = []
-    for c in cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0]:
-        hull = cv2.convexHull(c)
-        area = cv2.contourArea(hull)
-        if area < 0.5 * (min_height * h) ** 2:
-            continue
-        q, pts, lines = _hull_quad(hull, area), c[:, 0].astype(np.float32), []
-        for a, b in zip(q, np.roll(q, -1, axis=0)):
-            length = float(np.linalg.norm(b - a))
-            u = (b - a) / length
-            t, off = (pts - a) @ u, (pts - a) @ np.float32([-u[1], u[0]])
-            near = pts[(t > 0.15 * length) & (t < 0.85 * length) & (np.abs(off) < 0.08 * length + 3)]
-            lines.append(cv2.fitLine(near, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel() if len(near) >= 5 else None)
-        if all(line is not None for line in lines) and (fit := _corners_of(lines)) is not None:
-            q = fit
-        out.append(Detection(order_corners(_snap(rgb, order_corners(q), 3)), 1.0))
-    return out
 
 
 def evaluate(frames: Path, segmenter: CardSegmenter) -> tuple[dict, dict]:

@@ -495,6 +495,28 @@ def test_a_card_the_classical_search_misses_is_found_in_the_segmenters_band(bund
     assert [c.card_id for c in settled.cards] == [GALLERY[19]] and "segment" not in settled.timings_ms
 
 
+def test_where_the_banded_search_fits_no_quad_the_segmenters_mask_quad_is_refined_and_answered(bundle_dir, tmp_path,
+                                                                                               monkeypatch):
+    """Where the search in the segmenter's band fits no quad at a card (a print busy enough to hide its edges; here
+    that search is made to find nothing), the quad of the mask's region (``segment.mask_quads``) is handed to the
+    bundle's corner refiner (a stand-in recording what it gets) and answered like the first look's: a known card on
+    sticks is identified there with SECOND_LOOK_INLIERS x min_inliers. Without a refiner the mask's quads are not
+    tried, and the card stays missed."""
+    rgb, truth = on_sticks(GALLERY[19], 14)
+    seg = seeing_segmenter(bundle_dir, tmp_path / "seg", [truth], rgb.shape[:2])
+    search = find_cards
+    monkeypatch.setattr("cardrec_edge.pipeline.find_cards",
+                        lambda frame, band=None, **kw: [] if band is not None else search(frame, **kw))
+    rec = Recognizer(Bundle.load(seg), threads=1)
+    missed = rec.identify_frame(rgb)
+    assert "segment" in missed.timings_ms and not any(corner_error(c.corners, truth) < 0.03 for c in missed.cards)
+    rec.refiner = spy = SpyRefiner()
+    found = rec.identify_frame(rgb)
+    assert [corner_error(q, truth) < 0.05 for q in spy.quads] == [True]  # the mask region's quad, a few % off
+    card = [c for c in found.cards if corner_error(c.corners, truth) < 0.03]
+    assert [(c.status, c.card_id) for c in card] == [("identified", GALLERY[19])]
+    assert card[0].inliers >= SECOND_LOOK_INLIERS * rec.verifier.cfg.min_inliers
+
 def test_find_cards_reports_its_rough_outlines():
     """``find_cards(rough=...)`` gets the contour search's rough quads in input pixels: the card's among them."""
     scene = synthetic_scene([load_face(SV1_CARDS / f"{GALLERY[3]}.png")], np.random.default_rng(2),

@@ -238,7 +238,7 @@ def _edge_map(channel: np.ndarray, floor: float) -> np.ndarray:
 
 # --- rough quads from contours -------------------------------------------------------------------------------
 
-def _hull_quad(hull: np.ndarray, hull_area: float) -> np.ndarray:
+def hull_quad(hull: np.ndarray, hull_area: float) -> np.ndarray:
     """A 4-gon for a convex hull: approxPolyDP with a growing tolerance while it fits the hull, else the
     min-area rectangle (the side fit then absorbs perspective and small bumps)."""
     peri = cv2.arcLength(hull, True)
@@ -268,7 +268,7 @@ def _opened_quad(contour: np.ndarray, min_area: float, frame_area: float) -> np.
         return None
     hull = cv2.convexHull(max(parts, key=cv2.contourArea))
     hull_area = cv2.contourArea(hull)
-    quad = _hull_quad(hull, hull_area)
+    quad = hull_quad(hull, hull_area)
     qa = abs(_shoelace(quad))
     if qa < min_area or not 0.8 < hull_area / qa < 1.2:
         return None
@@ -290,7 +290,7 @@ def _rough_quads(edges: np.ndarray, min_area: float, tol: float, mode: int = cv2
         hull_area = cv2.contourArea(hull)
         if hull_area < min_area:
             continue
-        quad = _hull_quad(hull, hull_area)
+        quad = hull_quad(hull, hull_area)
         qa = abs(_shoelace(quad))
         if qa > 0 and 0.8 < hull_area / qa < 1.2 and aspect_error(quad) <= tol + 0.1:
             found.append((qa, quad))

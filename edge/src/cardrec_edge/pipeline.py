@@ -19,8 +19,9 @@ that did not verify is verified again at half the verifier's size (``COARSE_VIEW
 A card still unverified whose matches fit a candidate with its corners far off the crop's (a slab's card and label
 taken together) is answered again where that fit places it (``RELOCATE_SHIFT``), kept on the second look's margin.
 A frame still unsure after the second look is searched once more in the band around the outlines the bundle's card
-segmenter sees (``cardrec_edge.segment``), where it ships one: a card identified there is kept on the same margin,
-one not identified is reported where no card was.
+segmenter sees (``cardrec_edge.segment``), where it ships one, and each region of its mask where that search
+fitted no quad is tried at the region's quad moved by the corner refiner: a card identified there is kept on the
+same margin, one not identified is reported where no card was.
 
 One ``Recognizer`` serves the CLI, the stream watcher and the HTTP server; every stage is timed.
 """
@@ -76,6 +77,8 @@ SHARPEN = (1.0, 2.5)       # SHARPEN[1] px)) on its crop and view, kept at min_i
                            # frames: none of 203 unknown-card or non-card crops that did not verify got a fit there,
                            # where plain crops of unknown cards reach 22 of 25; 7 known cards verified, 26-72 inliers,
                            # all soft: blur 18-55)
+MASK_SCORE = 0.5           # the outline score of a segmenter mask region's quad placed by the corner refiner (a prior:
+                           # no edges were fitted to it)
 
 
 @dataclass
@@ -551,14 +554,22 @@ class Recognizer:
 
     def _segmented(self, rgb: np.ndarray, cards: list[CardResult]) -> list[CardResult]:
         """The frame searched again in the band around the outlines the bundle's segmenter sees (``find_cards(band=
-        ...)``: clutter, sticks across a card, a holder's edge and a slab's label lie outside it). Each quad not over
-        an identified card is answered like the first look's; one identified with ``SECOND_LOOK_INLIERS`` x
-        ``min_inliers`` replaces the cards it overlaps. One not identified (unknown, partial or low quality, never a
+        ...)``: clutter, sticks across a card, a holder's edge and a slab's label lie outside it), plus the quad of each
+        region of its mask (``segment.mask_quads``) that overlaps no quad found there, moved onto the
+        card's corners by the bundle's corner refiner where it ships one (a card on a print busy enough to hide its
+        edges: the mask still sees it). Each quad not over an identified card is answered like the first look's; one
+        identified with ``SECOND_LOOK_INLIERS`` x ``min_inliers`` replaces the cards it overlaps. One not identified (unknown, partial or low quality, never a
         guess) is reported where no card was, or replaces the cards it overlaps that got the same answer: the same
         card, its outline placed clear of the holder's edge or the clutter the first look took for it."""
         bar = SECOND_LOOK_INLIERS * self.verifier.cfg.min_inliers
-        dets = [d for d in find_cards(rgb, band=self.segmenter.band(rgb)) if not d.full_frame and not any(
-            c.status == "identified" and _overlapping(d.corners, c.corners) for c in cards)]
+        band, regions = self.segmenter.look(rgb)
+        dets = [d for d in find_cards(rgb, band=band) if not d.full_frame]
+        if self.refiner is not None:  # the mask's regions no quad was fitted in, placed by the corner refiner
+            pyr = Pyramid(rgb, regional=True)
+            dets += [Detection(self.refiner.refine(rgb, r.corners, pyr), MASK_SCORE) for r in regions
+                     if not any(_overlapping(r.corners, d.corners) for d in dets)]
+        dets = [d for d in dets if not any(c.status == "identified" and _overlapping(d.corners, c.corners)
+                                           for c in cards)]
         timer = _Timer()
         for new in self._answer(rgb, self._located(rgb, dets, timer), timer):
             over = [c for c in cards if _overlapping(c.corners, new.corners)]

@@ -5,8 +5,9 @@ scenes. It takes the whole frame resized to its input size (area averaging, RGB,
 std: ``segmenter_input``, also what it was trained on) and predicts each card's face, not its holder, at half that
 resolution. Its outlines, widened by ``band`` px either side at the detector's search scale (``band_of``), restrict
 the classical search's edge map (``find_cards(band=...)``): clutter, sticks lying across a card, a holder's edge
-and a slab's label fall outside it, and the quad fit still places the corners. The runtime runs it only on frames
-it is unsure of after its second look (``Recognizer.identify_frame``): a card identified there must verify with a
+and a slab's label fall outside it, and the quad fit still places the corners. Where that fit finds no quad in a
+region of the mask (a print busy enough to hide the card's edges), the region's own quad (``mask_quads``), moved by
+the bundle's corner refiner, is tried instead. The runtime runs it only on frames it is unsure of after its second look (``Recognizer.identify_frame``): a card identified there must verify with a
 margin; one not identified is reported where no card was, or in place of the first look's answer at the same card
 (``Recognizer._segmented``). Where the bundle ships its HEF (rule hailo_segmenter) and the embedding model runs on
 the Hailo NPU, the segmenter runs there too (``HailoSegmenter``); else on the CPU (``CardSegmenter``).
@@ -18,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .detect import DETECT_LONG_SIDE
+from .detect import DETECT_LONG_SIDE, Detection, _corners_of, _snap, hull_quad, order_corners
 from .preprocess import Preprocess
 from .runtime import cpu_session
 
@@ -54,6 +55,31 @@ def band_of(logits: np.ndarray, frame_hw: tuple[int, int], radius: int) -> np.nd
     return cv2.subtract(cv2.dilate(mask, k), cv2.erode(mask, k))
 
 
+def mask_quads(logits: np.ndarray, rgb: np.ndarray, min_height: float = 0.1) -> list[Detection]:
+    """Quads from the mask alone: each component of ``logits > 0`` (upsampled to the frame) as the 4-gon of its
+    hull, each side then a line fitted to the outline points along its middle 70 %, snapped to the frame's colour
+    step within 3 px (the classical search's ``_snap``)."""
+    h, w = rgb.shape[:2]
+    mask = (cv2.resize(np.float32(logits), (w, h), interpolation=cv2.INTER_LINEAR) > 0).astype(np.uint8)
+    out = []
+    for c in cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0]:
+        hull = cv2.convexHull(c)
+        area = cv2.contourArea(hull)
+        if area < 0.5 * (min_height * h) ** 2:
+            continue
+        q, pts, lines = hull_quad(hull, area), c[:, 0].astype(np.float32), []
+        for a, b in zip(q, np.roll(q, -1, axis=0)):
+            length = float(np.linalg.norm(b - a))
+            u = (b - a) / length
+            t, off = (pts - a) @ u, (pts - a) @ np.float32([-u[1], u[0]])
+            near = pts[(t > 0.15 * length) & (t < 0.85 * length) & (np.abs(off) < 0.08 * length + 3)]
+            lines.append(cv2.fitLine(near, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel() if len(near) >= 5 else None)
+        if all(line is not None for line in lines) and (fit := _corners_of(lines)) is not None:
+            q = fit
+        out.append(Detection(order_corners(_snap(rgb, order_corners(q), 3)), 1.0))
+    return out
+
+
 class _Segmenter:
     size: tuple[int, int]   # its input (height, width)
     radius: int             # the band's half width (px at the search's scale)
@@ -61,9 +87,11 @@ class _Segmenter:
     def logits(self, rgb: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def band(self, rgb: np.ndarray) -> np.ndarray:
-        """The band ``find_cards(band=...)`` searches in (``band_of``)."""
-        return band_of(self.logits(rgb), rgb.shape[:2], self.radius)
+    def look(self, rgb: np.ndarray) -> tuple[np.ndarray, list[Detection]]:
+        """The band ``find_cards(band=...)`` searches in (``band_of``) and the mask's own quads (``mask_quads``), from
+        one run of the model."""
+        logits = self.logits(rgb)
+        return band_of(logits, rgb.shape[:2], self.radius), mask_quads(logits, rgb)
 
 
 class CardSegmenter(_Segmenter):

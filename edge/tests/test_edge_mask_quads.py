@@ -1,17 +1,13 @@
-"""``benchmarks/learned_detector.py``'s ``mask`` column: quads placed from a segmenter's mask alone."""
+"""``cardrec_edge.segment.mask_quads``: quads placed from a segmenter's mask alone (the runtime's starting points
+for the corner refiner where the banded search fits none; ``benchmarks/learned_detector.py``'s ``mask`` column)."""
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
-from cardrec_edge.detect import _hull_quad, order_corners
+from cardrec_edge.detect import hull_quad, order_corners
+from cardrec_edge.segment import mask_quads
 
 from cardrec.evaluation.frames import corner_error
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from learned_detector import mask_quads  # noqa: E402
 
 CARD = np.float32([[520, 140], [800, 190], [745, 590], [455, 535]])  # a tilted card in a 1280x720 frame
 
@@ -33,7 +29,7 @@ def test_fitted_sides_recover_the_corners_a_rounded_mask_cuts_off():
     logits = blob_logits(frame.shape[:2])
     blob = (cv2.resize(logits, (1280, 720), interpolation=cv2.INTER_LINEAR) > 0).astype(np.uint8)
     hull = cv2.convexHull(cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0][0])
-    assert corner_error(order_corners(_hull_quad(hull, cv2.contourArea(hull))), CARD) > 0.03
+    assert corner_error(order_corners(hull_quad(hull, cv2.contourArea(hull))), CARD) > 0.03
     (flat,) = mask_quads(logits, frame)
     assert corner_error(flat.corners, CARD) <= 0.005
     cv2.fillPoly(frame, [np.int32(np.round(CARD))], (230, 210, 120))
