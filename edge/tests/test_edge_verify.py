@@ -17,7 +17,7 @@ from cardrec_edge.cli import main
 from cardrec_edge.detect import CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, order_corners, rectify_sizes
 from cardrec_edge.manifest import BundleError
 from cardrec_edge.orientation import OrientationGate
-from cardrec_edge.pipeline import OUTLINE_INLIERS, SECOND_LOOK_INLIERS, CardResult, Recognizer, _Timer
+from cardrec_edge.pipeline import OUTLINE_INLIERS, SECOND_LOOK_INLIERS, CardResult, Recognizer, _overlapping, _Timer
 from cardrec_edge.sources import read_rgb
 from cardrec_edge.verify import (Verifier, VerifyConfig, best_inliers, card_region, choose_orientation, partial_card,
                                  rerank, verified_prefix)
@@ -501,7 +501,8 @@ def test_where_the_banded_search_fits_no_quad_the_segmenters_mask_quad_is_refine
     that search is made to find nothing), the quad of the mask's region (``segment.mask_quads``) is handed to the
     bundle's corner refiner (a stand-in recording what it gets) and answered like the first look's: a known card on
     sticks is identified there with SECOND_LOOK_INLIERS x min_inliers. Without a refiner the mask's quads are not
-    tried, and the card stays missed."""
+    tried, and the card stays missed. An unidentified answer there is reported where no card was, but never displaces
+    the first look's same answer at a quad on the sticks (a quad from the band's edges does: the test above)."""
     rgb, truth = on_sticks(GALLERY[19], 14)
     seg = seeing_segmenter(bundle_dir, tmp_path / "seg", [truth], rgb.shape[:2])
     search = find_cards
@@ -516,6 +517,13 @@ def test_where_the_banded_search_fits_no_quad_the_segmenters_mask_quad_is_refine
     card = [c for c in found.cards if corner_error(c.corners, truth) < 0.03]
     assert [(c.status, c.card_id) for c in card] == [("identified", GALLERY[19])]
     assert card[0].inliers >= SECOND_LOOK_INLIERS * rec.verifier.cfg.min_inliers
+    rgb, truth = on_sticks(UNKNOWN[2], 12)  # the first look answers unknown at a quad on the sticks
+    rec = Recognizer(Bundle.load(seeing_segmenter(bundle_dir, tmp_path / "unknown", [truth], rgb.shape[:2])), threads=1)
+    rec.refiner = spy = SpyRefiner()
+    result = rec.identify_frame(rgb)
+    (mask, *_), (card,) = spy.quads, result.cards  # the mask's quad was answered unknown too, over the first look's
+    assert corner_error(mask, truth) < 0.05 and _overlapping(mask, card.corners)  # card: it does not displace it
+    assert card.status == "unknown" and corner_error(card.corners, truth) > 0.5    # (no edge confirms its outline)
 
 def test_find_cards_reports_its_rough_outlines():
     """``find_cards(rough=...)`` gets the contour search's rough quads in input pixels: the card's among them."""

@@ -555,26 +555,29 @@ class Recognizer:
     def _segmented(self, rgb: np.ndarray, cards: list[CardResult]) -> list[CardResult]:
         """The frame searched again in the band around the outlines the bundle's segmenter sees (``find_cards(band=
         ...)``: clutter, sticks across a card, a holder's edge and a slab's label lie outside it), plus the quad of each
-        region of its mask (``segment.mask_quads``) that overlaps no quad found there, moved onto the
-        card's corners by the bundle's corner refiner where it ships one (a card on a print busy enough to hide its
-        edges: the mask still sees it). Each quad not over an identified card is answered like the first look's; one
-        identified with ``SECOND_LOOK_INLIERS`` x ``min_inliers`` replaces the cards it overlaps. One not identified (unknown, partial or low quality, never a
-        guess) is reported where no card was, or replaces the cards it overlaps that got the same answer: the same
-        card, its outline placed clear of the holder's edge or the clutter the first look took for it."""
+        region of its mask (``segment.mask_quads``) that overlaps no quad found there, moved onto the card's corners
+        by the bundle's corner refiner where it ships one (a card on a print busy enough to hide its edges: the mask
+        still sees it). Each quad not over an identified card is answered like the first look's; one identified with
+        ``SECOND_LOOK_INLIERS`` x ``min_inliers`` replaces the cards it overlaps. One not identified (unknown, partial
+        or low quality, never a guess) is reported where no card was; one the band's edges placed also replaces the
+        cards it overlaps that got the same answer (the same card, its outline placed clear of the holder's edge or
+        the clutter the first look took for it), one from the mask alone does not (no edge confirms its outline: the
+        refiner may have moved it off the card)."""
         bar = SECOND_LOOK_INLIERS * self.verifier.cfg.min_inliers
         band, regions = self.segmenter.look(rgb)
-        dets = [d for d in find_cards(rgb, band=band) if not d.full_frame]
+        dets = [(d, False) for d in find_cards(rgb, band=band) if not d.full_frame]
         if self.refiner is not None:  # the mask's regions no quad was fitted in, placed by the corner refiner
             pyr = Pyramid(rgb, regional=True)
-            dets += [Detection(self.refiner.refine(rgb, r.corners, pyr), MASK_SCORE) for r in regions
-                     if not any(_overlapping(r.corners, d.corners) for d in dets)]
-        dets = [d for d in dets if not any(c.status == "identified" and _overlapping(d.corners, c.corners)
-                                           for c in cards)]
+            dets += [(Detection(self.refiner.refine(rgb, r.corners, pyr), MASK_SCORE), True) for r in regions
+                     if not any(_overlapping(r.corners, d.corners) for d, _ in dets)]
+        dets = [(d, mask) for d, mask in dets if not any(
+            c.status == "identified" and _overlapping(d.corners, c.corners) for c in cards)]
         timer = _Timer()
-        for new in self._answer(rgb, self._located(rgb, dets, timer), timer):
+        answers = self._answer(rgb, self._located(rgb, [d for d, _ in dets], timer), timer)
+        for (_, mask), new in zip(dets, answers):
             over = [c for c in cards if _overlapping(c.corners, new.corners)]
             verified = new.status == "identified" and new.inliers >= bar
-            same = new.status != "identified" and all(c.status == new.status for c in over)  # none, or the same answer
+            same = new.status != "identified" and not (mask and over) and all(c.status == new.status for c in over)
             if verified or same:
                 cards = [c for c in cards if not any(c is o for o in over)] + [new]
         return cards

@@ -7,10 +7,11 @@ resolution. Its outlines, widened by ``band`` px either side at the detector's s
 the classical search's edge map (``find_cards(band=...)``): clutter, sticks lying across a card, a holder's edge
 and a slab's label fall outside it, and the quad fit still places the corners. Where that fit finds no quad in a
 region of the mask (a print busy enough to hide the card's edges), the region's own quad (``mask_quads``), moved by
-the bundle's corner refiner, is tried instead. The runtime runs it only on frames it is unsure of after its second look (``Recognizer.identify_frame``): a card identified there must verify with a
-margin; one not identified is reported where no card was, or in place of the first look's answer at the same card
-(``Recognizer._segmented``). Where the bundle ships its HEF (rule hailo_segmenter) and the embedding model runs on
-the Hailo NPU, the segmenter runs there too (``HailoSegmenter``); else on the CPU (``CardSegmenter``).
+the bundle's corner refiner, is tried instead. The runtime runs it only on frames it is unsure of after its second
+look (``Recognizer.identify_frame``): a card identified there must verify with a margin; one not identified is
+reported where no card was, or (from the band's edges, not the mask alone) in place of the first look's answer at the
+same card (``Recognizer._segmented``). Where the bundle ships its HEF (rule hailo_segmenter) and the embedding model
+runs on the Hailo NPU, the segmenter runs there too (``HailoSegmenter``); else on the CPU (``CardSegmenter``).
 """
 from __future__ import annotations
 
