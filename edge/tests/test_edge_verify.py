@@ -525,6 +525,7 @@ def test_where_the_banded_search_fits_no_quad_the_segmenters_mask_quad_is_refine
     assert corner_error(mask, truth) < 0.05 and _overlapping(mask, card.corners)  # card: it does not displace it
     assert card.status == "unknown" and corner_error(card.corners, truth) > 0.5    # (no edge confirms its outline)
 
+
 def test_find_cards_reports_its_rough_outlines():
     """``find_cards(rough=...)`` gets the contour search's rough quads in input pixels: the card's among them."""
     scene = synthetic_scene([load_face(SV1_CARDS / f"{GALLERY[3]}.png")], np.random.default_rng(2),

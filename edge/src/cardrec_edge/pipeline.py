@@ -564,20 +564,21 @@ class Recognizer:
         the clutter the first look took for it), one from the mask alone does not (no edge confirms its outline: the
         refiner may have moved it off the card)."""
         bar = SECOND_LOOK_INLIERS * self.verifier.cfg.min_inliers
-        band, regions = self.segmenter.look(rgb)
+        band, regions = self.segmenter.look(rgb, quads=self.refiner is not None)  # no refiner: no use for them
         dets = [(d, False) for d in find_cards(rgb, band=band) if not d.full_frame]
-        if self.refiner is not None:  # the mask's regions no quad was fitted in, placed by the corner refiner
+        if regions:  # the mask's regions no quad was fitted in, placed by the corner refiner
             pyr = Pyramid(rgb, regional=True)
             dets += [(Detection(self.refiner.refine(rgb, r.corners, pyr), MASK_SCORE), True) for r in regions
                      if not any(_overlapping(r.corners, d.corners) for d, _ in dets)]
-        dets = [(d, mask) for d, mask in dets if not any(
+        dets = [(d, from_mask) for d, from_mask in dets if not any(
             c.status == "identified" and _overlapping(d.corners, c.corners) for c in cards)]
         timer = _Timer()
         answers = self._answer(rgb, self._located(rgb, [d for d, _ in dets], timer), timer)
-        for (_, mask), new in zip(dets, answers):
+        for (_, from_mask), new in zip(dets, answers):
             over = [c for c in cards if _overlapping(c.corners, new.corners)]
             verified = new.status == "identified" and new.inliers >= bar
-            same = new.status != "identified" and not (mask and over) and all(c.status == new.status for c in over)
+            same = new.status != "identified" and not (from_mask and over) and all(
+                c.status == new.status for c in over)
             if verified or same:
                 cards = [c for c in cards if not any(c is o for o in over)] + [new]
         return cards

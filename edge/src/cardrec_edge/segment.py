@@ -88,11 +88,11 @@ class _Segmenter:
     def logits(self, rgb: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def look(self, rgb: np.ndarray) -> tuple[np.ndarray, list[Detection]]:
-        """The band ``find_cards(band=...)`` searches in (``band_of``) and the mask's own quads (``mask_quads``), from
-        one run of the model."""
+    def look(self, rgb: np.ndarray, quads: bool = True) -> tuple[np.ndarray, list[Detection]]:
+        """The band ``find_cards(band=...)`` searches in (``band_of``) and, with ``quads``, the mask's own quads
+        (``mask_quads``; else none), from one run of the model."""
         logits = self.logits(rgb)
-        return band_of(logits, rgb.shape[:2], self.radius), mask_quads(logits, rgb)
+        return band_of(logits, rgb.shape[:2], self.radius), mask_quads(logits, rgb) if quads else []
 
 
 class CardSegmenter(_Segmenter):
