@@ -8,8 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cardrec_edge.detect import (CARD_ASPECT, FULL_FRAME_SCORE, Detection, _resolve, find_cards, order_corners, rectify,
-                                 rectify_sizes, side_ratio, snap_outline, unrectify)
+from cardrec_edge.detect import (CARD_ASPECT, FULL_FRAME_SCORE, Detection, _resolve, card_of_halves, find_cards,
+                                 order_corners, rectify, rectify_sizes, side_ratio, snap_outline, unrectify)
 from cardrec_edge.quality import assess
 from edge_support import SHARED
 
@@ -410,6 +410,32 @@ def test_an_outline_about_right_is_snapped_onto_the_card(faces):
     snapped = snap_outline(scene.rgb, off)
     assert corner_error(snapped, q) < 0.5 * corner_error(off, q) and corner_error(snapped, q) < 0.004
     assert snap_outline(scene.rgb, q - q.min(axis=0) - 10) is None
+
+
+def rotated(q: np.ndarray, degrees: float, centre=(640.0, 360.0)) -> np.ndarray:
+    m = cv2.getRotationMatrix2D(centre, degrees, 1.0)
+    return np.float32(cv2.transform(np.float32(q).reshape(-1, 1, 2), m).reshape(-1, 2))
+
+
+@pytest.mark.parametrize("degrees", [0.0, 33.0, 90.0, 200.0])
+def test_two_halves_of_a_card_make_the_card(degrees):
+    """``card_of_halves``: the two card-shaped halves a line across a card's middle splits it into give back the
+    card's corners, in either order and whichever corners they start at; quads apart, of different sizes, or meeting
+    at a short side (two cards end to end) give none."""
+    h = 140 / CARD_ASPECT
+    card = rotated(np.float32([[570, 220], [710, 220], [710, 220 + h], [570, 220 + h]]), degrees)
+    mid = (card[0] + card[3]) / 2, (card[1] + card[2]) / 2
+    top, bottom = np.float32([card[0], card[1], mid[1], mid[0]]), np.float32([mid[0], mid[1], card[2], card[3]])
+    assert abs(side_ratio(order_corners(top)) / CARD_ASPECT - 1) < 0.05          # each half is card-shaped too
+    for a, b in ((top, bottom), (bottom, top), (top[[2, 3, 0, 1]], bottom[[1, 2, 3, 0]])):
+        whole = card_of_halves(a, b)
+        assert whole is not None and corner_error(whole, card) < 1e-4
+    nudged = bottom + 0.05 * (card[3] - card[0])                                   # a gap of 5 % of the height
+    assert card_of_halves(top, nudged) is not None
+    assert card_of_halves(top, bottom + 0.5 * (card[3] - card[0])) is None          # apart
+    small = mid[0] + 0.4 * (bottom - mid[0])
+    assert card_of_halves(top, small) is None                                       # a quarter of the size
+    assert card_of_halves(card, card + (card[3] - card[0])) is None               # two cards end to end
 
 
 @needs_cards

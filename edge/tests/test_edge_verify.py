@@ -382,6 +382,30 @@ def test_a_second_look_keeps_only_verified_cards(rec):
     assert "second_look" in result.timings_ms and not result.cards
 
 
+def test_two_halves_of_a_card_found_by_the_first_look_are_answered_as_the_card(rec, monkeypatch):
+    """Where the first look fits two quads to one card's halves (a line across its middle), neither verifies; the
+    card they make (``detect.card_of_halves``) is answered like any first-look card and replaces them when it is
+    identified. An unknown card's halves stay two unidentified answers: nothing is guessed."""
+    for cid, want in ((GALLERY[25], GALLERY[25]), (UNKNOWN[5], None)):
+        scene = synthetic_scene([load_face(SV1_CARDS / f"{cid}.png")], np.random.default_rng(21),
+                                height_range=(0.45, 0.5))
+        card = scene.corners[0]
+        mid = (card[0] + card[3]) / 2, (card[1] + card[2]) / 2
+        halves = [Detection(order_corners(np.float32(q)), 0.9, False)
+                  for q in ([card[0], card[1], mid[1], mid[0]], [mid[0], mid[1], card[2], card[3]])]
+        monkeypatch.setattr("cardrec_edge.pipeline.find_cards",
+                            lambda rgb, **kw: [] if kw.get("long_side") or kw.get("band") is not None else halves)
+        plain = rec._answer(scene.rgb, rec._located(scene.rgb, halves, _Timer()), _Timer())
+        assert [c.status for c in plain if c.status == "identified"] == []
+        result = rec.identify_frame(scene.rgb)
+        assert "halves" in result.timings_ms
+        if want:
+            assert [(c.status, c.card_id) for c in result.cards] == [("identified", want)]
+            assert corner_error(result.cards[0].corners, card) < 0.012
+        else:
+            assert len(result.cards) == 2 and all(c.status != "identified" for c in result.cards)
+
+
 class SpyRefiner:
     """Stands in for the bundle's corner refiner to see which quads the pipeline hands it (it moves each by 1 px)."""
 

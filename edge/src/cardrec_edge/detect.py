@@ -45,8 +45,10 @@ corners: the most a proposing model could gain), or restrict the edge map to a b
 sees (``band=``): the bundle's card segmenter does that on frames the runtime is still unsure of
 (``cardrec_edge.segment``; ``benchmarks/learned_detector.py`` measures it against this search alone).
 
-``unrectify`` maps points of a rectified image back into the frame, and ``snap_outline`` snaps an outline placed
-from elsewhere (a verified homography: ``cardrec_edge.pipeline``) onto the card's edges.
+``unrectify`` maps points of a rectified image back into the frame, ``snap_outline`` snaps an outline placed
+from elsewhere (a verified homography: ``cardrec_edge.pipeline``) onto the card's edges, and ``card_of_halves`` gives
+the card two found quads may be the halves of (a strong line across a card's middle, e.g. its art box's edge, splits
+it into two card-shaped halves; two cards side by side look the same, so the pipeline keeps it only if it verifies).
 """
 from __future__ import annotations
 
@@ -98,6 +100,7 @@ SLAB_MARGIN = 0.1           # ... whose card lies about this share of its width 
 SLAB_MAX = 0.4              # strong outline up to this much longer, too long to be a card itself, is tried as a slab
 OUTLINE_SNAP = 0.006         # a verified card's outline is snapped to colour steps this close (x its diagonal)
 LENGTHEN_ABOVE = 0.08       # a fitted quad this far from the card's aspect is also tried with one side moved out
+HALVES_JOIN = 0.15          # two quads whose long sides meet end to end this close (x the short side) may be halves
 
 
 @dataclass(frozen=True, eq=False)              # eq=False: identity equality/hash (corners is an array)
@@ -938,6 +941,27 @@ def snap_outline(rgb: np.ndarray, q: np.ndarray) -> np.ndarray | None:
         return None
     radius = max(2, int(np.ceil(OUTLINE_SNAP * float(np.linalg.norm(q[2] - q[0])))))
     return np.clip(order_corners(_snap(rgb, q, radius)), 0, np.float32([w - 1, h - 1]))
+
+
+def card_of_halves(a: np.ndarray, b: np.ndarray, aspect_tolerance: float = 0.2) -> np.ndarray | None:
+    """The card (ordered corners) that the quads ``a`` and ``b`` are the halves of, or None: half a card is card-shaped
+    too (44 x 63 mm against 63 x 88 mm), so a strong line across a card's middle can make the detector fit two quads
+    instead of one. They must be of similar size (areas within 2x), share a long side (its ends within
+    ``HALVES_JOIN`` x the short side of ``a``), and their far long sides must make a convex card-shaped quad."""
+    a, b = order_corners(a), order_corners(b)
+    area_a, area_b = abs(_shoelace(a)), abs(_shoelace(b))
+    if not 0.5 * area_b <= area_a <= 2 * area_b:
+        return None
+    join = HALVES_JOIN * float(np.linalg.norm(a[1] - a[0]))
+    for i in (1, 3):                                   # the long sides: TR-BR and BL-TL
+        for j in (1, 3):
+            meet = max(np.linalg.norm(a[i] - b[(j + 1) % 4]), np.linalg.norm(a[(i + 1) % 4] - b[j]))
+            if meet > join:
+                continue
+            card = order_corners(np.float32([a[(i + 2) % 4], a[(i + 3) % 4], b[(j + 2) % 4], b[(j + 3) % 4]]))
+            if _card_shaped(card, aspect_tolerance):
+                return card
+    return None
 
 
 def rectify_sizes(rgb: np.ndarray, corners: np.ndarray, sizes: list[tuple[int, int]],

@@ -18,7 +18,9 @@ kept on the same margin, and a soft one sharpened (``SOFT_CROP``). A blurred (lo
 that did not verify is verified again at half the verifier's size (``COARSE_VIEW``), where blur is half as wide.
 A card still unverified whose matches fit a candidate with its corners far off the crop's (a slab's card and label
 taken together) is answered again where that fit places it (``RELOCATE_SHIFT``), kept on the second look's margin.
-A frame still unsure after the second look is searched once more in the band around the outlines the bundle's card
+Two unidentified cards of the first look that are the halves of one card (``detect.card_of_halves``: a line across
+a card's middle) are answered again as that card, which replaces them where it is identified (``_halves``). A frame
+still unsure after the second look is searched once more in the band around the outlines the bundle's card
 segmenter sees (``cardrec_edge.segment``), where it ships one, and each region of its mask where that search
 fitted no quad is tried at the region's quad moved by the corner refiner: a card identified there is kept on the
 same margin, one not identified is reported where no card was.
@@ -38,8 +40,8 @@ from .backends import open_backend
 from .bundle import Bundle, BundleError
 from .defaults import MAX_GLARE, MIN_BLUR, RETRY_MARGIN, TOP_K
 from .corners import CornerRefiner, Pyramid
-from .detect import (CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, order_corners, overlap, rectify_sizes,
-                     snap_outline, unrectify)
+from .detect import (CARD_ASPECT, STRONG_OUTLINE, Detection, card_of_halves, find_cards, order_corners, overlap,
+                     rectify_sizes, snap_outline, unrectify)
 from .matcher import Matcher, Projection, decide
 from .orientation import OrientationGate
 from .quality import assess
@@ -521,6 +523,31 @@ class Recognizer:
         kept = again.status == "identified" and again.inliers >= SECOND_LOOK_INLIERS * v.min_inliers
         return again if kept and not any(_overlapping(again.corners, q) for q in others) else res
 
+    def _halves(self, rgb: np.ndarray, found: list[Located], cards: list[CardResult],
+                timer: _Timer) -> tuple[list[Located], list[CardResult]]:
+        """The first look's cards (``found`` and their answers ``cards``) with each two unidentified ones (unknown or
+        low quality) whose quads are the halves of one card (``detect.card_of_halves``: a strong line across a card's
+        middle, its art box's edge, split its outline in two) answered again as that card, like any card of the first
+        look; where it is identified it replaces them (real.yaml test frames: a small card in a toploader). Two cards
+        side by side look the same: they stay two cards unless one card verifies across both."""
+        t, pairs, tried = time.perf_counter(), list(zip(found, cards)), False
+        open_ = [i for i, (_, c) in enumerate(pairs) if c.status in ("unknown", "low_quality")]
+        for i, j in [(i, j) for k, i in enumerate(open_) for j in open_[k + 1:]]:
+            if pairs[i] is None or pairs[j] is None:
+                continue
+            card = card_of_halves(pairs[i][0].det.corners, pairs[j][0].det.corners)
+            if card is None:
+                continue
+            inner, tried = _Timer(), True
+            whole = self._located(rgb, [Detection(card, min(pairs[i][0].det.score, pairs[j][0].det.score))], inner)
+            answer = self._answer(rgb, whole, inner)[0]
+            if answer.status == "identified":
+                pairs[i], pairs[j] = (whole[0], answer), None
+        if tried:
+            timer.add("halves", t)
+        kept = [p for p in pairs if p is not None]
+        return [f for f, _ in kept], [c for _, c in kept]
+
     def _placed(self, rgb: np.ndarray, det: Detection, outline: np.ndarray) -> np.ndarray | None:
         """A verified card's outline in the frame: the reference face's corners mapped through the verified
         homography into the view, back through the view's warp, then snapped to the frame's colour steps
@@ -588,10 +615,13 @@ class Recognizer:
         at other scales where no card was found, a card whose outline scored under ``STRONG_OUTLINE`` did not
         verify (a card found by a strong outline is found so at any scale: an unknown card, most often), or a
         large contour lies apart from every card (``_apart``); then, where the bundle ships a segmenter, a search in
-        the band it sees (``_segmented``); ``second_look``: default the recognizer's setting."""
+        the band it sees (``_segmented``). Before that, two unidentified cards that are one card's halves are answered
+        as that card (``_halves``). ``second_look``: default the recognizer's setting."""
         timer, rough = _Timer(), []
         found = self.locate(rgb, timer, rough)
         cards = self._answer(rgb, found, timer)
+        if self.verifier is not None:
+            found, cards = self._halves(rgb, found, cards, timer)
         unsure = not cards or any(c.status != "identified" and f.det.score < STRONG_OUTLINE
                                   for f, c in zip(found, cards)) or _apart(rough, cards, rgb.shape[:2])
         if (self.second_look if second_look is None else second_look) and self.verifier is not None and unsure:
