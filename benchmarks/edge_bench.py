@@ -46,8 +46,8 @@ from cardrec.deploy.verification import calibrate  # noqa: E402
 from edge_support import CONTRACT, SV1_CARDS, build_edge_bundle  # noqa: E402
 
 STAGES = ("detect", "rectify", "quality", "preprocess", "embed", "search", "orientation", "verify", "retry_180",
-          "coarse", "brightened", "sharpened", "relocate", "outline", "halves", "corners", "second_look", "segment",
-          "total")
+          "coarse", "brightened", "sharpened", "relocate", "slab_ends", "outline", "halves", "corners", "second_look",
+          "segment", "total")
 TARGET_MS = 15.0
 
 

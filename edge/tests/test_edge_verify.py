@@ -17,7 +17,8 @@ from cardrec_edge.cli import main
 from cardrec_edge.detect import CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, order_corners, rectify_sizes
 from cardrec_edge.manifest import BundleError
 from cardrec_edge.orientation import OrientationGate
-from cardrec_edge.pipeline import OUTLINE_INLIERS, SECOND_LOOK_INLIERS, CardResult, Recognizer, _overlapping, _Timer
+from cardrec_edge.pipeline import (OUTLINE_INLIERS, SECOND_LOOK_INLIERS, SLAB_CARD, CardResult, Recognizer, _overlapping,
+                                   _Timer)
 from cardrec_edge.sources import read_rgb
 from cardrec_edge.verify import (Verifier, VerifyConfig, best_inliers, card_region, choose_orientation, partial_card,
                                  rerank, verified_prefix)
@@ -359,6 +360,40 @@ def test_a_card_found_with_its_slab_label_is_answered_where_its_crop_shows_it(re
             dets = [Detection(order_corners(truth), 0.9, False), Detection(order_corners(slab), 0.9, False)]
             both = rec._answer(scene.rgb, rec._located(scene.rgb, dets, _Timer()), _Timer())
             assert [(c.status, c.card_id) for c in both] == [("identified", want), (plain.status, None)]
+
+
+def test_a_weak_first_look_quad_that_no_fit_places_is_answered_at_either_end(rec, monkeypatch):
+    """A card and its slab's label found as one quad by a weak outline, where relocation places nothing (its crop
+    does not shortlist the card, so no candidate's matches show it): the first look answers the part SLAB_CARD long
+    at either end of the quad, and the end identified with SECOND_LOOK_INLIERS x min_inliers is the card, at its
+    outline. Not for a strong outline (an unknown card, most often: it costs two more answers), not beyond the first
+    look, and an unknown card stays unknown."""
+    monkeypatch.setattr(rec.verifier, "relocate", lambda *a, **k: None)
+    for cid, want, label_end in ((GALLERY[44], GALLERY[44], 0), (GALLERY[44], GALLERY[44], 2), (UNKNOWN[7], None, 0)):
+        scene = synthetic_scene([load_face(SV1_CARDS / f"{cid}.png")], np.random.default_rng(34),
+                                height_range=(0.35, 0.4))
+        truth = scene.corners[0]
+        slab = truth.copy()
+        if label_end == 0:                                  # the label beyond the card's top or bottom side
+            slab[:2] += (1 / SLAB_CARD - 1) * (truth[:2] - truth[[3, 2]])
+        else:
+            slab[2:] += (1 / SLAB_CARD - 1) * (truth[2:] - truth[[1, 0]])
+
+        def answer(score: float, slab_ends: bool) -> tuple[CardResult, _Timer]:
+            timer = _Timer()
+            det = Detection(order_corners(slab), score, False)
+            return rec._answer(scene.rgb, rec._located(scene.rgb, [det], timer), timer, slab_ends=slab_ends)[0], timer
+
+        for score, ends in ((0.7, False), (0.9, True)):
+            plain, timer = answer(score, ends)
+            assert plain.status != "identified" and "slab_ends" not in timer.ms
+        assert partial_card(order_corners(slab), scene.rgb.shape[:2]) is False
+        card, timer = answer(0.7, True)
+        assert "slab_ends" in timer.ms
+        assert (card.status == "identified", card.card_id) == (want is not None, want)
+        if want:
+            assert card.inliers >= SECOND_LOOK_INLIERS * rec.verifier.cfg.min_inliers
+            assert corner_error(card.corners, truth) < 0.012
 
 
 def test_a_second_look_keeps_only_verified_cards(rec):

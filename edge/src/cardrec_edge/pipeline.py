@@ -17,7 +17,9 @@ every card it kept (``APART_OUTLINE``). A dim card that did not verify is tried 
 kept on the same margin, and a soft one sharpened (``SOFT_CROP``). A blurred (low-quality) or nearly verified card
 that did not verify is verified again at half the verifier's size (``COARSE_VIEW``), where blur is half as wide.
 A card still unverified whose matches fit a candidate with its corners far off the crop's (a slab's card and label
-taken together) is answered again where that fit places it (``RELOCATE_SHIFT``), kept on the second look's margin.
+taken together) is answered again where that fit places it (``RELOCATE_SHIFT``), kept on the second look's margin;
+one of the first look found by a weak outline is also answered at either end of its quad (``SLAB_CARD``: a slab's
+card and label taken as one quad, whose crop does not shortlist the card), kept on the same margin.
 Two unidentified cards of the first look that are the halves of one card (``detect.card_of_halves``: a line across
 a card's middle) are answered again as that card, which replaces them where it is identified (``_halves``). A frame
 still unsure after the second look is searched once more in the band around the outlines the bundle's card
@@ -73,6 +75,11 @@ RELOCATE_SHIFT = 0.45      # a card still unverified is looked for in its crop b
                            # far (x the diagonal; verification allows 0.15), then answered at the outline found there
                            # and kept with SECOND_LOOK_INLIERS x min_inliers (real.yaml test frames: two slabs whose
                            # card and label were taken as one card, 31-35 % off, found and identified)
+SLAB_CARD = 0.71           # a first-look card found by a weak outline that is still unverified may be a slab's card and
+                           # label taken as one quad (perspective can give it a card's aspect) whose crop, squashed,
+                           # does not even shortlist the card: the part of its crop this long at either end (a slab's
+                           # card is about 70 % of card + label) is answered as a card, kept with SECOND_LOOK_INLIERS
+                           # x min_inliers (real.yaml test frames: one small slab, 31 % off before, identified)
 SOFT_CROP = 80.0           # a card crop softer than this (variance of the Laplacian, ``quality.assess``; the gate is
                            # 40) that did not verify is tried again sharpened: x + SHARPEN[0] * (x - Gaussian(x, sigma
 SHARPEN = (1.0, 2.5)       # SHARPEN[1] px)) on its crop and view, kept at min_inliers (real.yaml val, val30 and test
@@ -432,10 +439,11 @@ class Recognizer:
         return self.verifier is not None or (card.quality.ok and not card.partial)
 
     def _answer(self, rgb: np.ndarray, found: list[Located], timer: _Timer,
-                relocate: bool = True) -> list[CardResult]:
+                relocate: bool = True, slab_ends: bool = False) -> list[CardResult]:
         """Match the matchable cards and decide; an identified card's corners are its verified outline (``_placed``).
         A card that does not verify is tried again (``_retried``) and, with ``relocate``, where its matches place it
-        (``_relocated``)."""
+        (``_relocated``); with ``slab_ends`` (the first look), a card found by a weak outline that still does not
+        verify is tried at either end of its quad (``_slab_ends``)."""
         good = [c for c in found if self.matchable(c)]
         matches = self.match_crops([c.crop for c in good], timer, views=[c.view for c in good], outlines=True,
                                    low_quality=[not c.quality.ok for c in good],
@@ -451,6 +459,12 @@ class Recognizer:
                 if res.status != "identified" and m[2] is not None:  # where its matches place it (relocate)
                     others = [f.det.corners for f in found if f is not c]
                     res = self._relocated(rgb, c, res, m[2], others, timer)
+                if res.status != "identified" and slab_ends and c.det.score < STRONG_OUTLINE and not c.partial \
+                        and not c.det.full_frame:
+                    ends = self._slab_ends(rgb, c, res, [f.det.corners for f in found if f is not c], timer)
+                    if ends is not res:  # answered, its outline placed, at an end of the quad
+                        out.append(ends)
+                        continue
             placed = None
             if res.status == "identified" and m[2] is not None and res.inliers >= OUTLINE_INLIERS:
                 t = time.perf_counter()
@@ -548,6 +562,27 @@ class Recognizer:
         kept = [p for p in pairs if p is not None]
         return [f for f, _ in kept], [c for _, c in kept]
 
+    def _slab_ends(self, rgb: np.ndarray, card: Located, res: CardResult, others: list[np.ndarray],
+                   timer: _Timer) -> CardResult:
+        """A card that did not verify, nor where its matches place it (``_relocated``), answered at either end of its
+        quad: the part ``SLAB_CARD`` of its length long there (a slab's card and label taken as one quad: squashed
+        into a card's shape the card does not rank in the embedding's shortlist, so no candidate's matches can
+        place it). The end identified with the most inliers, at least ``SECOND_LOOK_INLIERS`` x ``min_inliers``
+        (two more chances for an unknown card) and not over ``others`` (the frame's other cards), is the answer;
+        else ``res``."""
+        t, v = time.perf_counter(), self.verifier.cfg
+        h, w = v.height - 1, v.width - 1
+        ends = [np.float32([[0, top], [w, top], [w, top + SLAB_CARD * h], [0, top + SLAB_CARD * h]])
+                for top in (0.0, (1 - SLAB_CARD) * h)]             # in the view, the card's long axis down
+        inner = _Timer()
+        dets = [Detection(order_corners(unrectify(e, card.det.corners, (v.height, v.width), self.crop_size)),
+                          card.det.score) for e in ends]
+        answers = self._answer(rgb, self._located(rgb, dets, inner), inner, relocate=False)
+        timer.add("slab_ends", t)
+        kept = [a for a in answers if a.status == "identified" and a.inliers >= SECOND_LOOK_INLIERS * v.min_inliers
+                and not any(_overlapping(a.corners, q) for q in others)]
+        return max(kept, key=lambda a: a.inliers) if kept else res
+
     def _placed(self, rgb: np.ndarray, det: Detection, outline: np.ndarray) -> np.ndarray | None:
         """A verified card's outline in the frame: the reference face's corners mapped through the verified
         homography into the view, back through the view's warp, then snapped to the frame's colour steps
@@ -619,7 +654,7 @@ class Recognizer:
         as that card (``_halves``). ``second_look``: default the recognizer's setting."""
         timer, rough = _Timer(), []
         found = self.locate(rgb, timer, rough)
-        cards = self._answer(rgb, found, timer)
+        cards = self._answer(rgb, found, timer, slab_ends=True)
         if self.verifier is not None:
             found, cards = self._halves(rgb, found, cards, timer)
         unsure = not cards or any(c.status != "identified" and f.det.score < STRONG_OUTLINE
