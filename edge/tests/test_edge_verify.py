@@ -17,8 +17,8 @@ from cardrec_edge.cli import main
 from cardrec_edge.detect import CARD_ASPECT, STRONG_OUTLINE, Detection, find_cards, order_corners, rectify_sizes
 from cardrec_edge.manifest import BundleError
 from cardrec_edge.orientation import OrientationGate
-from cardrec_edge.pipeline import (OUTLINE_INLIERS, SECOND_LOOK_INLIERS, SLAB_CARD, CardResult, Recognizer, _overlapping,
-                                   _Timer)
+from cardrec_edge.pipeline import (OUTLINE_INLIERS, SECOND_LOOK_INLIERS, SLAB_CARD, CardResult, Recognizer,
+                                   _overlapping, _Timer)
 from cardrec_edge.sources import read_rgb
 from cardrec_edge.verify import (Verifier, VerifyConfig, best_inliers, card_region, choose_orientation, partial_card,
                                  rerank, verified_prefix)
