@@ -459,12 +459,12 @@ class Recognizer:
             res = self._result(c.det, c.crop, c.quality, m, c.partial, in_frame=True)
             if self.verifier is not None and res.status != "identified":
                 res, m = self._retried(c, res, m, timer)
+                others = [f.det.corners for f in found if f is not c]
                 if res.status != "identified" and m[2] is not None:  # where its matches place it (relocate)
-                    others = [f.det.corners for f in found if f is not c]
                     res = self._relocated(rgb, c, res, m[2], others, timer)
                 if res.status != "identified" and slab_ends and c.det.score < STRONG_OUTLINE and not c.partial \
                         and not c.det.full_frame:
-                    ends = self._slab_ends(rgb, c, res, [f.det.corners for f in found if f is not c], timer)
+                    ends = self._slab_ends(rgb, c, res, others, timer)
                     if ends is not res:  # answered, its outline placed, at an end of the quad
                         out.append(ends)
                         continue
@@ -530,15 +530,23 @@ class Recognizer:
         move ``RELOCATE_SHIFT``); kept when identified there with ``SECOND_LOOK_INLIERS`` x ``min_inliers`` (the bar
         of a second look's new quad), its outline placed as any card's, and not over ``others`` (the frame's other
         cards: a quad across two cards may show the neighbour)."""
-        t = time.perf_counter()
-        v = self.verifier.cfg
-        quad = unrectify(where, card.det.corners, (v.height, v.width), self.crop_size)
+        return self._answered_in_view(rgb, card, [where], res, others, timer, "relocate")
+
+    def _answered_in_view(self, rgb: np.ndarray, card: Located, quads: list[np.ndarray], res: CardResult,
+                          others: list[np.ndarray], timer: _Timer, stage: str) -> CardResult:
+        """``card`` answered again at ``quads`` of its view (verifier size) mapped back into the frame, as any card
+        (no relocation), timed as ``stage``: the answer identified with the most inliers, at least
+        ``SECOND_LOOK_INLIERS`` x ``min_inliers`` (the bar of a second look's new quad) and not over ``others`` (the
+        frame's other cards: a quad across two cards may show the neighbour); else ``res``."""
+        t, v = time.perf_counter(), self.verifier.cfg
+        dets = [Detection(order_corners(unrectify(q, card.det.corners, (v.height, v.width), self.crop_size)),
+                          card.det.score) for q in quads]
         inner = _Timer()
-        found = self._located(rgb, [Detection(order_corners(quad), card.det.score)], inner)
-        again = self._answer(rgb, found, inner, relocate=False)[0]
-        timer.add("relocate", t)
-        kept = again.status == "identified" and again.inliers >= SECOND_LOOK_INLIERS * v.min_inliers
-        return again if kept and not any(_overlapping(again.corners, q) for q in others) else res
+        answers = self._answer(rgb, self._located(rgb, dets, inner), inner, relocate=False)
+        timer.add(stage, t)
+        kept = [a for a in answers if a.status == "identified" and a.inliers >= SECOND_LOOK_INLIERS * v.min_inliers
+                and not any(_overlapping(a.corners, q) for q in others)]
+        return max(kept, key=lambda a: a.inliers) if kept else res
 
     def _halves(self, rgb: np.ndarray, found: list[Located], cards: list[CardResult],
                 timer: _Timer) -> tuple[list[Located], list[CardResult]]:
@@ -573,18 +581,10 @@ class Recognizer:
         place it). The end identified with the most inliers, at least ``SECOND_LOOK_INLIERS`` x ``min_inliers``
         (two more chances for an unknown card) and not over ``others`` (the frame's other cards), is the answer;
         else ``res``."""
-        t, v = time.perf_counter(), self.verifier.cfg
-        h, w = v.height - 1, v.width - 1
+        h, w = self.verifier.cfg.height - 1, self.verifier.cfg.width - 1
         ends = [np.float32([[0, top], [w, top], [w, top + SLAB_CARD * h], [0, top + SLAB_CARD * h]])
                 for top in (0.0, (1 - SLAB_CARD) * h)]             # in the view, the card's long axis down
-        inner = _Timer()
-        dets = [Detection(order_corners(unrectify(e, card.det.corners, (v.height, v.width), self.crop_size)),
-                          card.det.score) for e in ends]
-        answers = self._answer(rgb, self._located(rgb, dets, inner), inner, relocate=False)
-        timer.add("slab_ends", t)
-        kept = [a for a in answers if a.status == "identified" and a.inliers >= SECOND_LOOK_INLIERS * v.min_inliers
-                and not any(_overlapping(a.corners, q) for q in others)]
-        return max(kept, key=lambda a: a.inliers) if kept else res
+        return self._answered_in_view(rgb, card, ends, res, others, timer, "slab_ends")
 
     def _placed(self, rgb: np.ndarray, det: Detection, outline: np.ndarray) -> np.ndarray | None:
         """A verified card's outline in the frame: the reference face's corners mapped through the verified
